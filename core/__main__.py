@@ -1,0 +1,282 @@
+"""Command line: python -m core train | sweep | evaluate | list | pretrain.
+
+Examples:
+    python -m core train --model vae --dataset mnist --latent-dim 2 --beta 1 --epochs 30 --out checkpoints/mnist-vae-2
+    python -m core sweep --model vae --dataset mnist --latent-dim 2 --betas 0,1,4 --out checkpoints/mnist-vae-2
+    python -m core evaluate checkpoints/mnist-vae-2 --json
+    python -m core list checkpoints
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+from pathlib import Path
+
+from core.models import ARCHITECTURES, MODEL_KINDS, ModelConfig
+from core.losses import LIKELIHOODS
+from core.train import BETA_SCHEDULES, TrainConfig, TqdmCallback, TrainingDiverged
+
+
+def _number(kind, low=None, high=None, low_open=False, allowed=""):
+    """An argparse type: parse, then check the range; the message names the value and the range."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected {allowed or kind.__name__}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"invalid value {text!r}: must be {allowed}")
+        if (low is not None and (value < low or (low_open and value == low))) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"invalid value {text!r}: must be {allowed}")
+        return value
+
+    return parse
+
+
+def _float_list(text: str) -> list[float]:
+    parse = _number(float, 0, 1000, allowed="comma-separated numbers in [0, 1000]")
+    values = [parse(part) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give at least one beta, e.g. 0,1,4")
+    return values
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    try:
+        parts = [int(p) for p in text.lower().replace("x", ",").split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) < 4 or max(parts) > 256:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected HxW with sides in [4, 256], e.g. 28x28")
+    return parts[0], parts[1]
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1 or max(widths) > 8192:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected comma-separated widths in [1, 8192], e.g. 400,200")
+    return widths
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="mnist",
+                   help="digits, mnist, fashion-mnist, frey, olivetti, or a folder of images / a .npz or .npy file")
+    p.add_argument("--data-dir", default=None, help="where datasets are found or downloaded (default: ~/.cache/latent-explorer)")
+    p.add_argument("--no-download", action="store_true", help="never try the network")
+    p.add_argument("--image-size", type=_image_size, default=None, help="resize images to HxW (your own data, faces)")
+    p.add_argument("--rgb", action="store_true", help="keep colour (3 channels) for your own data; default grayscale")
+
+
+def _add_model_args(p: argparse.ArgumentParser, with_beta: bool = True) -> None:
+    p.add_argument("--model", choices=MODEL_KINDS, default="vae")
+    p.add_argument("--latent-dim", type=_number(int, 1, allowed="an integer >= 1"), default=2)
+    p.add_argument("--hidden", type=_hidden, default=(400, 200), help="hidden widths, e.g. 400,200")
+    p.add_argument("--architecture", choices=ARCHITECTURES, default="mlp")
+    p.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli")
+    p.add_argument("--gaussian-variance", type=_number(float, 0, low_open=True, allowed="a number > 0"), default=0.01,
+                   help="fixed variance c of the gaussian likelihood (weight 1/(2c) on squared error)")
+    p.add_argument("--input-noise", type=_number(float, 0, 1, allowed="a number in [0, 1]"), default=0.0,
+                   help="std of input noise while training (denoising)")
+    if with_beta:
+        p.add_argument("--beta", type=_number(float, 0, 1000, allowed="a number in [0, 1000]"), default=1.0,
+                       help="weight on the KL term (1 = ELBO)")
+    p.add_argument("--beta-schedule", choices=BETA_SCHEDULES, default="constant")
+    p.add_argument("--warmup-epochs", type=_number(int, 1, allowed="an integer >= 1"), default=10)
+    p.add_argument("--kl-only", action="store_true", help="train on the KL term alone (no reconstruction)")
+    p.add_argument("--epochs", type=_number(int, 1, 10_000, allowed="an integer in [1, 10000]"), default=30)
+    p.add_argument("--batch-size", type=_number(int, 1, allowed="an integer >= 1"), default=128)
+    p.add_argument("--lr", type=_number(float, 0, 1, low_open=True, allowed="a number in (0, 1]"), default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--precision", choices=("float32", "float16"), default="float32", help="weight storage")
+    p.add_argument("--iwae-k", type=_number(int, 0, allowed="an integer >= 0"), default=100,
+                   help="importance samples for the -log p(x) estimate (0 skips it)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Train, evaluate and list latent models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train one model and save NAME.safetensors + NAME.json")
+    _add_data_args(p)
+    _add_model_args(p)
+    p.add_argument("--out", required=True, help="output path without extension, e.g. checkpoints/mnist-vae-2")
+
+    p = sub.add_parser("sweep", help="one model per beta value, same settings")
+    _add_data_args(p)
+    _add_model_args(p, with_beta=False)
+    p.add_argument("--betas", type=_float_list, required=True, help="comma-separated, e.g. 0,0.5,1,2,4,8")
+    p.add_argument("--out", required=True, help="output prefix; writes PREFIX-beta<B>.safetensors/.json")
+
+    p = sub.add_parser("evaluate", help="metrics of a checkpoint on its dataset's test split")
+    p.add_argument("checkpoint", help="path to NAME (or NAME.json / NAME.safetensors)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--no-download", action="store_true")
+    p.add_argument("--iwae-k", type=_number(int, 0, allowed="an integer >= 0"), default=100)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("list", help="the checkpoints in a folder, with their metrics")
+    p.add_argument("folder", nargs="?", default="checkpoints")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("pretrain", help="rebuild the shipped checkpoints (deterministic)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--out", default="checkpoints", help="folder to write into")
+    p.add_argument("--only", action="append", default=None, help="rebuild only this NAME (repeatable)")
+    p.add_argument("--list", action="store_true", help="list the names it would build and exit")
+    return parser
+
+
+def _load_data(parser: argparse.ArgumentParser, args: argparse.Namespace, name: str):
+    from core.data import DatasetError, load_dataset
+
+    try:
+        dataset = load_dataset(name, args.data_dir, download=not args.no_download,
+                               image_size=getattr(args, "image_size", None), grayscale=not getattr(args, "rgb", False))
+    except DatasetError as err:
+        parser.error(f"argument --dataset: {err}")
+    if dataset.notice:
+        print(f"note: {dataset.notice}", file=sys.stderr)
+    return dataset
+
+
+def _configs(parser, args, dataset, beta: float) -> tuple[ModelConfig, TrainConfig]:
+    model_config = ModelConfig(
+        kind=args.model, image_shape=dataset.image_shape, latent_dim=args.latent_dim, hidden=args.hidden,
+        architecture=args.architecture, likelihood=args.likelihood, gaussian_variance=args.gaussian_variance,
+        input_noise=args.input_noise,
+    )
+    train_config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=beta, beta_schedule=args.beta_schedule,
+        warmup_epochs=args.warmup_epochs, reconstruction_weight=0.0 if args.kl_only else 1.0,
+        seed=args.seed, device=args.device,
+    )
+    try:
+        model_config.validate()
+        train_config.validate()
+        if args.model == "pca" and args.latent_dim > min(len(dataset.train_images), model_config.num_pixels):
+            raise ValueError(
+                f"latent_dim={args.latent_dim} is larger than PCA allows here: at most "
+                f"min(images, pixels) = {min(len(dataset.train_images), model_config.num_pixels)}"
+            )
+    except ValueError as err:
+        flag = "--" + str(err).split("=")[0].replace("_", "-") if "=" in str(err).split()[0] else "value"
+        parser.error(f"argument {flag}: {err}")
+    return model_config, train_config
+
+
+def _train_one(parser, args, dataset, beta: float, out: str) -> int:
+    from core.pipeline import train_and_save
+
+    model_config, train_config = _configs(parser, args, dataset, beta)
+    command = "python -m core " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        trained = train_and_save(
+            dataset, model_config, train_config, out, [TqdmCallback(train_config.epochs, Path(out).name)],
+            command=command, precision=args.precision, iwae_k=args.iwae_k if args.model == "vae" else 0,
+        )
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"saved {out}.safetensors and {out}.json")
+    print(format_metrics_table([trained.card]))
+    return 0
+
+
+def format_metrics_table(cards: list[dict]) -> str:
+    """A plain-text table of the cards' test metrics (nats per image)."""
+    head = ["name", "kind", "dataset", "D", "beta", "lik.", "MSE", "recon", "KL", "-ELBO", "IWAE", "AU", "kNN 1%"]
+    rows = [head]
+    for card in cards:
+        if "error" in card:
+            rows.append([card.get("name", "?"), "error: " + card["error"]] + [""] * (len(head) - 2))
+            continue
+        m = card.get("metrics") or {}
+        cfg = card.get("model_config", {})
+        fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
+        rows.append([
+            card.get("name", "?"), card.get("kind", "?"), (card.get("dataset") or {}).get("name", "?"),
+            str(cfg.get("latent_dim", "?")), fmt(card.get("beta") if card.get("kind") == "vae" else None, "g"),
+            cfg.get("likelihood", "?"), fmt(m.get("mse"), ".4f"), fmt(m.get("reconstruction"), ".1f"),
+            fmt(m.get("kl"), ".2f"), fmt(m.get("neg_elbo"), ".1f"), fmt(m.get("iwae_nll"), ".1f"),
+            fmt(m.get("active_units"), "d"), fmt(m.get("knn_accuracy"), ".3f"),
+        ])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def _evaluate(parser, args) -> int:
+    import torch
+
+    from core.checkpoints import CheckpointError, load_checkpoint
+    from core.evaluate import evaluate
+
+    try:
+        model, card = load_checkpoint(args.checkpoint)
+    except CheckpointError as err:
+        parser.error(f"argument checkpoint: {err}")
+    ds_card = card.get("dataset") or {}
+    args.image_size = tuple(ds_card["image_size"]) if ds_card.get("image_size") else None
+    args.rgb = model.image_shape[0] == 3
+    dataset = _load_data(parser, args, ds_card.get("name", "mnist") if not ds_card.get("path") else ds_card["path"])
+    if dataset.image_shape != model.image_shape:
+        parser.error(f"argument checkpoint: the model reads {model.image_shape} images, the dataset gives {dataset.image_shape}")
+    metrics = evaluate(
+        model, torch.from_numpy(dataset.test_images), dataset.test_labels,
+        torch.from_numpy(dataset.train_images), dataset.train_labels, iwae_k=args.iwae_k if model.variational else 0,
+    )
+    result = {"checkpoint": str(args.checkpoint), "dataset": dataset.describe(), "metrics": metrics.to_dict()}
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(format_metrics_table([{**card, "metrics": metrics.to_dict()}]))
+        print(f"units: nats per image, {metrics.likelihood} likelihood; MSE per pixel; test images: {metrics.n_test}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        dataset = _load_data(parser, args, args.dataset)
+        return _train_one(parser, args, dataset, args.beta, args.out)
+    if args.command == "sweep":
+        dataset = _load_data(parser, args, args.dataset)
+        for beta in args.betas:
+            status = _train_one(parser, args, dataset, beta, f"{args.out}-beta{beta:g}")
+            if status:
+                return status
+        return 0
+    if args.command == "evaluate":
+        return _evaluate(parser, args)
+    if args.command == "list":
+        from core.checkpoints import list_checkpoints
+
+        cards = list_checkpoints(args.folder)
+        if args.json:
+            print(json.dumps(cards, indent=1))
+        elif not cards:
+            print(f"no checkpoints in {args.folder}")
+        else:
+            print(format_metrics_table(cards))
+        return 0
+    if args.command == "pretrain":
+        from core.pretrain import run_pretrain
+
+        return run_pretrain(out=args.out, data_dir=args.data_dir, only=args.only, list_only=args.list)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Test-split metrics for any LatentModel, in the units the app shows (nats per image)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from core.losses import gaussian_log_density, kl_per_dimension, reconstruction_nll
+from core.models import LatentModel
+
+ACTIVE_UNIT_THRESHOLD = 0.01  # nats: a dimension whose mean KL is above this carries information
+
+
+@dataclass
+class Metrics:
+    likelihood: str  # which p(x|z) the nats refer to ("bernoulli" or "gaussian", fixed variance)
+    n_test: int  # images evaluated
+    mse: float  # mean squared error per pixel of reconstruct(x) = decode(mean), images in [0, 1]
+    reconstruction: float  # E_q[-log p(x|z)] in nats per image (z = the code for deterministic models)
+    kl: float | None  # KL(q(z|x) || N(0, I)) in nats per image; None for deterministic models
+    kl_per_dim: list[float] | None  # the same per latent dimension
+    neg_elbo: float | None  # reconstruction + kl: an upper bound on -log p(x) (VAE only)
+    iwae_nll: float | None  # importance-weighted estimate of -log p(x) with iwae_k samples (Burda et al., 2016)
+    iwae_k: int | None
+    active_units: int | None  # dimensions with mean KL > 0.01 nats
+    knn_accuracy: float | None  # kNN classifier in latent space trained on knn_labels labelled train images
+    knn_labels: int | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def encode_means(model: LatentModel, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    """Posterior means (N, D) in batches."""
+    model.eval()
+    return torch.cat([model.encode(images[i:i + batch_size]).mean for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
+def iwae_negative_log_likelihood(
+    model: LatentModel, images: torch.Tensor, k: int = 100, seed: int = 0, batch_size: int = 100
+) -> torch.Tensor:
+    """-log p(x) estimated with k importance samples per image, shape (N,).
+
+    log p(x) >= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x); the bound tightens
+    as k grows and equals the ELBO at k = 1 (Burda, Grosse & Salakhutdinov, 2016).
+    """
+    if not model.variational:
+        raise ValueError("the IWAE estimate needs a model with a posterior (a VAE)")
+    if k < 1:
+        raise ValueError(f"k={k} must be >= 1")
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size]
+        mean, logvar = model.encode(x)
+        eps = torch.randn((k, *mean.shape), generator=generator)
+        z = mean + torch.exp(0.5 * logvar) * eps  # (k, B, D)
+        x_rep = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
+        log_px_z = -reconstruction_nll(
+            model.decoder_output(z.reshape(-1, mean.shape[1])), x_rep,
+            model.config.likelihood, model.config.gaussian_variance,
+        ).view(k, -1)
+        log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z))
+        log_qz = gaussian_log_density(z, mean, logvar)
+        log_w = log_px_z + log_pz - log_qz
+        out.append(-(torch.logsumexp(log_w, dim=0) - math.log(k)))
+    return torch.cat(out)
+
+
+def knn_accuracy(
+    train_codes: np.ndarray, train_labels: np.ndarray, test_codes: np.ndarray, test_labels: np.ndarray,
+    label_fraction: float = 0.01, n_neighbors: int = 3, seed: int = 0,
+) -> tuple[float, int]:
+    """Accuracy of a kNN classifier fitted on a stratified ``label_fraction`` of the train codes.
+
+    The semi-supervised use of a latent space: few labels, neighbours in z do the rest.
+    Returns (accuracy, number of labels used).
+    """
+    from sklearn.model_selection import train_test_split
+    from sklearn.neighbors import KNeighborsClassifier
+
+    classes = np.unique(train_labels)
+    n_labels = max(len(classes), int(round(label_fraction * len(train_labels))))
+    if n_labels >= len(train_labels):
+        idx = np.arange(len(train_labels))
+    else:
+        idx, _ = train_test_split(
+            np.arange(len(train_labels)), train_size=n_labels, stratify=train_labels, random_state=seed
+        )
+    clf = KNeighborsClassifier(n_neighbors=min(n_neighbors, len(idx))).fit(train_codes[idx], train_labels[idx])
+    return float(clf.score(test_codes, test_labels)), len(idx)
+
+
+@torch.no_grad()
+def evaluate(
+    model: LatentModel,
+    test_images: torch.Tensor,
+    test_labels: np.ndarray | None = None,
+    train_images: torch.Tensor | None = None,
+    train_labels: np.ndarray | None = None,
+    iwae_k: int = 100,
+    iwae_images: int | None = None,
+    knn_label_fraction: float = 0.01,
+    seed: int = 0,
+    batch_size: int = 1000,
+) -> Metrics:
+    """All metrics on the test split. IWAE runs on the first ``iwae_images`` (all if None)."""
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    sq_err = recon = 0.0
+    kl_dims = torch.zeros(model.latent_dim)
+    for start in range(0, len(test_images), batch_size):
+        x = test_images[start:start + batch_size]
+        mean, logvar = model.encode(x)
+        sq_err += (model.decode(mean) - x).pow(2).sum().item()
+        z = mean
+        if logvar is not None:
+            eps = torch.randn(mean.shape, generator=generator)
+            z = mean + torch.exp(0.5 * logvar) * eps
+            kl_dims += kl_per_dimension(mean, logvar).sum(0)
+        recon += reconstruction_nll(model.decoder_output(z), x, model.config.likelihood,
+                                    model.config.gaussian_variance).sum().item()
+    n = len(test_images)
+    metrics = Metrics(
+        likelihood=model.config.likelihood, n_test=n,
+        mse=sq_err / (n * model.config.num_pixels), reconstruction=recon / n,
+        kl=None, kl_per_dim=None, neg_elbo=None, iwae_nll=None, iwae_k=None,
+        active_units=None, knn_accuracy=None, knn_labels=None,
+    )
+    if model.variational:
+        per_dim = (kl_dims / n).tolist()
+        metrics.kl = float(sum(per_dim))
+        metrics.kl_per_dim = per_dim
+        metrics.neg_elbo = metrics.reconstruction + metrics.kl
+        metrics.active_units = int(sum(v > ACTIVE_UNIT_THRESHOLD for v in per_dim))
+        if iwae_k > 0:
+            subset = test_images if iwae_images is None else test_images[:iwae_images]
+            metrics.iwae_nll = float(iwae_negative_log_likelihood(model, subset, iwae_k, seed).mean())
+            metrics.iwae_k = iwae_k
+    if train_images is not None and train_labels is not None and test_labels is not None:
+        metrics.knn_accuracy, metrics.knn_labels = knn_accuracy(
+            encode_means(model, train_images).numpy(), np.asarray(train_labels),
+            encode_means(model, test_images).numpy(), np.asarray(test_labels),
+            label_fraction=knn_label_fraction, seed=seed,
+        )
+    return metrics

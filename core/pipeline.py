@@ -1,0 +1,84 @@
+"""One home for "train a model on a dataset, measure it, save it with its card".
+
+The CLI, the pretrain script and the app's Train page all go through ``train_and_save``,
+so every checkpoint carries the same card fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from core.checkpoints import Checkpoint, save_checkpoint
+from core.data import Dataset
+from core.evaluate import Metrics, evaluate
+from core.models import LatentModel, ModelConfig, build_model
+from core.train import Callback, TrainConfig, TrainResult, fit
+
+
+@dataclass
+class TrainedModel:
+    model: LatentModel
+    result: TrainResult
+    metrics: Metrics | None  # None when training was cancelled
+    card: dict | None  # the card as saved; None when nothing was saved
+
+
+def tensors_of(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, test) images as float32 tensors; shares memory with the dataset's arrays."""
+    return torch.from_numpy(dataset.train_images), torch.from_numpy(dataset.test_images)
+
+
+def train_and_save(
+    dataset: Dataset,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    out: str | Path | None,
+    callbacks: Sequence[Callback] = (),
+    command: str | None = None,
+    precision: str = "float32",
+    iwae_k: int = 100,
+    iwae_images: int | None = None,
+    extra_card: dict | None = None,
+) -> TrainedModel:
+    """Train, evaluate on the test split, and save to ``out`` (unless None or cancelled).
+
+    A diverging run raises core.train.TrainingDiverged before anything is written.
+    """
+    train_config.validate()
+    if tuple(model_config.image_shape) != dataset.image_shape:
+        raise ValueError(
+            f"model image_shape={tuple(model_config.image_shape)} does not match the dataset's {dataset.image_shape}"
+        )
+    torch.manual_seed(train_config.seed)  # the initial weights depend on the seed too
+    model = build_model(model_config)
+    train_x, test_x = tensors_of(dataset)
+    result = fit(model, train_x, test_x, train_config, callbacks)
+    if result.cancelled:
+        return TrainedModel(model, result, None, None)
+    metrics = evaluate(
+        model, test_x, dataset.test_labels, train_x, dataset.train_labels,
+        iwae_k=iwae_k, iwae_images=iwae_images, seed=train_config.seed,
+    )
+    card = {
+        "dataset": dataset.describe(),
+        "train_config": train_config.to_dict(),
+        "beta": train_config.beta,
+        "epochs": len(result.history),
+        "history": [s.to_dict() for s in result.history],
+        "metrics": metrics.to_dict(),
+        "train_seconds": round(result.seconds, 2),
+        "device": result.device,
+        "command": command,
+        **(extra_card or {}),
+    }
+    if out is not None:
+        card = save_checkpoint(model, out, card, precision=precision)
+    return TrainedModel(model, result, metrics, card)
+
+
+def as_checkpoint(trained: TrainedModel) -> Checkpoint:
+    return Checkpoint(trained.model, trained.card or {})
