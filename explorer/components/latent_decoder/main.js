@@ -1,0 +1,501 @@
+// Latent decoder component: the Streamlit side of the wire (components v1 iframe protocol,
+// written by hand: no npm, no build step) and the UI (sliders or a 2-D pad, an image canvas).
+//
+// Protocol (see explorer/latent_decoder.py):
+//   render args  model_id, layer_meta | null, weights (bytes, only until we report having
+//                them), image_shape, z, z_token, mode, dims, value_range, dim_names,
+//                points (bytes) + points_token, point_labels (bytes), server_image (bytes),
+//                start_label, height
+//   our value    {z, base: z_token it started from, have: [cached ids], seq, event}
+//                sent on release, on a button, and once when new weights/points arrive
+//                ("loaded") or are missing ("need"), so Python stops or starts sending them.
+"use strict";
+
+(function () {
+  const LD = window.LatentDecoder;
+  const MAX_CACHED_MODELS = 4;
+  const MAX_CACHED_POINTS = 4;
+  const KEEP_STATS = 4000;
+  const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
+  // ---- Streamlit component protocol (apiVersion 1) ------------------------------------
+  function post(type, data) {
+    window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type: type }, data), "*");
+  }
+  function setComponentValue(value) {
+    post("streamlit:setComponentValue", { value: value, dataType: "json" });
+  }
+  let lastHeight = -1;
+  function setFrameHeight(h) {
+    h = Math.ceil(h);
+    if (h !== lastHeight) { lastHeight = h; post("streamlit:setFrameHeight", { height: h }); }
+  }
+
+  // ---- state ---------------------------------------------------------------------------
+  const models = new Map();   // model_id -> {decoder, shape}    (insertion order = LRU)
+  const pointSets = new Map(); // points_token -> {xy, labels}
+  const needCount = new Map(); // id -> how many times we asked for it
+  const S = {
+    args: null, structure: "", mode: "sliders", D: 0, dims: [0, 1], range: 3,
+    z: [], zToken: null, shape: [1, 1, 1], decoder: null, browser: true,
+    points: null, dragging: false, hoverZ: null, pendingSince: null, frameQueued: false,
+    seq: 0, awaitingServer: false,
+  };
+  const stats = window.latentDecoderStats = {
+    renders: 0, draws: 0, drawLatencyMs: [], frameLatencyMs: [], decodeMs: [],
+    valuesSent: 0, lastValue: null, weightBytesReceived: 0, modelsLoaded: 0,
+    serverImagesDrawn: 0,
+  };
+  window.latentDecoderGetZ = function () { return S.z.slice(); };
+  function keep(arr, v) { arr.push(v); if (arr.length > KEEP_STATS) arr.shift(); }
+
+  const el = {
+    root: document.getElementById("root"),
+    notice: document.getElementById("notice"),
+    image: document.getElementById("image"),
+    imageStatus: document.getElementById("image-status"),
+    sliders: document.getElementById("sliders"),
+    padBox: document.getElementById("pad-box"),
+    pad: document.getElementById("pad"),
+    readout: document.getElementById("readout"),
+    reset: document.getElementById("btn-reset"),
+    prior: document.getElementById("btn-prior"),
+    start: document.getElementById("btn-start"),
+  };
+  const imageCtx = el.image.getContext("2d");
+  let imageData = null;
+
+  function haveList() { return Array.from(models.keys()).concat(Array.from(pointSets.keys())); }
+
+  function sendValue(event) {
+    S.seq += 1;
+    const value = { z: S.z.slice(), base: S.zToken, have: haveList(), seq: S.seq, event: event };
+    stats.valuesSent += 1;
+    stats.lastValue = value;
+    setComponentValue(value);
+  }
+
+  function remember(map, id, entry, max) {
+    map.delete(id);
+    map.set(id, entry);
+    while (map.size > max) map.delete(map.keys().next().value);
+  }
+
+  function asBytes(v) {
+    if (v == null) return null;
+    if (v instanceof Uint8Array) return v;
+    if (v instanceof ArrayBuffer) return new Uint8Array(v);
+    if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    return null;
+  }
+
+  // ---- render from Python --------------------------------------------------------------
+  function onRender(args, theme) {
+    stats.renders += 1;
+    S.args = args;
+    applyTheme(theme);
+    let asked = null; // "loaded" or "need"
+
+    S.shape = args.image_shape;
+    S.browser = args.layer_meta != null;
+    S.decoder = null;
+    if (S.browser) {
+      const id = args.model_id;
+      if (models.has(id)) {
+        const m = models.get(id);
+        remember(models, id, m, MAX_CACHED_MODELS);
+        S.decoder = m.decoder;
+      } else if (asBytes(args.weights)) {
+        const bytes = asBytes(args.weights);
+        stats.weightBytesReceived += bytes.byteLength;
+        try {
+          const decoder = LD.makeDecoder(LD.unpackLayers(args.layer_meta, bytes));
+          remember(models, id, { decoder: decoder }, MAX_CACHED_MODELS);
+          stats.modelsLoaded += 1;
+          S.decoder = decoder;
+          asked = "loaded";
+        } catch (err) {
+          showNotice("Could not read the decoder weights: " + err.message, true);
+        }
+      } else {
+        asked = askFor(id) ? "need" : asked;
+      }
+    }
+
+    S.points = null;
+    if (args.points_token) {
+      const tok = args.points_token;
+      if (pointSets.has(tok)) {
+        S.points = pointSets.get(tok);
+      } else if (asBytes(args.points)) {
+        const xy = new Float32Array(asBytes(args.points).slice().buffer);
+        const lb = asBytes(args.point_labels);
+        const labels = lb ? new Int32Array(lb.slice().buffer) : null;
+        S.points = { xy: xy, labels: labels };
+        remember(pointSets, tok, S.points, MAX_CACHED_POINTS);
+        asked = asked || "loaded";
+      } else if (askFor(tok)) {
+        asked = "need";
+      }
+    }
+
+    const structure = JSON.stringify([args.mode, args.z.length, args.dims, args.value_range,
+                                      args.dim_names, args.image_shape, args.start_label,
+                                      args.image_px]);
+    if (structure !== S.structure) { S.structure = structure; build(args); }
+    if (args.z_token !== S.zToken) {
+      S.zToken = args.z_token;
+      S.z = args.z.slice();
+      S.hoverZ = null;
+      syncControls();
+    }
+    padBackground = null;
+
+    // Notices
+    if (!S.browser) {
+      showNotice(args.server_notice, false);
+    } else if (!S.decoder) {
+      showNotice("Loading the decoder's weights\u2026", false);
+    } else {
+      hideNotice();
+    }
+    if (S.browser) {
+      el.imageStatus.textContent = "";
+    } else {
+      S.awaitingServer = false;
+      drawServerImage(asBytes(args.server_image));
+    }
+    requestFrame(false);
+    if (asked) sendValue(asked);
+    fitHeight();
+  }
+
+  function askFor(id) {
+    const n = needCount.get(id) || 0;
+    if (n >= 3) { showNotice("The server did not send the data for " + id + ".", true); return false; }
+    needCount.set(id, n + 1);
+    return true;
+  }
+
+  function showNotice(text, isError) {
+    el.notice.textContent = text || "";
+    el.notice.hidden = !text;
+    el.notice.className = isError ? "notice error" : "notice";
+  }
+  function hideNotice() { el.notice.hidden = true; }
+
+  function applyTheme(theme) {
+    if (!theme) return;
+    const st = document.documentElement.style;
+    if (theme.primaryColor) st.setProperty("--primary", theme.primaryColor);
+    if (theme.backgroundColor) st.setProperty("--bg", theme.backgroundColor);
+    if (theme.secondaryBackgroundColor) st.setProperty("--bg2", theme.secondaryBackgroundColor);
+    if (theme.textColor) st.setProperty("--text", theme.textColor);
+    if (theme.font) st.setProperty("--font", theme.font);
+  }
+
+  // ---- building the controls -----------------------------------------------------------
+  function build(args) {
+    S.mode = args.mode;
+    S.D = args.z.length;
+    S.dims = args.dims;
+    S.range = args.value_range;
+    const C = args.image_shape[0], H = args.image_shape[1], W = args.image_shape[2];
+    const scale = Math.max(1, Math.floor(args.image_px / Math.max(H, W)));
+    el.image.width = W;
+    el.image.height = H;
+    el.image.style.width = W * scale + "px";
+    el.image.style.height = H * scale + "px";
+    imageData = imageCtx.createImageData(W, H);
+    el.root.dataset.channels = String(C);
+    el.start.textContent = args.start_label;
+
+    el.sliders.textContent = "";
+    el.sliders.hidden = S.mode !== "sliders";
+    el.padBox.hidden = S.mode !== "pad";
+    el.root.dataset.mode = S.mode;
+    if (S.mode === "sliders") buildSliders(args);
+    else buildPad(args);
+  }
+
+  function dimName(d) {
+    const names = S.args.dim_names;
+    return names && names[d] != null ? String(names[d]) : "z" + d;
+  }
+
+  function buildSliders(args) {
+    const R = S.range;
+    for (let d = 0; d < S.D; d++) {
+      const row = document.createElement("label");
+      row.className = "slider-row";
+      const name = document.createElement("span");
+      name.className = "dim-name";
+      name.textContent = dimName(d);
+      const input = document.createElement("input");
+      input.type = "range";
+      input.min = String(-R);
+      input.max = String(R);
+      input.step = String(R / 500);
+      input.dataset.dim = String(d);
+      const out = document.createElement("output");
+      out.className = "dim-value";
+      input.addEventListener("pointerdown", function () { S.dragging = true; });
+      input.addEventListener("input", function () {
+        S.z[d] = Number(input.value);
+        out.textContent = fmt(S.z[d]);
+        onInput();
+      });
+      // "change" fires once on release (and on keyboard steps): then Python hears about it.
+      input.addEventListener("change", function () { S.dragging = false; release(); });
+      row.appendChild(name);
+      row.appendChild(input);
+      row.appendChild(out);
+      el.sliders.appendChild(row);
+    }
+  }
+
+  function fmt(v) { return (v >= 0 ? "\u2007" : "") + v.toFixed(2); }
+
+  function syncControls() {
+    if (S.mode === "sliders") {
+      const inputs = el.sliders.querySelectorAll("input");
+      inputs.forEach(function (input) {
+        const d = Number(input.dataset.dim);
+        input.value = String(S.z[d]);
+        input.nextSibling.textContent = fmt(S.z[d]);
+      });
+    }
+    updateReadout();
+  }
+
+  function updateReadout() {
+    if (S.mode !== "pad") { el.readout.textContent = ""; return; }
+    const z = S.hoverZ || S.z;
+    const a = S.dims[0], b = S.dims[1];
+    let text = dimName(a) + " = " + z[a].toFixed(2) + ", " + dimName(b) + " = " + z[b].toFixed(2);
+    if (S.D > 2) text += "  (other " + (S.D - 2) + " dims fixed)";
+    if (S.hoverZ) text += "  \u2014 preview";
+    el.readout.textContent = text;
+  }
+
+  // ---- the pad -------------------------------------------------------------------------
+  let padBackground = null;
+  let padSize = 0;
+
+  function buildPad(args) {
+    padSize = args.image_px + 40;
+    const dpr = window.devicePixelRatio || 1;
+    el.pad.width = Math.round(padSize * dpr);
+    el.pad.height = Math.round(padSize * dpr);
+    el.pad.style.width = padSize + "px";
+    el.pad.style.height = padSize + "px";
+    padBackground = null;
+  }
+
+  function toPad(v) { return (v + S.range) / (2 * S.range) * padSize; }
+  function fromPad(px) { return px / padSize * 2 * S.range - S.range; }
+
+  function pointerToZ(ev) {
+    const rect = el.pad.getBoundingClientRect();
+    const x = Math.min(Math.max(ev.clientX - rect.left, 0), padSize);
+    const y = Math.min(Math.max(ev.clientY - rect.top, 0), padSize);
+    const z = S.z.slice();
+    z[S.dims[0]] = fromPad(x);
+    z[S.dims[1]] = fromPad(padSize - y);
+    return z;
+  }
+
+  el.pad.addEventListener("pointerdown", function (ev) {
+    if (S.mode !== "pad") return;
+    el.pad.setPointerCapture(ev.pointerId);
+    S.dragging = true;
+    S.hoverZ = null;
+    S.z = pointerToZ(ev);
+    onInput();
+  });
+  el.pad.addEventListener("pointermove", function (ev) {
+    if (S.mode !== "pad") return;
+    if (S.dragging) S.z = pointerToZ(ev);
+    else S.hoverZ = pointerToZ(ev); // hover previews without moving the marker
+    onInput();
+  });
+  function endPadDrag(ev) {
+    if (!S.dragging) return;
+    S.dragging = false;
+    if (ev.type === "pointerup") S.z = pointerToZ(ev);
+    release();
+  }
+  el.pad.addEventListener("pointerup", endPadDrag);
+  el.pad.addEventListener("pointercancel", endPadDrag);
+  el.pad.addEventListener("pointerleave", function () {
+    if (S.dragging || !S.hoverZ) return;
+    S.hoverZ = null;
+    onInput();
+  });
+
+  function cssVar(name, fallback) {
+    const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return v || fallback;
+  }
+
+  function drawPadBackground() {
+    const c = document.createElement("canvas");
+    c.width = el.pad.width;
+    c.height = el.pad.height;
+    const ctx = c.getContext("2d");
+    const k = c.width / padSize;
+    ctx.scale(k, k);
+    ctx.fillStyle = cssVar("--bg2", "#f0f2f6");
+    ctx.fillRect(0, 0, padSize, padSize);
+    ctx.strokeStyle = cssVar("--grid", "rgba(128,128,128,0.35)");
+    ctx.lineWidth = 1;
+    for (let t = -Math.floor(S.range); t <= S.range; t++) {
+      ctx.globalAlpha = t === 0 ? 0.9 : 0.35;
+      const p = Math.round(toPad(t)) + 0.5;
+      ctx.beginPath(); ctx.moveTo(p, 0); ctx.lineTo(p, padSize); ctx.stroke();
+      ctx.beginPath(); ctx.moveTo(0, padSize - p); ctx.lineTo(padSize, padSize - p); ctx.stroke();
+    }
+    ctx.globalAlpha = 1;
+    if (S.points) {
+      const xy = S.points.xy, labels = S.points.labels, n = xy.length >> 1;
+      ctx.globalAlpha = 0.55;
+      for (let i = 0; i < n; i++) {
+        const lab = labels ? labels[i] : -1;
+        ctx.fillStyle = lab >= 0 ? PALETTE[lab % PALETTE.length] : "#888";
+        ctx.fillRect(toPad(xy[2 * i]) - 1.5, padSize - toPad(xy[2 * i + 1]) - 1.5, 3, 3);
+      }
+      ctx.globalAlpha = 1;
+    }
+    ctx.fillStyle = cssVar("--text", "#31333f");
+    ctx.font = "11px " + cssVar("--font", "sans-serif");
+    ctx.fillText(dimName(S.dims[0]) + " \u2192", padSize - 48, padSize - 6);
+    ctx.save();
+    ctx.translate(12, 52); ctx.rotate(-Math.PI / 2);
+    ctx.fillText(dimName(S.dims[1]) + " \u2192", 0, 0);
+    ctx.restore();
+    return c;
+  }
+
+  function drawPad() {
+    if (!padBackground) padBackground = drawPadBackground();
+    const ctx = el.pad.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(padBackground, 0, 0);
+    const k = el.pad.width / padSize;
+    ctx.scale(k, k);
+    const primary = cssVar("--primary", "#ff4b4b");
+    if (S.hoverZ) {
+      ctx.strokeStyle = primary;
+      ctx.globalAlpha = 0.6;
+      ctx.setLineDash([3, 3]);
+      ctx.beginPath();
+      ctx.arc(toPad(S.hoverZ[S.dims[0]]), padSize - toPad(S.hoverZ[S.dims[1]]), 6, 0, 2 * Math.PI);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.globalAlpha = 1;
+    }
+    const x = toPad(S.z[S.dims[0]]), y = padSize - toPad(S.z[S.dims[1]]);
+    ctx.fillStyle = primary;
+    ctx.strokeStyle = "#fff";
+    ctx.lineWidth = 2;
+    ctx.beginPath(); ctx.arc(x, y, 7, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
+  }
+
+  // ---- buttons -------------------------------------------------------------------------
+  function randn() {
+    let u = 0, v = 0;
+    while (u === 0) u = Math.random();
+    while (v === 0) v = Math.random();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+  function jumpTo(z) {
+    S.z = z;
+    S.hoverZ = null;
+    syncControls();
+    onInput();
+    release("button");
+  }
+  el.reset.addEventListener("click", function () { jumpTo(S.z.map(function () { return 0; })); });
+  el.prior.addEventListener("click", function () { jumpTo(S.z.map(randn)); });
+  el.start.addEventListener("click", function () { if (S.args) jumpTo(S.args.z.slice()); });
+
+  // ---- decode + draw, at most once per animation frame ---------------------------------
+  function onInput() {
+    if (S.pendingSince === null) S.pendingSince = performance.now();
+    updateReadout();
+    requestFrame(true);
+  }
+
+  function requestFrame() {
+    if (S.frameQueued) return;
+    S.frameQueued = true;
+    requestAnimationFrame(frame);
+  }
+
+  function frame() {
+    S.frameQueued = false;
+    const since = S.pendingSince;
+    S.pendingSince = null;
+    if (S.mode === "pad" && padSize) drawPad();
+    if (S.browser && S.decoder) {
+      const t0 = performance.now();
+      const flat = S.decoder.decode(S.hoverZ || S.z);
+      LD.toRGBA(flat, S.shape, imageData.data);
+      imageCtx.putImageData(imageData, 0, 0);
+      const t1 = performance.now();
+      stats.draws += 1;
+      keep(stats.decodeMs, t1 - t0);
+      if (since !== null) {
+        keep(stats.drawLatencyMs, t1 - since);
+        // The next frame's callback runs once the frame holding this draw was produced.
+        requestAnimationFrame(function () { keep(stats.frameLatencyMs, performance.now() - since); });
+      }
+      el.image.classList.remove("stale");
+    } else if (!S.browser && since !== null) {
+      el.image.classList.add("stale");
+      el.imageStatus.textContent = "release to decode on the server";
+    }
+  }
+
+  function release(event) {
+    S.dragging = false;
+    if (!S.browser) {
+      S.awaitingServer = true;
+      el.image.classList.add("stale");
+      el.imageStatus.textContent = "decoding on the server\u2026";
+    }
+    sendValue(event || "release");
+  }
+
+  function drawServerImage(bytes) {
+    if (!bytes || !imageData) {
+      el.imageStatus.textContent = bytes ? "" : "no image";
+      return;
+    }
+    const C = S.shape[0], P = S.shape[1] * S.shape[2];
+    const d = imageData.data;
+    for (let p = 0; p < P; p++) {
+      const r = bytes[p], g = C === 3 ? bytes[P + p] : r, b = C === 3 ? bytes[2 * P + p] : r;
+      d[4 * p] = r; d[4 * p + 1] = g; d[4 * p + 2] = b; d[4 * p + 3] = 255;
+    }
+    imageCtx.putImageData(imageData, 0, 0);
+    stats.serverImagesDrawn += 1;
+    el.image.classList.remove("stale");
+    el.imageStatus.textContent = "";
+  }
+
+  function fitHeight() {
+    if (S.args && S.args.height) { setFrameHeight(S.args.height); return; }
+    requestAnimationFrame(function () {
+      setFrameHeight(document.documentElement.getBoundingClientRect().height + 4);
+    });
+  }
+
+  window.addEventListener("message", function (ev) {
+    const d = ev.data;
+    if (d && d.type === "streamlit:render") onRender(d.args, d.theme);
+  });
+  window.addEventListener("resize", function () { if (!(S.args && S.args.height)) fitHeight(); });
+  post("streamlit:componentReady", { apiVersion: 1 });
+})();

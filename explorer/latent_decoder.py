@@ -1,0 +1,297 @@
+"""Decode while dragging: a Streamlit component that runs a dense decoder in the browser.
+
+Streamlit's own sliders send their value on release and every change costs a server round
+trip, so a decoded image cannot follow the pointer. This component receives the decoder's
+weights once, decodes z -> image in plain JavaScript (Float32Array matmuls; a 784-pixel MLP
+with 400/200 hidden units takes well under a millisecond) and redraws on every pointer move.
+Python hears back once, on release.
+
+    z = latent_decoder(model_id, model.decoder_layers(), model.image_shape, z0, key="dec")
+
+Parameters (all after ``z`` are keyword-only)
+---------------------------------------------
+model_id      names the weights; change it whenever they change (a checkpoint name plus its
+              modification time, or ``layers_fingerprint(layers)``). The browser caches
+              decoders by this id.
+layers        ``model.decoder_layers()``: dense layers z -> flat image (C*H*W, channel-major)
+              with activations "relu" / "sigmoid" / "clamp01"; None for a decoder the
+              browser cannot run (convolutional): then the image is decoded on the server
+              after each release, from ``server_image``, and the component says so.
+image_shape   (C, H, W), C = 1 (grey) or 3 (RGB).
+z             the starting code (D values), e.g. an encoded dataset image; the button
+              "From image" (``start_label``) returns to it. When the page passes a different
+              z (or model_id) the component jumps to it; otherwise it keeps the user's z.
+mode          "sliders": one slider per latent dim (at most 16), or
+              "pad": a 2-D plane over ``dims``, the other dims fixed at their ``z`` values;
+              drag the marker, or hover to preview.
+dims          the two dims the pad shows (x, y).
+value_range   sliders and pad span [-value_range, value_range].
+points        background points for the pad: (N, D) codes (columns ``dims`` are drawn)
+              or (N, 2) already projected; ``point_labels`` (N,) non-negative ints colour them.
+server_image  the image for the current code when ``layers`` is None: an array (C, H, W)
+              or (H, W) in [0, 1], or a callable ``z (D,) float32 -> image`` which the
+              wrapper calls with the code it is about to return (so one rerun suffices).
+dim_names     labels for the latent dims (default z0, z1, ...).
+height        fixed iframe height in pixels; default: fit the content.
+key           the widget key (required: the component keeps its identity across reruns).
+
+Returns the code shown, as a list of D floats: the user's code after a release (or a
+button), else ``z``. Without a browser (AppTest, which cannot run the JavaScript) it
+returns ``list(z)``. Invalid arguments raise ValueError naming the parameter and value.
+
+How the weights travel
+----------------------
+The weights go as one binary float32 argument (no base64), but only until the browser has
+them: the component's value carries ``have``, the ids of the decoders (and point sets)
+cached in the iframe, and the wrapper reads that value (``st.session_state[key]``) before
+rendering. A new model costs one extra rerun (the browser's "loaded" report); after that a
+rerun sends only z and a few hundred bytes of settings. An iframe that lost its cache (the
+element remounted) reports "need" and gets the weights again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import streamlit as st
+import streamlit.components.v1 as components
+
+from core.models import DenseLayer
+
+MODES = ("sliders", "pad")
+ACTIVATIONS = ("relu", "sigmoid", "clamp01")
+MAX_SLIDER_DIMS = 16
+COMPONENT_DIR = Path(__file__).parent / "components" / "latent_decoder"
+SERVER_NOTICE = (
+    "This decoder is convolutional, which the browser cannot run: the image is decoded on "
+    "the server when you release the pointer."
+)
+
+_component = components.declare_component("latent_decoder", path=str(COMPONENT_DIR))
+
+ServerImage = np.ndarray | Callable[[np.ndarray], np.ndarray]
+
+
+def pack_layers(layers: Sequence[DenseLayer], latent_dim: int, num_pixels: int) -> tuple[list[dict], bytes]:
+    """Check dense layers and pack them for the browser.
+
+    Returns (meta, blob): meta = [{"in", "out", "activation"}, ...], blob = little-endian
+    float32 W (out x in, row-major) then b (out), layer after layer (decoder.js unpacks it).
+    """
+    if len(layers) == 0:
+        raise ValueError("layers=[] must hold at least one DenseLayer (or be None for server decoding)")
+    meta: list[dict] = []
+    chunks: list[bytes] = []
+    expected_in = latent_dim
+    for i, layer in enumerate(layers):
+        weight = np.asarray(layer.weight)
+        bias = np.asarray(layer.bias)
+        activation = layer.activation
+        if weight.ndim != 2:
+            raise ValueError(f"layers[{i}].weight has shape {weight.shape}; it must be 2-D (out, in)")
+        n_out, n_in = weight.shape
+        if bias.shape != (n_out,):
+            raise ValueError(f"layers[{i}].bias has shape {bias.shape}; it must be ({n_out},) to match weight {weight.shape}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"layers[{i}].activation={activation!r} is not one of {ACTIVATIONS}")
+        if n_in != expected_in:
+            what = f"len(z)={latent_dim}" if i == 0 else f"layers[{i - 1}] gives {expected_in}"
+            raise ValueError(f"layers[{i}].weight has shape {weight.shape}: it reads {n_in} values but {what}")
+        if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+            raise ValueError(f"layers[{i}] holds non-finite weights")
+        meta.append({"in": int(n_in), "out": int(n_out), "activation": activation})
+        chunks.append(np.ascontiguousarray(weight, dtype="<f4").tobytes())
+        chunks.append(np.ascontiguousarray(bias, dtype="<f4").tobytes())
+        expected_in = n_out
+    if expected_in != num_pixels:
+        raise ValueError(
+            f"the last layer gives {expected_in} values but image_shape holds {num_pixels} pixels (C*H*W)"
+        )
+    return meta, b"".join(chunks)
+
+
+def layers_fingerprint(layers: Sequence[DenseLayer]) -> str:
+    """A short hash of the weights, usable as model_id when nothing better names them."""
+    h = hashlib.sha1()
+    for layer in layers:
+        h.update(np.ascontiguousarray(layer.weight, dtype="<f4").tobytes())
+        h.update(np.ascontiguousarray(layer.bias, dtype="<f4").tobytes())
+        h.update(layer.activation.encode())
+    return h.hexdigest()[:16]
+
+
+def _token(*parts: bytes) -> str:
+    h = hashlib.sha1()
+    for p in parts:
+        h.update(len(p).to_bytes(8, "little"))
+        h.update(p)
+    return h.hexdigest()[:16]
+
+
+def _check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(s) for s in image_shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"image_shape={image_shape!r} must be (C, H, W) integers") from None
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"image_shape={shape} must be (C, H, W) with positive sizes")
+    if shape[0] not in (1, 3):
+        raise ValueError(f"image_shape={shape} has C={shape[0]} channels; the component draws C=1 (grey) or 3 (RGB)")
+    return shape  # type: ignore[return-value]
+
+
+def _image_to_bytes(image: np.ndarray, shape: tuple[int, int, int]) -> bytes:
+    arr = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image, dtype=np.float32)
+    if arr.ndim == 4 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim == 2 and shape[0] == 1:
+        arr = arr[None]
+    if arr.shape != shape:
+        raise ValueError(f"server_image has shape {arr.shape}; it must be (C, H, W) = {shape}")
+    return np.round(np.clip(np.nan_to_num(arr), 0.0, 1.0) * 255).astype(np.uint8).tobytes()
+
+
+def _previous_value(key: str) -> dict | None:
+    """The component's last value from the browser (read before rendering), or None."""
+    try:
+        value = st.session_state.get(key)
+    except Exception:  # no session (bare mode) or a key Streamlit cannot map yet
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def latent_decoder(
+    model_id: str,
+    layers: list[DenseLayer] | None,
+    image_shape: tuple[int, int, int],
+    z: Sequence[float],
+    *,
+    mode: str = "sliders",
+    dims: tuple[int, int] = (0, 1),
+    value_range: float = 3.0,
+    points: np.ndarray | None = None,
+    point_labels: np.ndarray | None = None,
+    server_image: ServerImage | None = None,
+    dim_names: list[str] | None = None,
+    height: int | None = None,
+    start_label: str = "From image",
+    image_px: int = 224,
+    key: str,
+) -> list[float]:
+    """Show the decoder component; return the code on screen (see the module docstring)."""
+    # ---- validate ------------------------------------------------------------------------
+    if not isinstance(model_id, str) or not model_id:
+        raise ValueError(f"model_id={model_id!r} must be a non-empty string")
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"key={key!r} must be a non-empty string")
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r} is not one of {MODES}")
+    shape = _check_image_shape(image_shape)
+    num_pixels = shape[0] * shape[1] * shape[2]
+    z_arr = np.asarray(z, dtype=np.float64)
+    if z_arr.ndim != 1 or z_arr.size == 0:
+        raise ValueError(f"z must be a 1-D sequence of latent values; got shape {z_arr.shape}")
+    if not np.isfinite(z_arr).all():
+        raise ValueError("z holds non-finite values")
+    latent_dim = int(z_arr.size)
+    if mode == "sliders" and latent_dim > MAX_SLIDER_DIMS:
+        raise ValueError(
+            f"mode='sliders' shows at most {MAX_SLIDER_DIMS} dims; len(z)={latent_dim} (use mode='pad')"
+        )
+    if not (isinstance(value_range, (int, float)) and np.isfinite(value_range) and value_range > 0):
+        raise ValueError(f"value_range={value_range!r} must be a positive finite number")
+    try:
+        dims_t = tuple(int(d) for d in dims)
+    except (TypeError, ValueError):
+        raise ValueError(f"dims={dims!r} must be two integer latent dims") from None
+    if mode == "pad":
+        if latent_dim < 2:
+            raise ValueError(f"mode='pad' needs at least 2 latent dims; len(z)={latent_dim}")
+        if len(dims_t) != 2 or dims_t[0] == dims_t[1]:
+            raise ValueError(f"dims={dims!r} must be two different latent dims")
+        if not all(0 <= d < latent_dim for d in dims_t):
+            raise ValueError(f"dims={dims!r} is out of range: each must be in [0, {latent_dim - 1}]")
+    if dim_names is not None and len(dim_names) != latent_dim:
+        raise ValueError(f"dim_names has {len(dim_names)} names but len(z)={latent_dim}")
+    if height is not None and not (isinstance(height, int) and height > 0):
+        raise ValueError(f"height={height!r} must be a positive integer or None")
+    if not (isinstance(image_px, int) and 16 <= image_px <= 1024):
+        raise ValueError(f"image_px={image_px!r} must be an integer in [16, 1024]")
+    meta, blob = (None, b"") if layers is None else pack_layers(layers, latent_dim, num_pixels)
+
+    xy_bytes = label_bytes = None
+    points_token = None
+    if points is not None:
+        pts = np.asarray(points, dtype=np.float32)
+        if pts.ndim != 2 or pts.shape[1] not in (2, latent_dim):
+            raise ValueError(
+                f"points has shape {pts.shape}; it must be (N, {latent_dim}) codes or (N, 2) projected on dims"
+            )
+        if not np.isfinite(pts).all():
+            raise ValueError("points holds non-finite values")
+        labels = None
+        if point_labels is not None:
+            labels = np.asarray(point_labels)
+            if labels.shape != (len(pts),):
+                raise ValueError(f"point_labels has shape {labels.shape}; it must be ({len(pts)},) to match points")
+            if labels.size and (not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0):
+                raise ValueError("point_labels must be non-negative integers (class indices)")
+        if mode == "pad":  # the sliders draw no points: nothing to send
+            if pts.shape[1] == latent_dim:
+                pts = pts[:, list(dims_t)]
+            xy_bytes = np.ascontiguousarray(pts, dtype="<f4").tobytes()
+            if labels is not None:
+                label_bytes = np.ascontiguousarray(labels, dtype="<i4").tobytes()
+            points_token = "pts-" + _token(xy_bytes, label_bytes or b"")
+    elif point_labels is not None:
+        raise ValueError("point_labels was given without points")
+
+    # ---- what the browser holds and which code is on screen -------------------------------
+    z_token = _token(model_id.encode(), z_arr.tobytes())
+    previous = _previous_value(key)
+    have = set(previous.get("have") or []) if previous else set()
+    z_out = [float(v) for v in z_arr]
+    if previous and previous.get("base") == z_token:
+        user_z = previous.get("z")
+        if isinstance(user_z, list) and len(user_z) == latent_dim:
+            z_out = [float(v) for v in user_z]
+
+    image_bytes = None
+    if server_image is not None:
+        image = server_image(np.asarray(z_out, dtype=np.float32)) if callable(server_image) else server_image
+        image_bytes = _image_to_bytes(image, shape)
+
+    args: dict = dict(
+        model_id=model_id,
+        layer_meta=meta,
+        image_shape=list(shape),
+        z=[float(v) for v in z_arr],
+        z_token=z_token,
+        mode=mode,
+        dims=list(dims_t) if mode == "pad" else [0, 1],
+        value_range=float(value_range),
+        dim_names=list(map(str, dim_names)) if dim_names is not None else None,
+        start_label=start_label,
+        image_px=image_px,
+        server_notice=SERVER_NOTICE if layers is None else None,
+        points_token=points_token,
+    )
+    if height is not None:
+        args["height"] = height
+    if layers is not None and model_id not in have:
+        args["weights"] = blob
+    if points_token is not None and points_token not in have:
+        args["points"] = xy_bytes
+        if label_bytes is not None:
+            args["point_labels"] = label_bytes
+    if image_bytes is not None:
+        args["server_image"] = image_bytes
+
+    _component(key=key, default=None, **args)
+    return z_out
+
+
+__all__ = ["latent_decoder", "pack_layers", "layers_fingerprint", "MODES", "ACTIVATIONS", "MAX_SLIDER_DIMS"]

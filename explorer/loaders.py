@@ -1,0 +1,135 @@
+"""Cached loaders shared by every page: checkpoints, datasets, encodings.
+
+Models are loaded once per process (``st.cache_resource``) and never mutated afterwards.
+Datasets are cached as resources too, with their arrays made read-only: ``st.cache_data``
+would copy tens of megabytes on every rerun. Small derived arrays use ``st.cache_data``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint
+from core.data import Dataset, DatasetError, default_data_dir, load_dataset
+from core.evaluate import encode_means
+from core.models import LatentModel
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shipped_dir() -> Path:
+    """The pre-trained checkpoints ($LATENT_EXPLORER_CHECKPOINTS overrides, for tests)."""
+    return Path(os.environ.get("LATENT_EXPLORER_CHECKPOINTS", REPO_ROOT / "checkpoints"))
+
+
+def trained_dir() -> Path:
+    """Where the Train page saves models ($LATENT_EXPLORER_TRAINED overrides)."""
+    return Path(os.environ.get("LATENT_EXPLORER_TRAINED", default_data_dir() / "trained"))
+
+
+def data_dir() -> Path | None:
+    value = os.environ.get("LATENT_EXPLORER_DATA")
+    return Path(value) if value else None
+
+
+def _folder_signature() -> tuple:
+    """Changes whenever a card is added, removed or rewritten, so the card cache refreshes."""
+    sig = []
+    for folder in (shipped_dir(), trained_dir()):
+        if folder.is_dir():
+            sig.extend((str(p), p.stat().st_mtime_ns) for p in sorted(folder.glob("*.json")))
+    return tuple(sig)
+
+
+@st.cache_data(show_spinner=False)
+def _cards(signature: tuple) -> list[dict]:
+    cards = []
+    for origin, folder in (("shipped", shipped_dir()), ("trained", trained_dir())):
+        for card in list_checkpoints(folder):
+            card["origin"] = origin
+            cards.append(card)
+    return cards
+
+
+def all_cards() -> list[dict]:
+    """Every readable checkpoint card, shipped first then trained in the app, each with 'path'."""
+    return [c for c in _cards(_folder_signature()) if "error" not in c]
+
+
+def card_by_name(name: str) -> dict | None:
+    return next((c for c in all_cards() if c["name"] == name), None)
+
+
+@st.cache_resource(show_spinner="Loading model...", max_entries=64)
+def load_model(path: str) -> Checkpoint:
+    return load_checkpoint(path)
+
+
+def dataset_key(card: dict) -> str:
+    """What to pass to load_dataset for the data a checkpoint was trained on."""
+    info = card.get("dataset") or {}
+    return info.get("path") or info.get("name", "")
+
+
+@st.cache_resource(show_spinner="Loading data...", max_entries=16)
+def _load_data(key: str, image_shape: tuple[int, int, int], data_root: str | None) -> Dataset | str:
+    c, h, w = image_shape
+    try:
+        # The model's image shape decides the size (a no-op for data already that size).
+        dataset = load_dataset(key, data_root, image_size=(h, w), grayscale=c == 1)
+    except DatasetError as err:
+        return str(err)
+    for arr in (dataset.train_images, dataset.test_images, dataset.train_labels, dataset.test_labels):
+        if arr is not None:
+            arr.flags.writeable = False
+    return dataset
+
+
+def data_for(card: dict) -> Dataset | str:
+    """The dataset a checkpoint was trained on, or the error message saying how to get it."""
+    root = data_dir()
+    shape = tuple(card["model_config"]["image_shape"])
+    dataset = _load_data(dataset_key(card), shape, str(root) if root else None)
+    if isinstance(dataset, Dataset) and dataset.image_shape != shape:
+        return f"the dataset gives {dataset.image_shape} images but the model reads {shape}"
+    return dataset
+
+
+@st.cache_resource(show_spinner="Encoding...", max_entries=64)
+def encoded(path: str, split: str = "test") -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(means (N, D), logvars (N, D) or None, labels or None) of a checkpoint's dataset split."""
+    model = load_model(path).model
+    dataset = data_for(load_model(path).card)
+    if isinstance(dataset, str):
+        raise DatasetError(dataset)
+    images = torch.from_numpy(np.array(getattr(dataset, f"{split}_images")))
+    labels = getattr(dataset, f"{split}_labels")
+    with torch.no_grad():
+        if model.variational:
+            parts = [model.encode(images[i:i + 2000]) for i in range(0, len(images), 2000)]
+            means = torch.cat([p.mean for p in parts]).numpy()
+            logvars = torch.cat([p.logvar for p in parts]).numpy()
+        else:
+            means, logvars = encode_means(model, images).numpy(), None
+    for arr in (means, logvars):
+        if arr is not None:
+            arr.flags.writeable = False
+    return means, logvars, labels
+
+
+@torch.no_grad()
+def decode(model: LatentModel, z: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Latent codes (N, D) -> images (N, C, H, W) float32 in [0, 1]."""
+    z = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(-1, model.latent_dim)
+    return model.decode(z).numpy()
+
+
+@torch.no_grad()
+def encode(model: LatentModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    posterior = model.encode(torch.from_numpy(np.asarray(images, dtype=np.float32)))
+    return posterior.mean.numpy(), None if posterior.logvar is None else posterior.logvar.numpy()

@@ -1,0 +1,125 @@
+"""Sidebar pickers shared by every page: dataset, then model, remembered across pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core.data import Dataset
+from core.models import LatentModel
+from explorer import loaders
+
+KIND_LABELS = {"pca": "PCA", "linear-ae": "Linear AE", "ae": "AE", "vae": "VAE"}
+
+
+@dataclass
+class Selection:
+    card: dict
+    model: LatentModel
+    dataset: Dataset | None  # None when the data is not on this machine
+    data_error: str | None  # why the data is missing, and how to get it
+
+    @property
+    def name(self) -> str:
+        return self.card["name"]
+
+    @property
+    def path(self) -> str:
+        return self.card["path"]
+
+
+def model_label(card: dict) -> str:
+    """A short label: 'mnist-vae-2 · VAE, 2-D, beta 1' (trained-in-app models marked)."""
+    cfg = card["model_config"]
+    parts = [KIND_LABELS.get(card["kind"], card["kind"]), f"{cfg['latent_dim']}-D"]
+    if card["kind"] == "vae":
+        parts.append(f"beta {card.get('beta', 1):g}")
+    if (card.get("train_config") or {}).get("reconstruction_weight") == 0:
+        parts.append("KL only")
+    origin = " (trained here)" if card.get("origin") == "trained" else ""
+    return f"{card['name']} · {', '.join(parts)}{origin}"
+
+
+def dataset_of(card: dict) -> str:
+    return (card.get("dataset") or {}).get("name", "?")
+
+
+def _remembered_select(label: str, options: list[str], memory_key: str, widget_key: str,
+                       format_func=str, container=None, default: str | None = None) -> str:
+    """A selectbox whose choice survives page switches (widget state does not)."""
+    container = container or st.sidebar
+    remembered = st.session_state.get(memory_key, default)
+    index = options.index(remembered) if remembered in options else 0
+
+    def remember() -> None:
+        st.session_state[memory_key] = st.session_state[widget_key]
+
+    choice = container.selectbox(label, options, index=index, key=widget_key, format_func=format_func,
+                                 on_change=remember)
+    st.session_state[memory_key] = choice
+    return choice
+
+
+def pick_dataset(cards: list[dict] | None = None, key: str = "dataset") -> str | None:
+    cards = loaders.all_cards() if cards is None else cards
+    names = list(dict.fromkeys(dataset_of(c) for c in cards))
+    if not names:
+        st.sidebar.error("No checkpoints found. Run `python -m core pretrain` or train one on the Train page.")
+        return None
+    return _remembered_select("Dataset", names, "picked_dataset", f"{key}_picker", default="mnist")
+
+
+def pick_model(
+    label: str = "Model",
+    key: str = "model",
+    kinds: tuple[str, ...] | None = None,
+    dataset: str | None = None,
+    max_latent_dim: int | None = None,
+    default: str | None = None,
+    container=None,
+) -> Selection | None:
+    """Dataset picker (once per page) and a model picker filtered to it; loads the model.
+
+    Shows the data's notice (e.g. the offline MNIST subset) in the sidebar.
+    """
+    cards = loaders.all_cards()
+    if dataset is None:
+        dataset = pick_dataset(cards)
+        if dataset is None:
+            return None
+    cards = [c for c in cards if dataset_of(c) == dataset and (kinds is None or c["kind"] in kinds)
+             and (max_latent_dim is None or c["model_config"]["latent_dim"] <= max_latent_dim)]
+    if not cards:
+        (container or st.sidebar).warning(f"No {'/'.join(kinds or ('',))} model for {dataset} yet.")
+        return None
+    by_name = {c["name"]: c for c in cards}
+    name = _remembered_select(label, list(by_name), f"picked_{key}", f"{key}_picker",
+                              format_func=lambda n: model_label(by_name[n]), container=container, default=default)
+    card = by_name[name]
+    checkpoint = loaders.load_model(card["path"])
+    data = loaders.data_for(card)
+    selection = Selection(checkpoint.card | {"path": card["path"], "origin": card.get("origin")}, checkpoint.model,
+                          data if not isinstance(data, str) else None, data if isinstance(data, str) else None)
+    show_data_status(selection)
+    return selection
+
+
+def show_data_status(selection: Selection) -> None:
+    """The offline-subset notice, or why the data is missing; once per page."""
+    if selection.dataset is not None and selection.dataset.notice:
+        st.sidebar.info(selection.dataset.notice, icon="ℹ️")
+    elif selection.data_error:
+        st.sidebar.warning(f"Data not available on this machine: {selection.data_error}", icon="⚠️")
+
+
+def units_caption(card: dict) -> str:
+    """The units a number on the page is in, said once per page."""
+    cfg = card["model_config"]
+    lik = cfg["likelihood"]
+    if lik == "gaussian":
+        lik = f"Gaussian likelihood with fixed variance c = {cfg['gaussian_variance']:g}"
+    else:
+        lik = "Bernoulli likelihood"
+    beta = f", trained with beta = {card.get('beta', 1):g}" if card["kind"] == "vae" else ""
+    return f"Losses in nats per image; {lik}{beta}."
