@@ -33,11 +33,19 @@ server_image  the image for the current code when ``layers`` is None: an array (
               wrapper calls with the code it is about to return (so one rerun suffices).
 dim_names     labels for the latent dims (default z0, z1, ...).
 height        fixed iframe height in pixels; default: fit the content.
+start_label   the caption of the button that returns to ``z`` (default "From image").
+image_px      about how many CSS pixels the image is drawn across (integer upscaling,
+              image-rendering: pixelated); the pad is as tall plus 40.
 key           the widget key (required: the component keeps its identity across reruns).
 
-Returns the code shown, as a list of D floats: the user's code after a release (or a
-button), else ``z``. Without a browser (AppTest, which cannot run the JavaScript) it
+Returns the code shown, as a list of D floats, never None: the user's code after a release
+(or a button), else ``z``. Without a browser (AppTest, which cannot run the JavaScript) it
 returns ``list(z)``. Invalid arguments raise ValueError naming the parameter and value.
+
+The frontend is static HTML/JS in ``explorer/components/latent_decoder/`` (decoder.js: the
+pure decode; main.js: the components-v1 iframe protocol, written by hand, and the UI). It
+exposes ``window.latentDecoderStats`` (frames drawn, latencies, values sent, weight bytes
+received) for the browser tests and ``bench/bench_browser_decode.py``.
 
 How the weights travel
 ----------------------
@@ -281,14 +289,21 @@ def latent_decoder(
     )
     if height is not None:
         args["height"] = height
+    # Streamlit re-renders the iframe only when the JSON args change, not the bytes args:
+    # name every bytes payload in the JSON ("sent", "server_image_token").
+    sent: list[str] = []
     if layers is not None and model_id not in have:
         args["weights"] = blob
+        sent.append(model_id)
     if points_token is not None and points_token not in have:
         args["points"] = xy_bytes
         if label_bytes is not None:
             args["point_labels"] = label_bytes
+        sent.append(points_token)
+    args["sent"] = sent
     if image_bytes is not None:
         args["server_image"] = image_bytes
+        args["server_image_token"] = _token(image_bytes)
 
     _component(key=key, default=None, **args)
     return z_out

@@ -28,6 +28,9 @@ CONFIGS = {
 def load_model(name: str):
     torch.manual_seed(0)
     model = build_model(CONFIGS[name]).eval()
+    if name in ("vae2", "vae16", "rgb"):  # sharper contrast than the initial weights give
+        with torch.no_grad():
+            model.decoder[-1].weight.mul_(4.0)
     if name == "pca":  # random orthonormal axes instead of a fit
         with torch.no_grad():
             q, _ = torch.linalg.qr(torch.randn(model.config.num_pixels, model.latent_dim))
@@ -46,7 +49,8 @@ name = params.get("model", "vae2")
 mode = params.get("mode", "sliders")
 model = load_model(name)
 st.session_state["runs"] = st.session_state.get("runs", 0) + 1
-st.caption(f"model={name} mode={mode} runs={st.session_state['runs']}")
+st.caption(f"model={name} mode={mode}")
+st.button("rerun")  # lets a test trigger a rerun that changes nothing
 
 rng = np.random.default_rng(0)
 z0 = np.round(rng.normal(size=model.latent_dim) * 0.5, 3).tolist()
@@ -67,3 +71,4 @@ else:
         key="decoder",
     )
 st.write("returned_z=" + json.dumps([round(v, 4) for v in z]))
+st.caption(f"runs={st.session_state['runs']}")  # last: once it changes, the whole run is on screen

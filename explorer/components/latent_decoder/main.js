@@ -35,12 +35,12 @@
   // ---- state ---------------------------------------------------------------------------
   const models = new Map();   // model_id -> {decoder, shape}    (insertion order = LRU)
   const pointSets = new Map(); // points_token -> {xy, labels}
-  const needCount = new Map(); // id -> how many times we asked for it
+  const needCount = new Map(); // id -> {n: times asked, at: when last asked}
   const S = {
     args: null, structure: "", mode: "sliders", D: 0, dims: [0, 1], range: 3,
     z: [], zToken: null, shape: [1, 1, 1], decoder: null, browser: true,
     points: null, dragging: false, hoverZ: null, pendingSince: null, frameQueued: false,
-    seq: 0, awaitingServer: false,
+    seq: 0,
   };
   const stats = window.latentDecoderStats = {
     renders: 0, draws: 0, drawLatencyMs: [], frameLatencyMs: [], decodeMs: [],
@@ -163,18 +163,20 @@
     if (S.browser) {
       el.imageStatus.textContent = "";
     } else {
-      S.awaitingServer = false;
       drawServerImage(asBytes(args.server_image));
     }
-    requestFrame(false);
+    requestFrame();
     if (asked) sendValue(asked);
     fitHeight();
   }
 
+  // Ask Python for an id we lack; while one request is in flight (< 3 s) do not repeat it:
+  // a render that arrives before Python answered must not trigger a second rerun.
   function askFor(id) {
-    const n = needCount.get(id) || 0;
-    if (n >= 3) { showNotice("The server did not send the data for " + id + ".", true); return false; }
-    needCount.set(id, n + 1);
+    const asked = needCount.get(id) || { n: 0, at: -1e9 };
+    if (performance.now() - asked.at < 3000) return false;
+    if (asked.n >= 3) { showNotice("The server did not send the data for " + id + ".", true); return false; }
+    needCount.set(id, { n: asked.n + 1, at: performance.now() });
     return true;
   }
 
@@ -424,7 +426,7 @@
   function onInput() {
     if (S.pendingSince === null) S.pendingSince = performance.now();
     updateReadout();
-    requestFrame(true);
+    requestFrame();
   }
 
   function requestFrame() {
@@ -461,7 +463,6 @@
   function release(event) {
     S.dragging = false;
     if (!S.browser) {
-      S.awaitingServer = true;
       el.image.classList.add("stale");
       el.imageStatus.textContent = "decoding on the server\u2026";
     }
