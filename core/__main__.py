@@ -179,7 +179,7 @@ def _train_one(parser, args, dataset, beta: float, out: str) -> int:
     from core.pipeline import train_and_save
 
     model_config, train_config = _configs(parser, args, dataset, beta)
-    command = "python -m core " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "python -m core " + " ".join(shlex.quote(a) for a in args.argv)
     try:
         trained = train_and_save(
             dataset, model_config, train_config, out, [TqdmCallback(train_config.epochs, Path(out).name)],
@@ -247,6 +247,7 @@ def _evaluate(parser, args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in the card's "command"
     if args.command == "train":
         dataset = _load_data(parser, args, args.dataset)
         return _train_one(parser, args, dataset, args.beta, args.out)

@@ -55,6 +55,7 @@ def _atomic_write(target: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary readable file
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -111,6 +112,9 @@ def save_checkpoint(
         versions=software_versions(),
         created=full_card.get("created") or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
+    # A card that cannot be stored must fail before the weights are replaced (else the old
+    # card would be left describing new weights).
+    json.dumps(full_card, default=_json_default)
     # Weights first; the card (with the weights' hash) last, so a card always describes
     # weights that are complete on disk.
     _atomic_write(weights_path, lambda tmp: save_file(tensors, tmp, metadata={"format": "latent-explorer"}))

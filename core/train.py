@@ -79,7 +79,11 @@ class EpochStats:
 
 
 class Callback(Protocol):
-    """Anything with ``on_epoch_end``; return True from it to stop training early."""
+    """Anything with ``on_epoch_end``; return True from it to stop training early.
+
+    A callback may also define ``on_train_begin(model)``, called once before the first
+    epoch with the model being trained (the app draws latent-map snapshots from it).
+    """
 
     def on_epoch_end(self, stats: EpochStats) -> bool | None: ...
 
@@ -139,6 +143,9 @@ def fit(
     started = time.perf_counter()
     history: list[EpochStats] = []
     cancelled = False
+    for cb in callbacks:
+        if hasattr(cb, "on_train_begin"):
+            cb.on_train_begin(model)
 
     if isinstance(model, PCA):
         model.fit_closed_form(train_images)

@@ -77,11 +77,9 @@ def dataset_key(card: dict) -> str:
 
 
 @st.cache_resource(show_spinner="Loading data...", max_entries=16)
-def _load_data(key: str, image_shape: tuple[int, int, int], data_root: str | None) -> Dataset | str:
-    c, h, w = image_shape
+def _load_data(key: str, image_size: tuple[int, int] | None, grayscale: bool, data_root: str | None) -> Dataset | str:
     try:
-        # The model's image shape decides the size (a no-op for data already that size).
-        dataset = load_dataset(key, data_root, image_size=(h, w), grayscale=c == 1)
+        dataset = load_dataset(key, data_root, image_size=image_size, grayscale=grayscale)
     except DatasetError as err:
         return str(err)
     for arr in (dataset.train_images, dataset.test_images, dataset.train_labels, dataset.test_labels):
@@ -90,14 +88,28 @@ def _load_data(key: str, image_shape: tuple[int, int, int], data_root: str | Non
     return dataset
 
 
-def data_for(card: dict) -> Dataset | str:
-    """The dataset a checkpoint was trained on, or the error message saying how to get it."""
+def dataset(key: str, image_size: tuple[int, int] | None = None, grayscale: bool = True) -> Dataset | str:
+    """A registered dataset by name, or an image folder / .npz / .npy by path, or the error
+    message saying how to get it. Native size unless ``image_size`` (H, W) is given."""
     root = data_dir()
+    size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
+    return _load_data(str(key), size, bool(grayscale), str(root) if root else None)
+
+
+def data_for(card: dict) -> Dataset | str:
+    """The dataset a checkpoint was trained on, or the error message saying how to get it.
+
+    The card's ``dataset.image_size`` (set when the images were resized for training) picks
+    the size; without it the native size is tried first, then the model's (H, W).
+    """
     shape = tuple(card["model_config"]["image_shape"])
-    dataset = _load_data(dataset_key(card), shape, str(root) if root else None)
-    if isinstance(dataset, Dataset) and dataset.image_shape != shape:
-        return f"the dataset gives {dataset.image_shape} images but the model reads {shape}"
-    return dataset
+    size = (card.get("dataset") or {}).get("image_size")
+    loaded = dataset(dataset_key(card), tuple(size) if size else None, grayscale=shape[0] == 1)
+    if isinstance(loaded, Dataset) and loaded.image_shape != shape and not size:
+        loaded = dataset(dataset_key(card), shape[1:], grayscale=shape[0] == 1)
+    if isinstance(loaded, Dataset) and loaded.image_shape != shape:
+        return f"the dataset gives {loaded.image_shape} images but the model reads {shape}"
+    return loaded
 
 
 @st.cache_resource(show_spinner="Encoding...", max_entries=64)
@@ -125,11 +137,15 @@ def encoded(path: str, split: str = "test") -> tuple[np.ndarray, np.ndarray | No
 @torch.no_grad()
 def decode(model: LatentModel, z: np.ndarray | torch.Tensor) -> np.ndarray:
     """Latent codes (N, D) -> images (N, C, H, W) float32 in [0, 1]."""
-    z = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(-1, model.latent_dim)
+    if isinstance(z, torch.Tensor):
+        z = z.detach().to("cpu", torch.float32)
+    else:
+        z = torch.from_numpy(np.array(z, dtype=np.float32))  # a copy: inputs may be read-only
+    z = z.reshape(-1, model.latent_dim)
     return model.decode(z).numpy()
 
 
 @torch.no_grad()
 def encode(model: LatentModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    posterior = model.encode(torch.from_numpy(np.asarray(images, dtype=np.float32)))
+    posterior = model.encode(torch.from_numpy(np.array(images, dtype=np.float32)))  # a copy: inputs may be read-only
     return posterior.mean.numpy(), None if posterior.logvar is None else posterior.logvar.numpy()

@@ -105,12 +105,42 @@ def pick_model(
     return selection
 
 
+def _without_parentheses(text: str) -> str:
+    out, depth = [], 0
+    for ch in text:
+        depth += ch == "("
+        if depth == 0:
+            out.append(ch)
+        depth -= ch == ")" and depth > 0
+    text = " ".join("".join(out).split())
+    for mark in ":.,;":
+        text = text.replace(" " + mark, mark)
+    return text
+
+
+def short_notice(text: str) -> str:
+    """The first sentence of a data notice, without its parenthesised details."""
+    plain = _without_parentheses(text)
+    end = plain.find(". ")
+    return plain if end < 0 else plain[: end + 1]
+
+
 def show_data_status(selection: Selection) -> None:
-    """The offline-subset notice, or why the data is missing; once per page."""
+    """The offline-subset notice, or why the data is missing; once per page.
+
+    The sidebar shows the notice's first sentence; the whole text opens below it.
+    """
     if selection.dataset is not None and selection.dataset.notice:
-        st.sidebar.info(selection.dataset.notice, icon="ℹ️")
+        notice = selection.dataset.notice
+        st.sidebar.info(short_notice(notice), icon="ℹ️")
     elif selection.data_error:
-        st.sidebar.warning(f"Data not available on this machine: {selection.data_error}", icon="⚠️")
+        notice = selection.data_error
+        st.sidebar.warning(f"Data not available on this machine: {short_notice(notice)}", icon="⚠️")
+    else:
+        return
+    if short_notice(notice) != notice:
+        with st.sidebar.expander("Details and how to get the full data"):
+            st.caption(notice.replace("_", r"\_").replace("*", r"\*"))
 
 
 def units_caption(card: dict) -> str:

@@ -1,0 +1,162 @@
+"""Every benchmark in one command; writes bench/results/*.json|md and bench/results/summary.md.
+
+    python bench/run_all.py                    # all of them (about 6-10 minutes on 2 cores)
+    python bench/run_all.py --skip load        # leave out the load test
+    python bench/run_all.py --only latency app
+
+Each benchmark runs as its own process (``python -m bench.<name>`` from the repository root),
+so one failing does not stop the others; summary.md says which failed and why. Run a single
+one the same way, e.g. ``python -m bench.bench_latency``.
+
+Benchmarks (in this order):
+    training  bench/bench_training.py: images/s and time-to-quality vs the DataLoader baseline
+    latency   bench/bench_latency.py: decode 1 / 30x30 grid, encode 10,000 (vs baselines)
+    app       bench/bench_app.py: server-side rerun per page (AppTest), Chromium first render,
+              slider release -> new image, cold start
+    load      bench/load_test.py: 10 browser sessions + 1 training for a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+
+BENCHMARKS = {
+    # name: (module, extra args, time limit in seconds, glob patterns of its markdown results)
+    "training": ("bench.bench_training", [], 1800, ["training*.md"]),
+    "latency": ("bench.bench_latency", [], 600, ["latency.md"]),
+    "app": ("bench.bench_app", [], 900, ["app.md"]),
+    "load": ("bench.load_test", [], 400, ["load.md"]),
+}
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(brief: bool = False) -> dict:
+    """What the figures depend on: cores, CPU, memory, versions, and the load right now."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
+    info = {"load_average_1_5_15": [round(v, 2) for v in load] if load[0] is not None else None,
+            "time": _dt.datetime.now().isoformat(timespec="seconds")}
+    if brief:
+        return info
+    mem_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gib = round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "memory_gib": mem_gib,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": _version("torch"),
+        "streamlit": _version("streamlit"),
+        "playwright": _version("playwright"),
+        "numpy": _version("numpy"),
+        **info,
+    }
+
+
+def machine_markdown(info: dict) -> str:
+    load = info.get("load_average_1_5_15")
+    return (f"Machine: {info['nproc']} cores ({info['cpu_model']}), {info.get('memory_gib')} GiB RAM, "
+            f"{info['platform']}; Python {info['python']}, torch {info['torch']}, streamlit {info['streamlit']}, "
+            f"playwright {info['playwright']}; load average (1/5/15 min) {load} at {info['time']}.")
+
+
+def md_table(rows: list[list]) -> str:
+    """rows[0] is the header."""
+    rows = [[str(c) for c in r] for r in rows]
+    out = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join(" --- " for _ in rows[0]) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(out)
+
+
+def run_one(name: str, extra: list[str]) -> dict:
+    module, args, limit, _ = BENCHMARKS[name]
+    script = REPO / (module.replace(".", "/") + ".py")
+    if not script.exists():
+        return {"name": name, "status": "skipped", "why": f"{script.relative_to(REPO)} does not exist"}
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", module, *args, *extra]
+    print(f"\n=== {name}: {' '.join(cmd[1:])} (limit {limit} s)", flush=True)
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, timeout=limit, start_new_session=True)
+        status = "ok" if proc.returncode == 0 else f"failed (exit code {proc.returncode})"
+    except subprocess.TimeoutExpired:
+        status = f"stopped after {limit} s"
+    return {"name": name, "status": status, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def write_summary(runs: list[dict], before: dict) -> Path:
+    after = machine_info(brief=True)
+    parts = ["# Benchmark summary", "",
+             "Written by `python bench/run_all.py`; every figure comes from the result files next to this one.", "",
+             machine_markdown(before) + f" Load average when it finished: {after['load_average_1_5_15']}.", "",
+             md_table([["benchmark", "status", "seconds"]] +
+                      [[r["name"], r["status"] + (f" ({r['why']})" if r.get("why") else ""), r.get("seconds", "-")]
+                       for r in runs]), ""]
+    for name, (_, _, _, files) in BENCHMARKS.items():
+        for pattern in files:
+            for path in sorted(RESULTS.glob(pattern)):
+                text = path.read_text().strip()
+                # demote the result file's headings one level under the summary's title
+                text = "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
+                parts += [text, ""]
+    out = RESULTS / "summary.md"
+    out.write_text("\n".join(parts))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run every benchmark and write bench/results/summary.md.")
+    parser.add_argument("--only", nargs="*", choices=list(BENCHMARKS), help="run only these")
+    parser.add_argument("--skip", nargs="*", choices=list(BENCHMARKS), default=[], help="leave these out")
+    parser.add_argument("--summary-only", action="store_true", help="rebuild summary.md from existing results")
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    before = machine_info()
+    print(machine_markdown(before))
+    names = [n for n in (args.only or BENCHMARKS) if n not in args.skip]
+    if args.summary_only:
+        runs = [{"name": n, "status": "not run now (summary rebuilt from existing results)"} for n in names]
+    else:
+        runs = [run_one(n, []) for n in names]
+    out = write_summary(runs, before)
+    print(f"\nwrote {out.relative_to(REPO)}")
+    for r in runs:
+        print(f"  {r['name']}: {r['status']}")
+    return 0 if all(r["status"] in ("ok", "skipped") or r["status"].startswith("not run") for r in runs) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,248 @@
+"""Non-UI helpers for the analysis pages: which checkpoints to compare, sweep groups,
+interpolation paths, subspace angles, metrics rows. No Streamlit, no Plotly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.linalg import subspace_angles
+
+from core.evaluate import ACTIVE_UNIT_THRESHOLD
+from core.latent import lerp, path_smoothness, slerp
+from core.models import PCA, LatentModel, LinearAE
+
+KIND_ORDER = ("pca", "linear-ae", "ae", "vae")
+METHODS = {"linear": lerp, "spherical": slerp}
+
+
+# --------------------------------------------------------------------------- reading cards
+
+
+def dataset_name(card: dict) -> str:
+    return (card.get("dataset") or {}).get("name", "?")
+
+
+def latent_dim(card: dict) -> int:
+    return int(card["model_config"]["latent_dim"])
+
+
+def beta_of(card: dict) -> float:
+    return float(card.get("beta", 1.0) if card.get("kind") == "vae" else 0.0)
+
+
+def is_kl_only(card: dict) -> bool:
+    return (card.get("train_config") or {}).get("reconstruction_weight") == 0
+
+
+def fmt(value: float | int | None, spec: str = ".1f", unit: str = "") -> str:
+    """A number for display, or an en dash when it is not defined (None)."""
+    return "–" if value is None else f"{value:{spec}}{unit}"
+
+
+def likelihood_label(card: dict) -> str:
+    """'Bernoulli' or 'Gaussian, c = 0.01': which p(x|z) a number in nats refers to."""
+    cfg = card["model_config"]
+    return "Bernoulli" if cfg["likelihood"] == "bernoulli" else f"Gaussian, c = {cfg['gaussian_variance']:g}"
+
+
+def training_label(card: dict) -> str:
+    """'Bernoulli likelihood, beta = 4': what a model's losses mean, in a few words."""
+    text = f"{likelihood_label(card)} likelihood"
+    if card.get("kind") == "vae":
+        text += f", β = {beta_of(card):g}" + (", KL only" if is_kl_only(card) else "")
+    return text
+
+
+def canonical_models(cards: list[dict], dataset: str, dim: int) -> dict[str, dict]:
+    """One card per kind (in KIND_ORDER) for ``dataset`` at latent ``dim``.
+
+    Several candidates of a kind (a beta sweep): the VAE with beta 1 and a reconstruction
+    term wins, then shipped before trained-here, then the shortest name (mnist-vae-2
+    before mnist-vae-2-beta1).
+    """
+    def rank(card: dict) -> tuple:
+        return (is_kl_only(card), abs(beta_of(card) - 1.0) if card["kind"] == "vae" else 0.0,
+                card.get("origin") == "trained", len(card["name"]), card["name"])
+
+    out: dict[str, dict] = {}
+    for kind in KIND_ORDER:
+        found = models_of(cards, dataset, dim, kind)
+        if found:
+            out[kind] = min(found, key=rank)
+    return out
+
+
+def models_of(cards: list[dict], dataset: str, dim: int, kind: str) -> list[dict]:
+    """The cards of one kind of model for ``dataset`` at latent ``dim``."""
+    return [c for c in cards if c["kind"] == kind and dataset_name(c) == dataset and latent_dim(c) == dim]
+
+
+def latent_dims_with(cards: list[dict], dataset: str, min_kinds: int = 2) -> list[int]:
+    """Latent dims of ``dataset`` at which at least ``min_kinds`` kinds of model exist, ascending."""
+    kinds: dict[int, set[str]] = {}
+    for c in cards:
+        if dataset_name(c) == dataset:
+            kinds.setdefault(latent_dim(c), set()).add(c["kind"])
+    return sorted(d for d, k in kinds.items() if len(k) >= min_kinds)
+
+
+@dataclass
+class SweepGroup:
+    name: str  # the cards' "sweep" field
+    models: list[dict]  # beta-sorted, with a reconstruction term
+    kl_only: dict | None  # the model trained on the KL term alone, if the sweep has one
+
+    @property
+    def betas(self) -> list[float]:
+        return [beta_of(c) for c in self.models]
+
+    @property
+    def dataset(self) -> str:
+        return dataset_name(self.models[0])
+
+    @property
+    def latent_dim(self) -> int:
+        return latent_dim(self.models[0])
+
+    def at_beta(self, beta: float) -> dict | None:
+        return next((c for c in self.models if np.isclose(beta_of(c), beta)), None)
+
+
+def sweep_groups(cards: list[dict]) -> dict[str, SweepGroup]:
+    """VAE cards grouped by their ``sweep`` field (models sharing everything but beta).
+
+    When no card names a sweep (e.g. only models trained here), VAEs sharing dataset,
+    latent dim and likelihood with at least two distinct betas form a group instead.
+    """
+    raw: dict[str, list[dict]] = {}
+    for c in cards:
+        if c.get("kind") == "vae" and c.get("sweep"):
+            raw.setdefault(str(c["sweep"]), []).append(c)
+    if not raw:
+        for c in cards:
+            if c.get("kind") == "vae":
+                key = f"{dataset_name(c)}-vae-{latent_dim(c)} ({c['model_config']['likelihood']})"
+                raw.setdefault(key, []).append(c)
+    groups = {}
+    for name, members in raw.items():
+        models = sorted((c for c in members if not is_kl_only(c)), key=lambda c: (beta_of(c), len(c["name"])))
+        unique = list({beta_of(c): c for c in reversed(models)}.values())[::-1]  # one card per beta
+        if len(unique) >= 2:
+            groups[name] = SweepGroup(name, sorted(unique, key=beta_of),
+                                      next((c for c in members if is_kl_only(c)), None))
+    return dict(sorted(groups.items(), key=lambda kv: (kv[1].latent_dim, kv[0])))
+
+
+def rate_distortion(cards: list[dict]) -> tuple[list[float], list[float], list[float]]:
+    """(betas, test KL, test reconstruction) of the cards, nats per image."""
+    betas, rates, distortions = [], [], []
+    for c in cards:
+        m = c.get("metrics") or {}
+        if m.get("kl") is None or m.get("reconstruction") is None:
+            continue
+        betas.append(beta_of(c))
+        rates.append(float(m["kl"]))
+        distortions.append(float(m["reconstruction"]))
+    return betas, rates, distortions
+
+
+def map_dims(card: dict) -> tuple[int, int]:
+    """The two latent dims to draw a map over: the two with the most KL for a VAE, else 0 and 1."""
+    kl = (card.get("metrics") or {}).get("kl_per_dim")
+    if card.get("kind") == "vae" and kl and len(kl) > 2:
+        top = np.argsort(-np.asarray(kl), kind="stable")[:2]
+        return int(top[0]), int(top[1])
+    return 0, 1
+
+
+def metrics_rows(cards: list[dict]) -> list[dict]:
+    """One row per card for the Compare table (test split; None where not defined)."""
+    rows = []
+    for c in cards:
+        m = c.get("metrics") or {}
+        rows.append({
+            "model": c["name"], "kind": c["kind"], "likelihood": likelihood_label(c),
+            **{key: m.get(key) for key in ("mse", "reconstruction", "kl", "neg_elbo", "knn_accuracy", "active_units")},
+        })
+    return rows
+
+
+# --------------------------------------------------------------------------- latent work
+
+
+def subsample(n: int, at_most: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of at most ``at_most`` of n items, the same for the same seed."""
+    if n <= at_most:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, at_most, replace=False))
+
+
+def pair_by_class(labels: np.ndarray, a: int, b: int, seed: int = 0) -> tuple[int, int]:
+    """Indices of one image of class ``a`` and one of class ``b`` (different images), seeded."""
+    rng = np.random.default_rng(seed)
+    from_a = np.flatnonzero(labels == a)
+    from_b = np.flatnonzero(labels == b)
+    if not len(from_a) or not len(from_b):
+        missing = a if not len(from_a) else b
+        raise ValueError(f"class {missing} has no test images")
+    i = int(rng.choice(from_a))
+    from_b = from_b[from_b != i] if len(from_b) > 1 else from_b
+    return i, int(rng.choice(from_b))
+
+
+def random_pair(n: int, seed: int = 0) -> tuple[int, int]:
+    i, j = np.random.default_rng(seed).choice(n, 2, replace=False)
+    return int(i), int(j)
+
+
+@dataclass
+class InterpolationPath:
+    images: np.ndarray  # (steps, C, H, W) in [0, 1]
+    steps: np.ndarray  # (steps - 1,) mean absolute pixel change per step
+    mean_step: float
+    largest_jump: float
+
+
+@torch.no_grad()
+def interpolation_path(model: LatentModel, z0: torch.Tensor, z1: torch.Tensor, steps: int,
+                       method: str) -> InterpolationPath:
+    """Decode ``steps`` codes from z0 to z1 (D,), linear or spherical, with the path's smoothness."""
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not one of {tuple(METHODS)}")
+    images = model.decode(METHODS[method](z0.float(), z1.float(), steps))
+    per_step, mean, largest = path_smoothness(images)
+    return InterpolationPath(images.numpy(), per_step, mean, largest)
+
+
+@torch.no_grad()
+def encode_pair(model: LatentModel, x0: np.ndarray, x1: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means of two images (C, H, W): two codes (D,)."""
+    z = model.encode(torch.from_numpy(np.stack([x0, x1]).astype(np.float32))).mean
+    return z[0], z[1]
+
+
+def principal_angles_deg(linear_ae: LinearAE, pca: PCA) -> np.ndarray:
+    """Principal angles (degrees, ascending) between the linear AE decoder's column space and
+    PCA's top-D components, both as subspaces of pixel space (P dims).
+
+    All near 0: the linear AE learned PCA's subspace, with its own basis inside it.
+    """
+    if linear_ae.image_shape != pca.image_shape:
+        raise ValueError(f"image shapes differ: {linear_ae.image_shape} vs {pca.image_shape}")
+    decoder = linear_ae.decoder.weight.detach().double().numpy()  # (P, D)
+    components = pca.components.detach().double().numpy().T  # (P, D)
+    return np.sort(np.degrees(subspace_angles(decoder, components)))
+
+
+def active_units(kl_per_dim: list[float] | None) -> int | None:
+    return None if kl_per_dim is None else int(sum(v > ACTIVE_UNIT_THRESHOLD for v in kl_per_dim))
+
+
+def basis_images(matrix: torch.Tensor | np.ndarray, image_shape: tuple[int, int, int]) -> np.ndarray:
+    """The D columns of a (P, D) matrix as images (D, C, H, W), each scaled to its own [min, max]."""
+    cols = np.asarray(matrix.detach().cpu() if isinstance(matrix, torch.Tensor) else matrix, dtype=np.float32).T
+    lo, hi = cols.min(1, keepdims=True), cols.max(1, keepdims=True)
+    return ((cols - lo) / np.maximum(hi - lo, 1e-12)).reshape(-1, *image_shape)

@@ -1,0 +1,212 @@
+"""Cached computations for the exploration pages (home, latent map, manifold, sliders).
+
+Pages stay thin: they read widgets, call these, and hand the results to explorer.figures.
+Everything here is keyed by the checkpoint path (models are loaded once by
+explorer.loaders and never mutated), so a rerun with the same settings decodes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import streamlit as st
+
+from core.data import DatasetError
+from core.latent import prior_samples
+from explorer import figures, images, loaders, sidebar, spaces, uploads
+
+
+MANIFOLD_MIN_PX = 480  # the decoded grid is upscaled to at least this many pixels across
+
+
+class Codes(NamedTuple):
+    """The encoded test set of a checkpoint's dataset."""
+
+    means: np.ndarray  # (N, D)
+    logvars: np.ndarray | None  # (N, D), VAE only
+    labels: np.ndarray | None  # (N,)
+
+
+class Manifold(NamedTuple):
+    png: str  # the tiled grid (no padding) as a PNG data URI
+    x_values: np.ndarray  # (n,) latent values of the columns, left to right
+    y_values: np.ndarray  # (n,) latent values of the rows, top to bottom
+    cell_shape: tuple[int, int]  # (h, w) of one image
+
+
+def require_model(hint: str | None = None, **kwargs) -> sidebar.Selection:
+    """The sidebar's dataset and model pickers (``kwargs`` go to sidebar.pick_model); stops
+    the page with a hint when there is no model to show."""
+    selection = sidebar.pick_model(**kwargs)
+    if selection is None:
+        st.info(
+            (hint + " " if hint else "") + "No model to show for this choice yet. The shipped checkpoints live in "
+            "`checkpoints/` (rebuild them with `python -m core pretrain`), or train one on the Train page."
+        )
+        st.stop()
+    return selection
+
+
+def selection_for(card: dict) -> sidebar.Selection:
+    """A Selection for a checkpoint chosen by the page rather than the sidebar (compare mode)."""
+    checkpoint = loaders.load_model(card["path"])
+    data = loaders.data_for(card)
+    return sidebar.Selection(checkpoint.card | {"path": card["path"], "origin": card.get("origin")},
+                             checkpoint.model, None if isinstance(data, str) else data,
+                             data if isinstance(data, str) else None)
+
+
+def partner_card(card: dict, kind: str) -> dict | None:
+    """The checkpoint of ``kind`` made to be compared with ``card``: same dataset, same latent
+    dim; for a VAE the plain one (beta 1, with reconstruction) if there is one."""
+    dataset, dim = sidebar.dataset_of(card), card["model_config"]["latent_dim"]
+    candidates = [c for c in loaders.all_cards() if c["kind"] == kind and sidebar.dataset_of(c) == dataset
+                  and c["model_config"]["latent_dim"] == dim and c["name"] != card["name"]]
+
+    def preference(c: dict) -> tuple:
+        plain = c.get("beta", 1) == 1 and (c.get("train_config") or {}).get("reconstruction_weight", 1) != 0
+        return (not plain, c.get("origin") != "shipped", c["name"])
+
+    return min(candidates, key=preference) if candidates else None
+
+
+def dim_names(latent_dim: int) -> list[str]:
+    return [f"z{d}" for d in range(latent_dim)]
+
+
+def codes(selection: sidebar.Selection) -> Codes | None:
+    """The encoded test set, or None when the data is not on this machine."""
+    if selection.dataset is None:
+        return None
+    try:
+        means, logvars, labels = loaders.encoded(selection.path)
+    except DatasetError:
+        return None
+    return Codes(means, logvars, labels)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _stats(path: str, has_data: bool, span: float) -> spaces.CodeStats:
+    model = loaders.load_model(path).model
+    if model.variational:
+        return spaces.prior_stats(model.latent_dim, span)
+    means = loaders.encoded(path)[0] if has_data else None
+    return spaces.model_stats(model, means)
+
+
+def code_stats(selection: sidebar.Selection, span: float = 3.0) -> spaces.CodeStats:
+    """The range to explore the model's codes over: +-span for a VAE (its prior's scale),
+    the data's code range for the others (see spaces.model_stats)."""
+    return _stats(selection.path, codes(selection) is not None, float(span))
+
+
+@st.cache_data(show_spinner="Decoding the grid...", max_entries=256)
+def _manifold(path: str, has_data: bool, span: float, n: int, spacing: str, dims: tuple[int, int],
+              base: tuple[float, ...] | None) -> Manifold:
+    model = loaders.load_model(path).model
+    stats = _stats(path, has_data, span)
+    grid = spaces.grid_over(stats, dims, n, spacing, None if base is None else np.asarray(base))
+    decoded = loaders.decode(model, grid.z)  # one batch: n * n codes
+    h, w = decoded.shape[2:]
+    # Upscaled here (nearest neighbour) so the browser does not blur small images.
+    factor = max(1, int(np.ceil(MANIFOLD_MIN_PX / (n * max(h, w)))))
+    picture = images.upscale(images.tile(decoded, ncols=n, padding=0), factor)
+    return Manifold(figures.png_data_uri(picture), grid.x_values, grid.y_values, (h * factor, w * factor))
+
+
+def manifold(selection: sidebar.Selection, n: int, spacing: str, dims: tuple[int, int],
+             base: np.ndarray | None = None, span: float = 3.0) -> Manifold:
+    """Decode an n x n grid over two dims (others at ``base`` or 0) in one batch; cached by
+    every argument. ``span`` bounds a VAE's linear grid (+-span); other models use their
+    data's code range."""
+    key = None if base is None else tuple(round(float(v), 6) for v in np.asarray(base).reshape(-1))
+    return _manifold(selection.path, codes(selection) is not None, float(span), int(n), spacing,
+                     (int(dims[0]), int(dims[1])), key)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _line(path: str, has_data: bool, span: float, n: int, spacing: str) -> tuple[np.ndarray, np.ndarray]:
+    model = loaders.load_model(path).model
+    values = spaces.axis_values(_stats(path, has_data, span), 0, n, spacing)
+    decoded = loaders.decode(model, values.reshape(-1, 1))
+    factor = images.display_scale(model.image_shape[1], target=56)
+    return images.to_uint8(images.upscale(images.tile(decoded, ncols=n, padding=1), factor)), values
+
+
+def decoded_line(selection: sidebar.Selection, n: int, spacing: str,
+                 span: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """A 1-D model's manifold: n images along z0, (uint8 picture, the values of z0)."""
+    return _line(selection.path, codes(selection) is not None, float(span), int(n), spacing)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _projection(path: str) -> spaces.Projection:
+    return spaces.pca_projection(loaders.encoded(path)[0])
+
+
+def projection(selection: sidebar.Selection, mode: str, dims: tuple[int, int]) -> spaces.Projection:
+    """``"pca"``: the codes' main plane (needs data); else the two latent dims."""
+    if mode == "pca" and codes(selection) is not None and selection.model.latent_dim > 2:
+        return _projection(selection.path)
+    return spaces.dims_projection(selection.model.latent_dim, dims)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _prior_picture(path: str, count: int, ncols: int, seed: int) -> np.ndarray:
+    model = loaders.load_model(path).model
+    decoded = loaders.decode(model, prior_samples(count, model.latent_dim, seed))
+    return images.to_uint8(images.tile(decoded, ncols=ncols, padding=1))
+
+
+def prior_picture(selection: sidebar.Selection, count: int = 48, ncols: int = 12, seed: int = 0) -> np.ndarray:
+    """Images decoded from z ~ N(0, I), tiled (1-pixel white padding), uint8, not upscaled."""
+    return _prior_picture(selection.path, count, ncols, seed)
+
+
+def show_scale(selection: sidebar.Selection) -> int:
+    h = selection.model.image_shape[1]
+    return images.display_scale(h, target=112)
+
+
+def picture(image: np.ndarray, factor: int) -> np.ndarray:
+    """One image (C, H, W) in [0, 1] -> an upscaled uint8 picture for st.image."""
+    return images.to_uint8(images.upscale(images.one(image), factor))
+
+
+def row_picture(batch: np.ndarray, factor: int) -> np.ndarray:
+    """Images (N, C, H, W) side by side, upscaled, uint8."""
+    return images.to_uint8(images.upscale(images.tile(batch, ncols=len(batch), padding=1), factor))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _dark_background(path: str, has_data: bool) -> bool:
+    if has_data:
+        return uploads.dark_background(np.asarray(loaders.data_for(loaders.load_model(path).card).test_images[:200]))
+    model = loaders.load_model(path).model
+    return uploads.dark_background(loaders.decode(model, prior_samples(16, model.latent_dim, seed=0)))
+
+
+def dark_background(selection: sidebar.Selection) -> bool:
+    """Whether the model's images are light on dark (then uploads are inverted if needed)."""
+    return _dark_background(selection.path, codes(selection) is not None)
+
+
+def class_names(selection: sidebar.Selection) -> list[str] | None:
+    return None if selection.dataset is None else selection.dataset.class_names
+
+
+def image_caption(selection: sidebar.Selection, index: int) -> str:
+    data = selection.dataset
+    if data is None or data.test_labels is None:
+        return f"test image {index}"
+    label = int(data.test_labels[index])
+    name = data.class_names[label] if data.class_names and label < len(data.class_names) else str(label)
+    return f"test image {index} · {name}"
+
+
+__all__ = [
+    "Codes", "Manifold", "require_model", "selection_for", "partner_card", "decoded_line", "dim_names", "codes",
+    "code_stats", "manifold", "projection",
+    "prior_picture", "show_scale", "picture", "row_picture", "dark_background", "class_names", "image_caption",
+]

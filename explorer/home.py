@@ -1,0 +1,107 @@
+"""The home page's text, page directory and model table."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pandas as pd
+import streamlit as st
+
+from explorer.sidebar import KIND_LABELS, dataset_of
+
+INTRO = """
+- **PCA** is the simplest encoder and decoder: project an image onto the top principal directions,
+  and map the coordinates back. No linear code of the same size reconstructs better in squared error.
+- A **linear autoencoder** trained on squared error finds the same subspace as PCA
+  (Baldi & Hornik, 1989), in some other basis inside it.
+- A deep **autoencoder** bends the space and reconstructs better, but nothing shapes its latent space:
+  codes form irregular clusters, and between them lie holes where the decoder produces nonsense.
+- A **variational autoencoder** encodes each image as a distribution q(z|x). Its KL term pulls every
+  q(z|x) towards the prior N(0, I), which makes the space *continuous* (nearby codes decode to similar
+  images) and *complete* (any code the prior would draw decodes to something plausible).
+- **β** weighs that KL term against reconstruction: β < 1 buys sharper reconstructions with a less
+  regular space; β > 1 a smoother space, blurrier images, and latent dimensions that switch off.
+- **Sampling**: draw z from the prior and decode it; the images here are made that way.
+  **Interpolation**: walk from one image's code to another's and decode along the path.
+"""
+
+UNITS = ("Test-set metrics. MSE: mean squared error per pixel of decode(mean), images in [0, 1]. "
+         "−ELBO and KL: nats per image (KL summed over latent dims; −ELBO = reconstruction + KL, "
+         "reported at β = 1 whatever β trained the model); the likelihood column says which p(x|z) the "
+         "nats are for (Gaussian: fixed variance). Active units: latent dims with mean KL above 0.01 nats. "
+         "kNN 1%: accuracy of a 3-nearest-neighbour classifier in latent space fitted on 1% of the "
+         "training labels.")
+
+
+class Page(NamedTuple):
+    path: str  # relative to the repository root
+    label: str
+    icon: str
+    blurb: str
+
+
+PAGES = (
+    Page("pages/1_Latent_map.py", "Latent map", ":material/scatter_plot:",
+         "The encoded test set in the latent plane, posterior ellipses, the prior; click a point, upload "
+         "your own image."),
+    Page("pages/2_Manifold.py", "Manifold", ":material/grid_view:",
+         "Decode a grid of codes beside the data density; the AE's holes next to the VAE's filled space."),
+    Page("pages/3_Latent_sliders.py", "Latent sliders", ":material/tune:",
+         "One slider per latent dimension; the image follows. Traversals and nearest images."),
+    Page("pages/4_Interpolation.py", "Interpolation", ":material/timeline:",
+         "Walk from one image's code to another's, straight or along the sphere."),
+    Page("pages/5_Beta_and_tradeoff.py", "Beta and the tradeoff", ":material/balance:",
+         "What β does: reconstruction against KL, active dimensions, the rate-distortion curve."),
+    Page("pages/6_Compare.py", "Compare", ":material/compare:",
+         "PCA, linear AE, AE and VAE side by side on the same images."),
+    Page("pages/7_Train.py", "Train", ":material/model_training:",
+         "Train your own model on a dataset, watch the losses, use it on every page."),
+)
+
+TABLE_COLUMNS = {
+    "name": st.column_config.TextColumn("name", help="Checkpoint name"),
+    "kind": st.column_config.TextColumn("kind"),
+    "data": st.column_config.TextColumn("data", help="Dataset the model was trained on"),
+    "D": st.column_config.NumberColumn("D", help="Latent dimensions", format="%d"),
+    "beta": st.column_config.NumberColumn("β", help="Weight on the KL term while training (VAE)", format="%g"),
+    "likelihood": st.column_config.TextColumn("likelihood", help="p(x|z): Bernoulli, or Gaussian with fixed variance"),
+    "test MSE": st.column_config.NumberColumn("test MSE", help="Per pixel, images in [0, 1]", format="%.4f"),
+    "-ELBO": st.column_config.NumberColumn("−ELBO (nats)", help="Nats per image, at β = 1", format="%.1f"),
+    "KL": st.column_config.NumberColumn("KL (nats)", help="KL(q(z|x) || N(0, I)), nats per image", format="%.2f"),
+    "active units": st.column_config.NumberColumn("active units", help="Dims with mean KL > 0.01 nats",
+                                                  format="%d"),
+    "kNN 1%": st.column_config.NumberColumn("kNN 1%", help="Latent kNN accuracy with 1% of the labels",
+                                            format="percent"),
+    "about": st.column_config.TextColumn("about", width="large"),
+}
+
+
+def models_table(cards: list[dict]) -> pd.DataFrame:
+    """One row per checkpoint card, in the columns of TABLE_COLUMNS."""
+    rows = []
+    for card in cards:
+        cfg = card.get("model_config") or {}
+        metrics = card.get("metrics") or {}
+        kind = card.get("kind", "?")
+        about = card.get("title") or ""
+        if card.get("origin") == "trained":
+            about = (about + " " if about else "") + "(trained in the app)"
+        rows.append({
+            "name": card.get("name", "?"),
+            "kind": KIND_LABELS.get(kind, kind),
+            "data": dataset_of(card),
+            "D": cfg.get("latent_dim"),
+            "beta": card.get("beta", 1.0) if kind == "vae" else None,
+            "likelihood": cfg.get("likelihood"),
+            "test MSE": metrics.get("mse"),
+            "-ELBO": metrics.get("neg_elbo"),
+            "KL": metrics.get("kl"),
+            "active units": metrics.get("active_units"),
+            "kNN 1%": metrics.get("knn_accuracy"),
+            "about": about,
+        })
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    return table.sort_values(["data", "name"], kind="stable").reset_index(drop=True)
+
+
+__all__ = ["INTRO", "UNITS", "Page", "PAGES", "TABLE_COLUMNS", "models_table"]

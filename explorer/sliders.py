@@ -1,0 +1,206 @@
+"""The Latent sliders page's parts: where to start, the two slider controls (decoded in the
+browser, or plain Streamlit sliders decoded on the server), traversal rows and neighbours.
+
+Both controls take the starting code and return the code on screen, so the page swaps one
+for the other with a single call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from core.latent import prior_samples, traversal
+from explorer import explore, images, loaders, spaces
+from explorer.sidebar import Selection
+
+MAX_DIMS = 16
+STARTS = ("zero", "random", "image")
+START_HELP = (
+    "The origin (for a VAE the centre of its prior); a random code (a VAE: z ~ N(0, I); the other "
+    "models: a Gaussian fitted to their codes); or the code of a test image (its posterior mean)."
+)
+TRAVERSAL_STEPS = 9
+
+
+class Row(NamedTuple):
+    picture: np.ndarray  # uint8, images side by side
+    caption: str
+
+
+def start_label(start: str, model) -> str:
+    return {"zero": "0 (the origin)", "random": "a prior sample" if model.variational else "a random code",
+            "image": "an encoded test image"}[start]
+
+
+def range_note(selection: Selection) -> str:
+    stats = explore.code_stats(selection)
+    return f"Slider range from {stats.source}."
+
+
+def randomize() -> None:
+    """Button callback: a new seed, and start from a random code."""
+    st.session_state["sliders_seed"] = st.session_state.get("sliders_seed", 0) + 1
+    st.session_state["sliders_start"] = "random"
+
+
+def start_code(selection: Selection, start: str, index: int, seed: int) -> np.ndarray:
+    """The code (D,) the sliders start from."""
+    d = selection.model.latent_dim
+    if start == "random":
+        if selection.model.variational:
+            return prior_samples(1, d, seed).numpy()[0].astype(np.float64)
+        stats = explore.code_stats(selection)
+        return stats.mean + stats.std * np.random.default_rng(seed).standard_normal(d)
+    if start == "image":
+        codes = explore.codes(selection)
+        if codes is not None and 0 <= index < len(codes.means):
+            return codes.means[index].astype(np.float64)
+    return np.zeros(d)
+
+
+def _ranges(selection: Selection, z0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    stats = explore.code_stats(selection)
+    low = np.minimum(stats.low, z0)
+    high = np.maximum(stats.high, z0)
+    return np.floor(low * 10) / 10, np.ceil(high * 10) / 10
+
+
+def browser_decoder_available() -> bool:
+    try:
+        import explorer.latent_decoder  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _decoder_layers(path: str):
+    return loaders.load_model(path).model.decoder_layers()
+
+
+def model_id(selection: Selection) -> str:
+    """Names the decoder's weights for the browser's cache."""
+    digest = selection.card.get("weights_sha256") or hashlib.sha1(selection.path.encode()).hexdigest()
+    return f"{selection.name}-{digest[:12]}"
+
+
+def decode_one(selection: Selection, z: np.ndarray) -> np.ndarray:
+    """(D,) -> (C, H, W)."""
+    return loaders.decode(selection.model, np.asarray(z, dtype=np.float32)[None])[0]
+
+
+def browser_sliders(selection: Selection, z0: np.ndarray, key: str, mode: str = "sliders",
+                    dims: tuple[int, int] = (0, 1), points: np.ndarray | None = None,
+                    point_labels: np.ndarray | None = None) -> np.ndarray:
+    """The browser-side decoder (explorer.latent_decoder); returns the code after a release."""
+    from explorer.latent_decoder import latent_decoder
+
+    layers = _decoder_layers(selection.path)
+    low, high = _ranges(selection, z0)
+    value_range = float(max(np.abs(low).max(), np.abs(high).max()))
+    z = latent_decoder(
+        model_id(selection), layers, selection.model.image_shape, [float(v) for v in z0],
+        mode=mode, dims=dims, value_range=value_range, points=points, point_labels=point_labels,
+        server_image=None if layers is not None else (lambda zz: decode_one(selection, zz)),
+        dim_names=explore.dim_names(selection.model.latent_dim), start_label="Back to start",
+        image_px=224, key=key,
+    )
+    return np.asarray(z, dtype=np.float64)
+
+
+def native_sliders(selection: Selection, z0: np.ndarray) -> np.ndarray:
+    """One st.slider per dim and the decoded image; the sliders restart when z0 changes."""
+    d = selection.model.latent_dim
+    low, high = _ranges(selection, z0)
+    token = hashlib.sha1(f"{selection.name}{np.round(z0, 5).tolist()}".encode()).hexdigest()[:10]
+    left, right = st.columns([3, 2])
+    cols = left.columns(2 if d > 4 else 1)
+    z = np.zeros(d)
+    for i in range(d):
+        step = float(max(0.01, round((high[i] - low[i]) / 200, 2)))
+        z[i] = cols[i % len(cols)].slider(
+            f"z{i}", float(low[i]), float(high[i]), float(np.clip(z0[i], low[i], high[i])), step,
+            key=f"sliders_native_{token}_{i}",
+        )
+    image = decode_one(selection, z)
+    right.image(explore.picture(image, explore.show_scale(selection) * 2), caption="decode(z)")
+    return z
+
+
+def dims_by_information(selection: Selection) -> list[int]:
+    """Latent dims, most informative first: by KL per dim (VAE), variance (PCA, data) or index."""
+    d = selection.model.latent_dim
+    kl = (selection.card.get("metrics") or {}).get("kl_per_dim")
+    if kl and len(kl) == d:
+        return [int(i) for i in np.argsort(-np.asarray(kl), kind="stable")]
+    if not selection.model.variational and explore.codes(selection) is not None:
+        return [int(i) for i in np.argsort(-explore.code_stats(selection).std, kind="stable")]
+    return list(range(d))
+
+
+def dim_label(selection: Selection, dim: int) -> str:
+    kl = (selection.card.get("metrics") or {}).get("kl_per_dim")
+    if kl and dim < len(kl):
+        return f"z{dim} (KL {kl[dim]:.2f} nats)"
+    return f"z{dim}"
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _traversal_pictures(path: str, z: tuple[float, ...], dims: tuple[int, ...], low: tuple[float, ...],
+                        high: tuple[float, ...], steps: int, factor: int) -> list[np.ndarray]:
+    """One batched decode of every row; cached by the code, so a rerun that keeps z decodes nothing."""
+    model = loaders.load_model(path).model
+    base = torch.tensor(z, dtype=torch.float32)
+    codes = torch.cat([traversal(base, d, np.linspace(low[d], high[d], steps)) for d in dims])
+    decoded = loaders.decode(model, codes).reshape(len(dims), steps, *model.image_shape)
+    return [explore.row_picture(row, factor) for row in decoded]
+
+
+def traversal_rows(selection: Selection, z: np.ndarray, dims: list[int], steps: int = TRAVERSAL_STEPS) -> list[Row]:
+    """For each dim: decode z with that dim swept across its range, the others kept."""
+    if not dims:
+        return []
+    stats = explore.code_stats(selection)
+    factor = images.display_scale(selection.model.image_shape[1], target=64)
+    pictures = _traversal_pictures(
+        selection.path, tuple(round(float(v), 6) for v in z), tuple(int(d) for d in dims),
+        tuple(float(v) for v in stats.low), tuple(float(v) for v in stats.high), steps, factor,
+    )
+    return [
+        Row(picture, f"{dim_label(selection, d)}: {stats.low[d]:.1f} → {stats.high[d]:.1f}, other dims as above")
+        for d, picture in zip(dims, pictures)
+    ]
+
+
+def neighbours(selection: Selection, z: np.ndarray, k: int = 8) -> Row:
+    """The test images whose codes (posterior means) are nearest to z."""
+    codes = explore.codes(selection)
+    idx = spaces.nearest(codes.means, z, k)
+    batch = np.array(selection.dataset.test_images[idx])  # fancy indexing copies; writable
+    names = [explore.image_caption(selection, int(i)).split(" · ")[-1] for i in idx]
+    labelled = selection.dataset.test_labels is not None
+    caption = f"The {len(idx)} test images whose codes lie nearest to this code" + (
+        f" (labels {', '.join(names)})" if labelled else "")
+    return Row(explore.row_picture(batch, explore.show_scale(selection)), caption)
+
+
+def code_table(z: np.ndarray) -> pd.DataFrame:
+    """The code as one row, a column per dim."""
+    return pd.DataFrame([np.asarray(z, dtype=float)], columns=[f"z{i}" for i in range(len(z))], index=["z"])
+
+
+def code_columns(d: int) -> dict:
+    return {f"z{i}": st.column_config.NumberColumn(format="%.2f") for i in range(d)}
+
+
+__all__ = [
+    "MAX_DIMS", "STARTS", "START_HELP", "Row", "start_label", "range_note", "randomize", "start_code",
+    "browser_decoder_available", "model_id", "decode_one", "browser_sliders", "native_sliders",
+    "dims_by_information", "dim_label", "traversal_rows", "neighbours", "code_table", "code_columns",
+]

@@ -1,0 +1,113 @@
+"""Interpolation: walk the latent space from one image to another, model by model."""
+
+import numpy as np
+import streamlit as st
+
+from core.latent import prior_samples
+from explorer import analysis, charts, explore, images, loaders, sidebar
+
+st.set_page_config(page_title="Interpolation · Latent explorer", page_icon="🔀", layout="wide")
+st.title("Interpolation")
+st.markdown(
+    "Encode two images, walk a path between their codes and decode every step. In a latent space without "
+    "holes each step changes the image a little; where the path crosses a gap between classes the picture "
+    "**jumps** or turns into something no digit looks like. The figure below measures it: the mean pixel "
+    "change per step, with each model's largest jump starred."
+)
+
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def path_for(model_path: str, ends: tuple[int, int] | None, seed: int, steps: int, method: str):
+    """The decoded path between test images ``ends`` = (i, j), or between two prior draws when None."""
+    model, card = loaders.load_model(model_path)
+    if ends is None:
+        z0, z1 = prior_samples(2, model.latent_dim, seed=seed)
+    else:
+        x = loaders.data_for(card).test_images
+        z0, z1 = analysis.encode_pair(model, np.array(x[ends[0]]), np.array(x[ends[1]]))
+    return analysis.interpolation_path(model, z0, z1, steps, method)
+
+
+cards = loaders.all_cards()
+dataset = sidebar.pick_dataset(cards)
+dims = sorted({analysis.latent_dim(c) for c in cards if analysis.dataset_name(c) == dataset})
+if not dims:
+    st.info("No model to show yet: train one on the Train page, or run `python -m core pretrain`.")
+    st.stop()
+dim = st.sidebar.selectbox("Latent dimension", dims, index=dims.index(2) if 2 in dims else 0, key="interp_dim",
+                           format_func=lambda d: f"{d}-D")
+candidates = {c["name"]: c for c in cards if analysis.dataset_name(c) == dataset and analysis.latent_dim(c) == dim}
+default = [c["name"] for k, c in analysis.canonical_models(cards, dataset, dim).items() if k != "linear-ae"]
+chosen = st.sidebar.multiselect("Models (one row each)", list(candidates), default=default,
+                                key=f"interp_models_{dataset}_{dim}",
+                                format_func=lambda n: sidebar.model_label(candidates[n]))
+if not chosen:
+    st.info("Pick at least one model in the sidebar.")
+    st.stop()
+panels = [explore.selection_for(candidates[n]) for n in chosen]
+data = next((p.dataset for p in panels if p.dataset is not None), None)
+sidebar.show_data_status(panels[0])
+st.caption("Pixel change: the mean absolute difference of intensities in [0, 1]. Models: "
+           + "; ".join(f"{p.name} ({analysis.training_label(p.card)})" for p in panels) + ".")
+
+c1, c2, c3 = st.columns([3, 2, 2])
+steps = c2.slider("Steps (images per path)", 3, 24, 10, key="interp_steps")
+method = c3.radio("Path", list(analysis.METHODS), horizontal=True, key="interp_method",
+                  help="Linear: the straight line between the codes. Spherical (slerp, White 2016): the arc that "
+                       "keeps the code's length typical of a Gaussian prior; meant for VAE codes centred at 0.")
+seed = st.session_state.setdefault("interp_seed", 0)
+x0 = x1 = i = j = None
+if data is None:
+    st.warning(f"The data is not on this machine ({panels[0].data_error}), so the paths run between two codes "
+               "drawn from N(0, I) instead of two encoded images.")
+    if c1.button("New pair of random codes", key="interp_new_codes"):
+        st.session_state.interp_seed += 1
+        st.rerun()
+else:
+    n = len(data.test_images)
+    modes = ["By class", "By index", "Random"] if data.test_labels is not None else ["By index", "Random"]
+    mode = c1.radio("Pick the two test images", modes, horizontal=True, key="interp_mode")
+    names = None
+    if data.test_labels is not None:
+        names = data.class_names or [str(k) for k in range(int(data.test_labels.max()) + 1)]
+    if mode == "By class":
+        a, b, again = c1.columns([2, 2, 2], vertical_alignment="bottom")
+        ca = a.selectbox("From a", range(len(names)), index=min(3, len(names) - 1), format_func=names.__getitem__,
+                         key="interp_a")
+        cb = b.selectbox("to a", range(len(names)), index=min(8, len(names) - 1), format_func=names.__getitem__,
+                         key="interp_b")
+        if again.button("Another pair", key="interp_again"):
+            st.session_state.interp_seed += 1
+            st.rerun()
+        i, j = analysis.pair_by_class(data.test_labels, ca, cb, seed)
+    elif mode == "By index":
+        a, b = c1.columns(2)
+        i = int(a.number_input("First image", 0, n - 1, 0, key="interp_i"))
+        j = int(b.number_input("Second image", 0, n - 1, min(1, n - 1), key="interp_j"))
+    else:
+        if c1.button("New random pair", key="interp_random"):
+            st.session_state.interp_seed += 1
+            st.rerun()
+        i, j = analysis.random_pair(n, seed)
+    x0, x1 = np.array(data.test_images[i]), np.array(data.test_images[j])
+    scale = images.display_scale(x0.shape[1], target=72)
+    ends = st.columns([1, 1, 6])
+    ends[0].image(explore.picture(x0, scale), caption=f"start · {explore.image_caption(panels[0], i)}")
+    ends[1].image(explore.picture(x1, scale), caption=f"end · {explore.image_caption(panels[0], j)}")
+
+paths = {}
+for panel in panels:
+    path = path_for(panel.path, (i, j) if i is not None and panel.dataset is not None else None, seed, steps, method)
+    label = sidebar.model_label(panel.card)
+    paths[label] = path.steps
+    jump = int(np.argmax(path.steps)) + 1
+    st.markdown(f"**{label}** · mean step {path.mean_step:.4f} · largest jump {path.largest_jump:.4f} "
+                f"(into image {jump + 1})")
+    factor = images.display_scale(panel.model.image_shape[1], target=80)
+    st.image(explore.row_picture(path.images, factor))
+
+st.subheader("How smooth is each path?")
+st.plotly_chart(charts.smoothness_chart(paths), key="interp_smoothness", config={"displayModeBar": False})
+st.caption("Mean absolute pixel change from one image of the path to the next. Even, low steps: the path "
+           "stays on the data. A spike (★): a hole or a class boundary, where the decoded image changes abruptly.")

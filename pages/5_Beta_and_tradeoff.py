@@ -1,0 +1,104 @@
+"""Beta and the tradeoff: what the KL weight does to a VAE's latent map, samples and losses."""
+
+import streamlit as st
+
+from explorer import analysis, charts, explore, figures, images, loaders, sidebar
+
+st.set_page_config(page_title="Beta and the tradeoff · Latent explorer", page_icon="⚖️", layout="wide")
+st.title("Beta and the tradeoff")
+st.markdown(
+    "A VAE minimises **reconstruction + β · KL** per image. β = 1 is the ELBO; a larger β "
+    "(β-VAE, Higgins et al., 2017) charges more for every nat the code carries about its image, so the codes "
+    "crowd into the prior N(0, I): a smoother map and better samples, but blurrier reconstructions. "
+    "In rate-distortion terms (Alemi et al., 2018) the KL is the **rate** and the reconstruction the "
+    "**distortion**; each β picks one point on the curve between them."
+)
+
+groups = analysis.sweep_groups(loaders.all_cards())
+if not groups:
+    st.info("No beta sweep found: this page needs VAEs trained with several values of β on the same data "
+            "(`python -m core pretrain`, or `python -m core sweep --betas 0,1,4 ...`).")
+    st.stop()
+
+
+def group_label(name: str) -> str:
+    g = groups[name]
+    return f"{name} · {g.dataset}, {g.latent_dim}-D, {len(g.models)} values of β"
+
+
+names = list(groups)
+group_name = st.sidebar.selectbox("Beta sweep", names, key="beta_sweep", format_func=group_label,
+                                  index=names.index("mnist-vae-2") if "mnist-vae-2" in names else 0)
+group = groups[group_name]
+betas = group.betas
+beta = st.select_slider("β, the weight on the KL term", options=betas, value=1.0 if 1.0 in betas else betas[0],
+                        format_func=lambda b: f"{b:g}", key=f"beta_value_{group_name}")
+card = group.at_beta(beta)
+selection = explore.selection_for(card)
+sidebar.show_data_status(selection)
+m = card.get("metrics") or {}
+st.caption(f"{sidebar.units_caption(card)} Showing **{card['name']}**; all {len(betas)} models of the sweep "
+           "share data, architecture and training, and differ only in β. Numbers are on the test split.")
+
+cols = st.columns(4)
+cols[0].metric("Reconstruction (distortion)", analysis.fmt(m.get("reconstruction"), ".1f", " nats"))
+cols[1].metric("KL (rate)", analysis.fmt(m.get("kl"), ".2f", " nats"))
+cols[2].metric("−ELBO (the β = 1 bound)", analysis.fmt(m.get("neg_elbo"), ".1f", " nats"))
+cols[3].metric("Active units (KL > 0.01 nats)", f"{analysis.fmt(m.get('active_units'), 'd')} of {group.latent_dim}")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Latent map of the test images")
+    codes = explore.codes(selection)
+    if codes is None:
+        st.warning(f"The map needs the data, which is not on this machine: {selection.data_error}")
+    else:
+        dims = analysis.map_dims(card)
+        idx = analysis.subsample(len(codes.means), 3000)
+        st.plotly_chart(figures.latent_map(
+            codes.means[idx][:, list(dims)], None if codes.labels is None else codes.labels[idx],
+            explore.class_names(selection), index=idx, axis_titles=(f"z{dims[0]}", f"z{dims[1]}"),
+            prior_center=(0.0, 0.0), height=440), key="beta_map", config={"displayModeBar": False})
+        shown = "" if group.latent_dim == 2 else f" Of {group.latent_dim} dims, the two with the most KL are drawn."
+        st.caption(f"Posterior means of {len(idx):,} test images; dashed: the prior's 1, 2, 3σ circles.{shown}")
+with right:
+    st.subheader("Samples from the prior, z ~ N(0, I)")
+    scale = images.display_scale(selection.model.image_shape[1], target=56)
+    st.image(images.upscale(explore.prior_picture(selection, count=64, ncols=8, seed=0), scale))
+    st.caption("The same 64 draws of z for every β. Where the codes fill the prior (larger β), "
+               "most draws land on something the decoder knows; with β near 0 many fall in holes.")
+
+st.subheader("The rate-distortion curve")
+r_betas, rates, distortions = analysis.rate_distortion(group.models)
+kl_only_point = None
+if group.kl_only is not None:
+    km = group.kl_only.get("metrics") or {}
+    kl_only_point = (km.get("kl", 0.0), km.get("reconstruction"))
+st.plotly_chart(charts.rate_distortion_chart(
+    r_betas, rates, distortions, chosen=r_betas.index(beta) if beta in r_betas else None,
+    kl_only=kl_only_point if kl_only_point and kl_only_point[1] is not None else None,
+    likelihood=analysis.likelihood_label(card)),
+    key="beta_rd", config={"displayModeBar": False})
+st.caption("Each point is one model of the sweep, on the test split. Moving right, the code carries more "
+           "information and reconstructions improve. β = 0 is a plain autoencoder with noise; the KL-only "
+           "model (black marker) ignores the images altogether: zero rate, the worst distortion by far.")
+
+st.subheader("Which latent dimensions carry information")
+deep = [n for n in names if groups[n].latent_dim > 2]
+deep = sorted(deep or names, key=lambda n: (groups[n].dataset != group.dataset, -groups[n].latent_dim))
+kl_group_name = st.selectbox("Sweep for this view", deep, key="beta_kl_sweep", format_func=group_label,
+                             help="A latent space of more than 2 dims tells the story best: as β grows, "
+                                  "dims switch off one by one (their KL drops to ~0).")
+kl_group = groups[kl_group_name]
+bars = {f"β={analysis.beta_of(c):g}": c["metrics"]["kl_per_dim"] for c in kl_group.models
+        if (c.get("metrics") or {}).get("kl_per_dim")}
+if bars:
+    st.plotly_chart(charts.kl_per_dim_bars(bars, chosen=f"β={beta:g}"), key="beta_kl_bars",
+                    config={"displayModeBar": False})
+    st.caption("Mean KL(q(z_d|x) ‖ N(0, 1)) of each dim over the test set, sorted. Dims above the dotted "
+               "line (0.01 nats) are active units; the rest are ignored by the decoder (posterior collapse).")
+
+st.subheader(f"Training of {card['name']}")
+if card.get("history"):
+    st.plotly_chart(charts.history_chart(card["history"]), key="beta_history", config={"displayModeBar": False})
+    st.caption("Per epoch: reconstruction and KL, nats per image, on the training batches and the test split.")

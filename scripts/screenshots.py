@@ -1,0 +1,112 @@
+"""The README's pictures: start the app, visit every page in Chromium, save docs/images/pages/<page>.png.
+
+    .venv/bin/python -m scripts.screenshots                 # every page (about 2 minutes)
+    .venv/bin/python -m scripts.screenshots --pages latent_map manifold
+    .venv/bin/python -m scripts.screenshots --no-train      # the Train page as it opens, no demo training
+
+Run by hand (it is not a test). Needs Debian's Chromium at /usr/bin/chromium (or CHROMIUM_PATH)
+and the shipped checkpoints. One session walks the pages through the sidebar, so the model
+picked once (``--model``, default mnist-vae-2) is the one every page shows. On the Latent map a
+point is clicked, so the picture shows its decodes; on the Train page a small VAE is trained on
+digits first (into a temporary folder), so it shows the loss curves and the latent map.
+Viewport 1280 x 900, full page (the viewport grows to the page's height for the shot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from tests.browser_utils import REPO_ROOT, chromium, chromium_missing_reason
+from tests.e2e_support import (
+    VIEWPORT, app_pages, app_server, choose, click_button, error_texts, fill_input, full_page_screenshot,
+    new_app_page, open_app, plotly_point_xy, plotly_traces, rerun, selectbox_options, wait_charts, wait_idle,
+)
+
+OUT = REPO_ROOT / "docs" / "images" / "pages"
+_IMAGES_LOADED = """() => [...document.querySelectorAll('[data-testid="stMain"] img')].every(i => i.complete && i.naturalWidth > 0)"""
+
+
+def settle(page) -> None:
+    """Idle, charts drawn, pictures loaded, custom components drawn."""
+    wait_idle(page, settle_ms=500)
+    wait_charts(page)
+    page.wait_for_function(_IMAGES_LOADED, timeout=30_000)
+    for frame in page.frames:
+        if "latent_decoder" in frame.url:
+            frame.wait_for_function("() => window.latentDecoderStats && (latentDecoderStats.draws > 0 "
+                                    "|| latentDecoderStats.serverImagesDrawn > 0)", timeout=30_000)
+
+
+def pick_model(page, name: str) -> None:
+    options = selectbox_options(page, "Model", "stSidebar")
+    label = next((o for o in options if o.startswith(name + " ·")), None)
+    if label:
+        choose(page, "Model", label, "stSidebar")
+    else:
+        print(f"  (model {name} not offered here; keeping {options[:1]})")
+
+
+def prepare(page, name: str, model: str) -> None:
+    """What a page shows in its picture beyond its defaults."""
+    if name in ("latent_map", "manifold", "latent_sliders"):
+        pick_model(page, model)
+    if name == "latent_map":
+        traces = plotly_traces(page)
+        clouds = [i for i, t in enumerate(traces) if t["type"] == "scattergl" and t["n"]]
+        if clouds:
+            trace = max(clouds, key=lambda i: traces[i]["n"])
+            x, y = plotly_point_xy(page, trace=trace, point=3)
+            rerun(page, lambda: page.mouse.click(x, y))
+        page.evaluate("() => window.scrollTo(0, 0)")
+    if name == "train":
+        choose(page, "Dataset", "digits", "stMain")
+        rerun(page, lambda: fill_input(page, "Epochs", 15))
+        rerun(page, lambda: fill_input(page, "Checkpoint name", "digits-vae-2-demo"))
+        click_button(page, "Train")
+        page.get_by_text("Saved digits-vae-2-demo").wait_for(timeout=300_000)
+        wait_idle(page, settle_ms=1500)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Save a full-page screenshot of every page into docs/images/pages/.")
+    parser.add_argument("--pages", nargs="*", help="short names (home, latent_map, ...); default: all")
+    parser.add_argument("--model", default="mnist-vae-2", help="the model the pages with a model picker show")
+    parser.add_argument("--no-train", action="store_true", help="show the Train page as it opens")
+    parser.add_argument("--out", default=str(OUT))
+    args = parser.parse_args(argv)
+    reason = chromium_missing_reason()
+    if reason:
+        print(f"cannot take screenshots: {reason}")
+        return 1
+    pages = [(n, p) for n, p in app_pages() if not args.pages or n in args.pages]
+    out = Path(args.out)
+    problems = []
+    with tempfile.TemporaryDirectory(prefix="screenshots-trained-") as trained, \
+            app_server(env={"LATENT_EXPLORER_TRAINED": trained}) as url, chromium() as browser:
+        page = new_app_page(browser, VIEWPORT)
+        open_app(page, url, timeout=180_000)
+        for name, path in pages:
+            print(f"{name} ...", flush=True)
+            # through the sidebar, not a new URL: a page load would start a new session
+            links = page.locator('[data-testid="stSidebarNav"] a')
+            link = links.first if not path else page.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]').first
+            if "active" not in (link.get_attribute("aria-current") or "") and page.url.rstrip("/") != (url + "/" + path).rstrip("/"):
+                rerun(page, link.click, timeout=180_000)
+            wait_charts(page)
+            if name != "train" or not args.no_train:
+                prepare(page, name, args.model)
+            settle(page)
+            errors = error_texts(page)
+            if errors:
+                problems.append(f"{name}: {errors}")
+            shot = full_page_screenshot(page, out / f"{name}.png")
+            print(f"  wrote {shot.relative_to(REPO_ROOT) if shot.is_relative_to(REPO_ROOT) else shot}")
+    for p in problems:
+        print(f"problem: {p}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

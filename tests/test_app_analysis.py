@@ -1,0 +1,249 @@
+"""AppTest for the analysis pages (Interpolation, Beta and the tradeoff, Compare, Train).
+
+Each page renders without an exception on the shipped checkpoints, and driving its main
+widget changes what is shown. The Train page trains a tiny digits model for real (into a
+temporary folder) and rejects a bad upload.
+"""
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer import analysis, loaders
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = loaders.shipped_dir()
+needs_shipped = pytest.mark.skipif(
+    not any(SHIPPED.glob("*.json")),
+    reason=f"no shipped checkpoints in {SHIPPED}: build them with `python -m core pretrain`",
+)
+
+
+def page(name: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def values(v) -> np.ndarray:
+    """A trace's x / y as an array (Plotly writes numpy arrays as base64 'bdata')."""
+    if isinstance(v, dict) and "bdata" in v:
+        out = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return out.reshape(v["shape"]) if "shape" in v else out
+    return np.asarray(v if v is not None else [])
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def figure_with(at: AppTest, trace_name: str) -> dict:
+    found = [f for f in figures(at) if any(trace_name in (t.get("name") or "") for t in f["data"])]
+    assert found, f"no chart with a trace named {trace_name!r}"
+    return found[0]
+
+
+def shipped_cards() -> list[dict]:
+    return [c for c in loaders.all_cards() if c.get("origin") == "shipped"]
+
+
+# --------------------------------------------------------------------------- Beta
+
+
+@needs_shipped
+def test_beta_page_slider_moves_the_map_and_the_highlight():
+    groups = analysis.sweep_groups(loaders.all_cards())
+    if not groups:
+        pytest.skip("no beta sweep among the checkpoints")
+    at = page("5_Beta_and_tradeoff.py")
+    name = at.selectbox(key="beta_sweep").value
+    group = groups[name]
+    slider = at.select_slider(key=f"beta_value_{name}")
+    first = float(slider.value)
+
+    def state() -> tuple[np.ndarray, tuple[float, float]]:
+        rd = figure_with(at, "chosen")
+        chosen = next(t for t in rd["data"] if t["name"].startswith("chosen"))
+        latent = figures(at)[0]  # the latent map comes first
+        xy = np.concatenate([values(t["x"]) for t in latent["data"] if t["type"] == "scattergl"])
+        return xy, (float(values(chosen["x"])[0]), float(values(chosen["y"])[0]))
+
+    xy_before, point_before = state()
+    other = next(b for b in group.betas if b != first)
+    at.select_slider(key=f"beta_value_{name}").set_value(other).run()
+    assert not at.exception, [e.value for e in at.exception]
+    xy_after, point_after = state()
+    m = group.at_beta(other)["metrics"]
+    assert point_after == pytest.approx((m["kl"], m["reconstruction"]))
+    assert point_after != point_before
+    assert xy_after.shape == xy_before.shape and not np.allclose(xy_after, xy_before)
+    assert any("nats per image" in c.value for c in at.caption)
+
+
+# --------------------------------------------------------------------------- Interpolation
+
+
+@needs_shipped
+def test_interpolation_steps_change_the_path():
+    at = page("4_Interpolation.py")
+    smooth = figure_with(at, "largest jump")
+    lines = [t for t in smooth["data"] if t["mode"] == "lines+markers"]
+    assert lines and all(len(values(t["y"])) == 9 for t in lines)  # 10 images: 9 steps
+    at.slider(key="interp_steps").set_value(5).run()
+    assert not at.exception
+    lines = [t for t in figure_with(at, "largest jump")["data"] if t["mode"] == "lines+markers"]
+    assert all(len(values(t["y"])) == 4 for t in lines)
+    at.radio(key="interp_method").set_value("spherical").run()
+    assert not at.exception
+    if any(r.key == "interp_mode" for r in at.radio):
+        at.radio(key="interp_mode").set_value("Random").run()
+        assert not at.exception
+        at.button(key="interp_random").click().run()
+        assert not at.exception
+
+
+# --------------------------------------------------------------------------- Compare
+
+
+@needs_shipped
+def test_compare_page_shows_each_kind_and_the_subspace_angle():
+    at = page("6_Compare.py")
+    table = at.dataframe[0].value
+    kinds = list(table["kind"])
+    assert len(kinds) >= 2 and kinds == sorted(kinds, key=analysis.KIND_ORDER.index)
+    if {"pca", "linear-ae"} <= set(kinds):
+        assert any("up to a rotation/scale inside it" in m.value for m in at.markdown)
+    before = [m.value for m in at.markdown]
+    if any(b.key == "compare_shuffle" for b in at.button):
+        at.button(key="compare_shuffle").click().run()
+        assert not at.exception and [m.value for m in at.markdown] == before
+
+
+# --------------------------------------------------------------------------- Train
+
+
+@pytest.fixture
+def trained_here(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_EXPLORER_TRAINED", str(tmp_path))
+    return tmp_path
+
+
+def test_train_page_trains_a_tiny_digits_model(trained_here):
+    at = page("7_Train.py")
+    at.selectbox(key="train_dataset").set_value("digits")
+    at.number_input(key="train_epochs").set_value(2)
+    at.text_input(key="train_name").set_value("apptest-digits").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = at.session_state["train_job"]
+    assert job.wait(300), "the job did not finish"
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("Saved **apptest-digits**" in s.value for s in at.success)
+    assert (trained_here / "apptest-digits.safetensors").exists()
+    card = next(c for c in loaders.all_cards() if c["name"] == "apptest-digits")
+    assert card["origin"] == "trained" and len(card["history"]) == 2
+    assert isinstance(loaders.data_for(card), type(job.spec.dataset))
+
+
+def test_train_page_rejects_a_bad_upload_and_bad_settings(trained_here):
+    at = page("7_Train.py")
+    at.number_input(key="train_dim").set_value(100).run()  # digits have 64 pixels
+    assert any("latent_dim=100 must be at most the number of pixels" in e.value for e in at.error)
+    assert at.button(key="train_start").disabled
+    if shipped_cards():
+        at.number_input(key="train_dim").set_value(2)
+        at.text_input(key="train_name").set_value(shipped_cards()[0]["name"]).run()
+        assert any("is a shipped checkpoint" in e.value for e in at.error)
+    at.text_input(key="train_name").set_value("bad name!").run()
+    assert any("letters, digits" in e.value for e in at.error)
+    at.radio(key="train_source").set_value("Your .npz / .npy file").run()
+    at.file_uploader(key="train_upload").set_value(("broken.npz", b"this is not numpy", "application/octet-stream"))
+    at.run()
+    assert not at.exception
+    assert any(e.value.startswith("broken.npz: ") for e in at.error), [e.value for e in at.error]
+    assert at.button(key="train_start").disabled
+    assert not list(trained_here.glob("*"))
+
+
+# --------------------------------------------------------------------------- without the data
+
+
+@pytest.fixture
+def faces_without_data(tmp_path, monkeypatch):
+    """Untrained frey-shaped checkpoints (the four kinds and a 2-member beta sweep) whose data
+    is not on this machine: an empty data root, and no network (or a failing download)."""
+    import torch
+
+    from core.checkpoints import save_checkpoint
+    from core.models import ModelConfig, build_model
+
+    folder = tmp_path / "checkpoints"
+    torch.manual_seed(0)
+    for name, kind, beta in [("frey-pca-2", "pca", 1.0), ("frey-linear-ae-2", "linear-ae", 1.0),
+                             ("frey-ae-2", "ae", 1.0), ("frey-vae-2", "vae", 1.0), ("frey-vae-2-beta4", "vae", 4.0)]:
+        model = build_model(ModelConfig(kind, (1, 28, 20), 2, hidden=(16,), likelihood="gaussian"))
+        if kind == "pca":
+            with torch.no_grad():
+                model.components.copy_(torch.linalg.qr(torch.randn(560, 2))[0].T)
+                model.mean.fill_(0.5)
+        vae = kind == "vae"
+        metrics = {"mse": 0.02, "reconstruction": 900.0 + 10 * beta, "kl": 6.0 / beta if vae else None,
+                   "kl_per_dim": [3.0 / beta, 3.0 / beta] if vae else None, "neg_elbo": 906.0 if vae else None,
+                   "active_units": 2 if vae else None, "knn_accuracy": None, "likelihood": "gaussian"}
+        card = {"dataset": {"name": "frey"}, "beta": beta, "metrics": metrics, "sweep": "frey-vae-2" if vae else None,
+                "train_config": {"reconstruction_weight": 1.0}, "title": name,
+                "history": [{"epoch": 1, "train_reconstruction": 950.0, "test_reconstruction": 940.0,
+                             "train_kl": 5.0 if vae else 0.0, "test_kl": 5.0 if vae else None}]}
+        save_checkpoint(model, folder / name, card)
+    monkeypatch.setenv("LATENT_EXPLORER_CHECKPOINTS", str(folder))
+    monkeypatch.setenv("LATENT_EXPLORER_TRAINED", str(tmp_path / "trained"))
+    monkeypatch.setenv("LATENT_EXPLORER_DATA", str(tmp_path / "no-data"))
+    return folder
+
+
+@pytest.mark.parametrize("name", ["4_Interpolation.py", "5_Beta_and_tradeoff.py", "6_Compare.py"])
+def test_pages_say_the_data_is_missing_and_keep_the_decoder_parts(faces_without_data, name):
+    at = page(name)
+    assert any("frey_rawface.mat" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert len(at.image) > 0, "the decoder-only pictures are still drawn"
+    if name == "4_Interpolation.py":
+        assert any("drawn from N(0, I)" in w.value for w in at.warning)
+        assert len(figure_with(at, "largest jump")["data"]) == 6  # PCA, AE and VAE paths, each with its star
+    if name == "5_Beta_and_tradeoff.py":
+        assert figure_with(at, "chosen")
+    if name == "6_Compare.py":
+        assert len(at.dataframe[0].value) == 4
+
+
+def test_train_page_trains_on_an_image_folder_and_can_reload_it(trained_here, tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "shapes"
+    for cls in ("dots", "bars"):
+        (folder / cls).mkdir(parents=True)
+        for k in range(12):
+            Image.fromarray(rng.integers(0, 255, (10, 12), dtype=np.uint8)).save(folder / cls / f"{k}.png")
+    at = page("7_Train.py")
+    at.radio(key="train_source").set_value("An image folder on the server").run()
+    at.number_input(key="train_h").set_value(12)
+    at.number_input(key="train_w").set_value(16)
+    at.text_input(key="train_folder").set_value(str(folder))
+    at.selectbox(key="train_kind").set_value("ae")
+    at.number_input(key="train_epochs").set_value(1).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("of 1 x 12 x 16 pixels, 2 classes" in s.value for s in at.success)
+    at.button(key="train_start").click().run()
+    job = at.session_state["train_job"]
+    assert job.wait(120) and job.view().phase == "done", job.view().message
+    card = next(c for c in loaders.all_cards() if c["name"] == job.spec.name)
+    assert card["dataset"]["path"] == str(folder.resolve()) and card["dataset"]["image_size"] == [12, 16]
+    reloaded = loaders.data_for(card)
+    assert not isinstance(reloaded, str) and reloaded.image_shape == (1, 12, 16)

@@ -1,0 +1,185 @@
+"""Tests of the command line (core.__main__.main): train, sweep, list, evaluate, and the
+error messages for bad arguments (naming the argument, the value and the allowed range)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from core.__main__ import main
+from core.checkpoints import load_checkpoint
+from core.models import VAE
+
+# Small and fast: digits (bundled), a narrow network, two epochs.
+FAST = ["--dataset", "digits", "--hidden", "32", "--epochs", "2", "--no-download"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """Tiny models run fastest on one thread, and the test machine is shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path_factory, monkeypatch):
+    """Never touch the user's cache: the default data root is an empty temp folder."""
+    root = tmp_path_factory.mktemp("data")
+    monkeypatch.setenv("LATENT_EXPLORER_DATA", str(root))
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One VAE trained through the CLI, shared by the list / evaluate tests."""
+    folder = tmp_path_factory.mktemp("ckpts")
+    argv = ["train", *FAST, "--model", "vae", "--latent-dim", "2", "--iwae-k", "10", "--out", str(folder / "vae")]
+    assert main(argv) == 0
+    return folder, argv
+
+
+def test_train_writes_both_files_and_prints_the_table(tmp_path, capsys):
+    out = tmp_path / "models" / "ae2"
+    code = main(["train", *FAST, "--model", "ae", "--latent-dim", "2", "--seed", "3", "--out", str(out)])
+    assert code == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["ae2.json", "ae2.safetensors"]
+    stdout = capsys.readouterr().out
+    assert f"saved {out}.safetensors and {out}.json" in stdout
+    header, row = stdout.strip().splitlines()[-2:]
+    assert header.split() == ["name", "kind", "dataset", "D", "beta", "lik.", "MSE", "recon", "KL", "-ELBO", "IWAE", "AU", "kNN", "1%"]
+    assert row.split()[:4] == ["ae2", "ae", "digits", "2"]
+    model, card = load_checkpoint(out)
+    assert card["command"] == (
+        f"python -m core train --dataset digits --hidden 32 --epochs 2 --no-download --model ae "
+        f"--latent-dim 2 --seed 3 --out {out}"
+    )
+    assert card["train_config"]["seed"] == 3 and card["epochs"] == 2 and len(card["history"]) == 2
+    assert card["dataset"]["name"] == "digits" and card["metrics"]["mse"] > 0
+    assert model.config.hidden == (32,)
+
+
+def test_list_prints_a_table_and_json(trained, capsys):
+    folder, _ = trained
+    assert main(["list", str(folder)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:3] == ["name", "kind", "dataset"]
+    assert lines[1].split()[:5] == ["vae", "vae", "digits", "2", "1"]
+    assert main(["list", str(folder), "--json"]) == 0
+    cards = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in cards] == ["vae"]
+    assert cards[0]["path"] == str(folder / "vae") and cards[0]["kind"] == "vae"
+
+
+def test_list_of_an_empty_folder(tmp_path, capsys):
+    assert main(["list", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == f"no checkpoints in {tmp_path}"
+
+
+def test_evaluate_json_reproduces_the_card_metrics(trained, capsys):
+    folder, _ = trained
+    assert main(["evaluate", str(folder / "vae"), "--iwae-k", "10", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"checkpoint", "dataset", "metrics"}
+    assert result["dataset"]["name"] == "digits"
+    metrics = result["metrics"]
+    card = load_checkpoint(folder / "vae").card
+    # Same weights, same test split, same seeds: the same numbers as at training time.
+    for key in ("mse", "reconstruction", "kl", "neg_elbo", "iwae_nll", "active_units", "knn_accuracy"):
+        assert metrics[key] == pytest.approx(card["metrics"][key], rel=1e-6), key
+    assert metrics["iwae_k"] == 10 and metrics["likelihood"] == "bernoulli"
+    assert metrics["neg_elbo"] == pytest.approx(metrics["reconstruction"] + metrics["kl"])
+
+
+def test_evaluate_table_names_the_units(trained, capsys):
+    folder, _ = trained
+    assert main(["evaluate", str(folder / "vae.json"), "--iwae-k", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "units: nats per image, bernoulli likelihood; MSE per pixel; test images: 359" in out
+
+
+def test_sweep_writes_one_checkpoint_per_beta(tmp_path, capsys):
+    prefix = tmp_path / "sweep" / "vae2"
+    assert main(["sweep", *FAST, "--model", "vae", "--latent-dim", "2", "--betas", "0,0.5,4", "--iwae-k", "0",
+                 "--out", str(prefix)]) == 0
+    names = sorted(p.name for p in prefix.parent.iterdir())
+    assert names == sorted(f"vae2-beta{b}.{ext}" for b in ("0", "0.5", "4") for ext in ("json", "safetensors"))
+    for beta in (0.0, 0.5, 4.0):
+        _, card = load_checkpoint(f"{prefix}-beta{beta:g}")
+        assert card["beta"] == beta == card["train_config"]["beta"]
+    assert capsys.readouterr().out.count("saved ") == 3
+
+
+def test_a_diverging_run_exits_1_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(VAE, "decoder_output", lambda self, z: torch.full((len(z), 1, 8, 8), float("nan")))
+    code = main(["train", *FAST, "--model", "vae", "--out", str(tmp_path / "bad")])
+    assert code == 1
+    assert "error: training diverged: the loss became nan in epoch 1" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- argument errors
+
+
+def fails_with(argv: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--beta", "-1"], r"argument --beta: invalid value '-1': must be a number in \[0, 1000\]"),
+        (["--beta", "nan"], r"argument --beta: invalid value 'nan': must be a number in \[0, 1000\]"),
+        (["--latent-dim", "0"], r"argument --latent-dim: invalid value '0': must be an integer >= 1"),
+        (["--latent-dim", "two"], r"argument --latent-dim: invalid value 'two': expected an integer >= 1"),
+        (["--epochs", "0"], r"argument --epochs: invalid value '0': must be an integer in \[1, 10000\]"),
+        (["--lr", "0"], r"argument --lr: invalid value '0': must be a number in \(0, 1\]"),
+        (["--image-size", "3x3"], r"argument --image-size: invalid value '3x3': expected HxW with sides in \[4, 256\]"),
+        (["--image-size", "big"], r"argument --image-size: invalid value 'big': expected HxW"),
+        (["--hidden", "400,-2"], r"argument --hidden: invalid value '400,-2': expected comma-separated widths in \[1, 8192\]"),
+        (["--model", "gan"], r"argument --model: invalid choice: 'gan' \(choose from .*pca.*linear-ae.*ae.*vae"),
+    ],
+)
+def test_bad_train_arguments_name_the_argument_value_and_range(tmp_path, capsys, args, message):
+    err = fails_with(["train", *FAST, *args, "--out", str(tmp_path / "m")], capsys)
+    assert re.search(message, err), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_dataset(tmp_path, capsys):
+    err = fails_with(["train", "--dataset", "cifar-100", "--out", str(tmp_path / "m")], capsys)
+    assert "argument --dataset: unknown dataset 'cifar-100': valid names are digits, mnist" in err
+
+
+def test_latent_dim_larger_than_the_input_for_pca(tmp_path, capsys):
+    err = fails_with(["train", *FAST, "--model", "pca", "--latent-dim", "65", "--out", str(tmp_path / "m")], capsys)
+    assert "argument --latent-dim: latent_dim=65 must be at most the number of pixels per image (64)" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pca_latent_dim_larger_than_the_number_of_images(tmp_path, capsys):
+    # 30 images of 8x8: 24 train images < 40 components <= 64 pixels.
+    images = np.random.default_rng(0).integers(0, 256, (30, 8, 8), dtype=np.uint8)
+    np.save(tmp_path / "tiny.npy", images)
+    err = fails_with(["train", "--dataset", str(tmp_path / "tiny.npy"), "--model", "pca", "--latent-dim", "40",
+                      "--out", str(tmp_path / "m")], capsys)
+    assert "argument --latent-dim: latent_dim=40 is larger than PCA allows here: at most min(images, pixels) = 24" in err
+
+
+def test_negative_beta_in_a_sweep(tmp_path, capsys):
+    err = fails_with(["sweep", *FAST, "--betas", "0,-1", "--out", str(tmp_path / "s")], capsys)
+    assert "argument --betas: invalid value '-1': must be comma-separated numbers in [0, 1000]" in err
+
+
+def test_evaluate_refuses_a_pickle(tmp_path, capsys):
+    (tmp_path / "model.pt").write_bytes(b"\x80\x04")
+    err = fails_with(["evaluate", str(tmp_path / "model.pt")], capsys)
+    assert "argument checkpoint:" in err and "pickled file format" in err
