@@ -158,11 +158,8 @@ def app_pages() -> list[str]:
 # ---- 2. in Chromium ------------------------------------------------------------------------------
 
 def browser_timings(repeats: int, cold_starts: int) -> dict:
-    from tests.browser_utils import chromium, chromium_missing_reason, component_frame
-    from tests.e2e_support import (
-        app_pages as url_pages, app_server, click_toggle, drag_slider, error_texts, new_app_page, open_app, rerun,
-        wait_idle,
-    )
+    from tests.browser_utils import chromium, chromium_missing_reason
+    from tests.e2e_support import app_pages as url_pages, app_server, new_app_page, open_app, timed_app_server
 
     reason = chromium_missing_reason()
     if reason:
@@ -171,6 +168,7 @@ def browser_timings(repeats: int, cold_starts: int) -> dict:
     trained = tempfile.mkdtemp(prefix="bench-app-trained-")
     env = {"LATENT_EXPLORER_TRAINED": trained}
     pages = dict(url_pages())
+    run_log = Path(trained) / "runs.jsonl"
     with chromium() as browser:
         # cold start: a fresh server each time
         cold = []
@@ -187,7 +185,7 @@ def browser_timings(repeats: int, cold_starts: int) -> dict:
             "healthy_ms": statistics.median(c["healthy_ms"] for c in cold),
             "first_page_ms": statistics.median(c["first_page_ms"] for c in cold),
         }
-        with app_server(env=env) as url:
+        with timed_app_server(run_log, env=env) as url:
             # warm every page once (models, data and encodings load on first use)
             for name, path in pages.items():
                 page = new_app_page(browser)
@@ -202,58 +200,84 @@ def browser_timings(repeats: int, cold_starts: int) -> dict:
                     page.context.close()
                 first[name] = _stats(times)
             out["first_render_ms"] = first
+            out.update(_interactions(browser, url, pages, repeats, run_log, decoder=True))
+        # the same interactions on a server that skips Streamlit's gc.collect() after every run
+        with timed_app_server(run_log, env=env, extra_args=["--runner.postScriptGC", "false"]) as url:
+            for name in ("latent_sliders", "manifold"):
+                if name in pages:
+                    page = new_app_page(browser)
+                    open_app(page, url, pages[name], timeout=180_000)
+                    page.context.close()
+            out["without_post_script_gc"] = _interactions(browser, url, pages, repeats, run_log, decoder=False)
+    return out
 
-            # plain slider release -> new decoded image loaded
-            page = new_app_page(browser)
-            if "latent_sliders" in pages:
-                open_app(page, url, pages["latent_sliders"])
-                rerun(page, lambda: click_toggle(page, "Plain Streamlit sliders"))
-                times, reruns = [], []
-                for k in range(repeats * 2):
-                    image_ms, rerun_ms = _release_to_image(
-                        page, lambda: drag_slider(page, "z0", fraction=0.25 + 0.5 * (k % 2), release=False), "decode(z)")
-                    times.append(image_ms)
-                    reruns.append(rerun_ms)
-                out["slider_release_to_image_ms"] = _stats(times)
-                out["slider_release_to_rerun_done_ms"] = _stats(reruns)
-                out["errors_sliders"] = error_texts(page)
 
-                # browser-side decoding: pointer move -> image drawn (no server in the loop)
-                rerun(page, lambda: click_toggle(page, "Plain Streamlit sliders"))
-                frame = component_frame(page, timeout=60)
-                frame.wait_for_function("() => latentDecoderStats.draws > 0", timeout=60_000)
-                wait_idle(page, settle_ms=300)
-                slider = frame.locator("#sliders input").first
-                slider.scroll_into_view_if_needed()
-                box = slider.bounding_box()
-                y = box["y"] + box["height"] / 2
-                page.mouse.move(box["x"] + box["width"] / 2, y)
-                page.mouse.down()
-                for k in range(120):
-                    page.mouse.move(box["x"] + box["width"] * (0.1 + 0.8 * ((k % 40) / 40)), y)
-                page.mouse.up()
-                wait_idle(page)
-                lat = frame.evaluate("() => latentDecoderStats.drawLatencyMs.slice()")
-                dec = frame.evaluate("() => latentDecoderStats.decodeMs.slice()")
-                if lat:
-                    out["browser_decoder_move_to_draw_ms"] = _stats(lat)
-                if dec:
-                    out["browser_decoder_decode_ms"] = _stats(dec)
-            page.context.close()
+def _interactions(browser, url: str, pages: dict, repeats: int, run_log: Path, decoder: bool) -> dict:
+    """Slider release -> new image (and -> rerun over), client side; the same runs' server-side script time."""
+    from tests.browser_utils import component_frame
+    from tests.e2e_support import (
+        click_toggle, drag_slider, error_texts, new_app_page, open_app, read_run_log, rerun, wait_idle,
+    )
 
-            if "manifold" in pages:
-                page = new_app_page(browser)
-                open_app(page, url, pages["manifold"])
-                times, reruns = [], []
-                for k in range(repeats * 2):
-                    grid_ms, rerun_ms = _release_to_grid(
-                        page, lambda: drag_slider(page, "Grid size", fraction=0.3 + 0.06 * k, release=False))
-                    times.append(grid_ms)
-                    reruns.append(rerun_ms)
-                out["manifold_release_to_grid_ms"] = _stats(times)
-                out["manifold_release_to_rerun_done_ms"] = _stats(reruns)
-                out["errors_manifold"] = error_texts(page)
-                page.context.close()
+    out: dict = {}
+    if "latent_sliders" in pages:
+        page = new_app_page(browser)
+        open_app(page, url, pages["latent_sliders"])
+        rerun(page, lambda: click_toggle(page, "Plain Streamlit sliders"))
+        t_start = time.time()
+        times, reruns = [], []
+        for k in range(repeats * 2):
+            image_ms, rerun_ms = _release_to_image(
+                page, lambda: drag_slider(page, "z0", fraction=0.25 + 0.5 * (k % 2), release=False), "decode(z)")
+            times.append(image_ms)
+            reruns.append(rerun_ms)
+        server = [r["ms"] for r in read_run_log(run_log) if r["start"] >= t_start and not r["fragment"]]
+        out["slider_release_to_image_ms"] = _stats(times)
+        out["slider_release_to_rerun_done_ms"] = _stats(reruns)
+        if server:
+            out["slider_server_script_ms"] = _stats(server)
+        out["errors_sliders"] = error_texts(page)
+
+        if decoder:  # browser-side decoding: pointer move -> image drawn (no server in the loop)
+            rerun(page, lambda: click_toggle(page, "Plain Streamlit sliders"))
+            frame = component_frame(page, timeout=60)
+            frame.wait_for_function("() => latentDecoderStats.draws > 0", timeout=60_000)
+            wait_idle(page, settle_ms=300)
+            slider = frame.locator("#sliders input").first
+            slider.scroll_into_view_if_needed()
+            box = slider.bounding_box()
+            y = box["y"] + box["height"] / 2
+            page.mouse.move(box["x"] + box["width"] / 2, y)
+            page.mouse.down()
+            for k in range(120):
+                page.mouse.move(box["x"] + box["width"] * (0.1 + 0.8 * ((k % 40) / 40)), y)
+            page.mouse.up()
+            wait_idle(page)
+            lat = frame.evaluate("() => latentDecoderStats.drawLatencyMs.slice()")
+            dec = frame.evaluate("() => latentDecoderStats.decodeMs.slice()")
+            if lat:
+                out["browser_decoder_move_to_draw_ms"] = _stats(lat)
+            if dec:
+                out["browser_decoder_decode_ms"] = _stats(dec)
+        page.context.close()
+
+    if "manifold" in pages:
+        page = new_app_page(browser)
+        open_app(page, url, pages["manifold"])
+        t_start = time.time()
+        times, reruns = [], []
+        for k in range(repeats * 2):
+            grid_ms, rerun_ms = _release_to_grid(
+                page, lambda: drag_slider(page, "Grid size", fraction=0.3 + 0.06 * k, release=False))
+            times.append(grid_ms)
+            reruns.append(rerun_ms)
+        server = [r["ms"] for r in read_run_log(run_log) if r["start"] >= t_start and not r["fragment"]]
+        out["manifold_release_to_grid_ms"] = _stats(times)
+        out["manifold_release_to_rerun_done_ms"] = _stats(reruns)
+        if server:
+            out["manifold_server_script_ms"] = _stats(server)
+        out["errors_manifold"] = error_texts(page)
+        page.context.close()
     return out
 
 
@@ -335,16 +359,31 @@ def to_markdown(result: dict) -> str:
                          len(cs["runs"])])
         for name, s in (b.get("first_render_ms") or {}).items():
             rows.append([f"open the app -> page rendered: {name} (warm server)", f"{s['median']:.0f}", f"{s['p90']:.0f}", s["n"]])
-        for key, label in (("slider_release_to_image_ms", "plain slider release -> new image loaded (Latent sliders)"),
-                           ("slider_release_to_rerun_done_ms", "plain slider release -> whole page rerun over (Latent sliders)"),
-                           ("manifold_release_to_grid_ms", "grid-size slider release -> new grid drawn (Manifold)"),
-                           ("manifold_release_to_rerun_done_ms", "grid-size slider release -> whole page rerun over (Manifold)"),
-                           ("browser_decoder_move_to_draw_ms", "browser decoder: pointer move -> image drawn"),
-                           ("browser_decoder_decode_ms", "browser decoder: one decode in JavaScript")):
+        labels = (("slider_release_to_image_ms", "plain slider release -> new image loaded (Latent sliders)"),
+                  ("slider_release_to_rerun_done_ms", "plain slider release -> whole page rerun over (Latent sliders)"),
+                  ("slider_server_script_ms", "  of which the script itself, server side (Latent sliders)"),
+                  ("manifold_release_to_grid_ms", "grid-size slider release -> new grid drawn (Manifold)"),
+                  ("manifold_release_to_rerun_done_ms", "grid-size slider release -> whole page rerun over (Manifold)"),
+                  ("manifold_server_script_ms", "  of which the script itself, server side (Manifold)"),
+                  ("browser_decoder_move_to_draw_ms", "browser decoder: pointer move -> image drawn"),
+                  ("browser_decoder_decode_ms", "browser decoder: one decode in JavaScript"))
+        for key, label in labels:
             if key in b:
                 s = b[key]
                 rows.append([label, f"{s['median']:.1f}", f"{s['p90']:.1f}", s["n"]])
-        lines += ["### In Chromium (headless, localhost)", "", md_table(rows), ""]
+        nogc = b.get("without_post_script_gc") or {}
+        for key, label in labels[:6]:
+            if key in nogc:
+                s = nogc[key]
+                rows.append([label.replace("(", "(runner.postScriptGC=false, ", 1) if "(" in label else label + " (no GC)",
+                             f"{s['median']:.1f}", f"{s['p90']:.1f}", s["n"]])
+        lines += ["### In Chromium (headless, localhost)", "",
+                  "Client-side times run from the input event to the change on screen, in the page's clock. "
+                  "'Server side' is the script's own run time in the server process (timed around Streamlit's "
+                  "script execution); the rest is Streamlit's work after the script (by default a full "
+                  "`gc.collect()` after every run, `runner.postScriptGC`), the websocket and the browser drawing. "
+                  "The last rows repeat the slider measurements on a server started with "
+                  "`--runner.postScriptGC false`.", "", md_table(rows), ""]
     return "\n".join(lines) + "\n"
 
 

@@ -200,13 +200,17 @@ def image_caption(selection: sidebar.Selection, index: int) -> str:
     data = selection.dataset
     if data is None or data.test_labels is None:
         return f"test image {index}"
-    label = int(data.test_labels[index])
-    name = data.class_names[label] if data.class_names and label < len(data.class_names) else str(label)
-    return f"test image {index} · {name}"
+    return f"test image {index} · label {label_name(selection, int(data.test_labels[index]))}"
+
+
+def label_name(selection: sidebar.Selection, label: int) -> str:
+    names = class_names(selection)
+    return names[label] if names and 0 <= label < len(names) else str(label)
 
 
 __all__ = [
     "Codes", "Manifold", "require_model", "selection_for", "partner_card", "decoded_line", "dim_names", "codes",
     "code_stats", "manifold", "projection",
     "prior_picture", "show_scale", "picture", "row_picture", "dark_background", "class_names", "image_caption",
+    "label_name",
 ]

@@ -133,11 +133,13 @@ def show_selected(selection: Selection, index: int, codes: explore.Codes, seed: 
     st.dataframe(pd.DataFrame({"dim": explore.dim_names(model.latent_dim), "μ": mean, "σ": sigma}).set_index("dim").T,
                  width="stretch")
     decoded = loaders.decode(model, posterior.z)
-    cols = st.columns(len(decoded))
-    for k, (col, img) in enumerate(zip(cols, decoded)):
-        eps = posterior.eps[k]
-        label = "ε = (" + ", ".join(f"{v:.2f}" for v in eps) + ")" if len(eps) <= 3 else f"draw {k + 1}"
-        col.image(explore.picture(img, max(1, scale // 2)), caption=label)
+    per_row = 3
+    for start in range(0, len(decoded), per_row):
+        for k, col in enumerate(st.columns(per_row), start):
+            if k < len(decoded):
+                eps = posterior.eps[k]
+                label = "ε = (" + ", ".join(f"{v:.2f}" for v in eps) + ")" if len(eps) <= 3 else f"draw {k + 1}"
+                col.image(explore.picture(decoded[k], max(1, scale // 2)), caption=label)
     if model.latent_dim > 3:
         st.dataframe(pd.DataFrame(posterior.eps, columns=[f"ε{d}" for d in range(model.latent_dim)],
                                   index=[f"draw {k + 1}" for k in range(len(decoded))]).round(2), width="stretch")

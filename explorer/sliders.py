@@ -183,10 +183,9 @@ def neighbours(selection: Selection, z: np.ndarray, k: int = 8) -> Row:
     codes = explore.codes(selection)
     idx = spaces.nearest(codes.means, z, k)
     batch = np.array(selection.dataset.test_images[idx])  # fancy indexing copies; writable
-    names = [explore.image_caption(selection, int(i)).split(" · ")[-1] for i in idx]
-    labelled = selection.dataset.test_labels is not None
+    labels = selection.dataset.test_labels
     caption = f"The {len(idx)} test images whose codes lie nearest to this code" + (
-        f" (labels {', '.join(names)})" if labelled else "")
+        "" if labels is None else f" (labels {', '.join(explore.label_name(selection, int(labels[i])) for i in idx)})")
     return Row(explore.row_picture(batch, explore.show_scale(selection)), caption)
 
 
