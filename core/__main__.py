@@ -170,9 +170,21 @@ def _configs(parser, args, dataset, beta: float) -> tuple[ModelConfig, TrainConf
                 f"min(images, pixels) = {min(len(dataset.train_images), model_config.num_pixels)}"
             )
     except ValueError as err:
-        flag = "--" + str(err).split("=")[0].replace("_", "-") if "=" in str(err).split()[0] else "value"
-        parser.error(f"argument {flag}: {err}")
+        parser.error(f"argument {_flag_for(err)}: {err}")
     return model_config, train_config
+
+
+# Config fields whose CLI flag is not simply "--" + the field name with dashes.
+_FIELD_FLAGS = {"reconstruction_weight": "--kl-only", "kind": "--model", "image_shape": "--image-size"}
+
+
+def _flag_for(err: ValueError) -> str:
+    """The CLI flag behind a config error such as "latent_dim=0 must be ..."."""
+    first = str(err).split()[0]
+    if "=" not in first:
+        return "value"
+    field = first.split("=")[0]
+    return _FIELD_FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
 def _train_one(parser, args, dataset, beta: float, out: str) -> int:
@@ -180,10 +192,17 @@ def _train_one(parser, args, dataset, beta: float, out: str) -> int:
 
     model_config, train_config = _configs(parser, args, dataset, beta)
     command = "python -m core " + " ".join(shlex.quote(a) for a in args.argv)
+    # What `evaluate` needs to load the same data again: the file/folder of custom data and the resize.
+    ds_card = dataset.describe()
+    if dataset.name.startswith("custom:"):
+        ds_card["path"] = str(Path(args.dataset).expanduser().resolve())
+    if args.image_size:
+        ds_card["image_size"] = list(args.image_size)
     try:
         trained = train_and_save(
             dataset, model_config, train_config, out, [TqdmCallback(train_config.epochs, Path(out).name)],
             command=command, precision=args.precision, iwae_k=args.iwae_k if args.model == "vae" else 0,
+            extra_card={"dataset": ds_card},
         )
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)

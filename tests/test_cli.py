@@ -103,6 +103,23 @@ def test_evaluate_table_names_the_units(trained, capsys):
     assert "units: nats per image, bernoulli likelihood; MSE per pixel; test images: 359" in out
 
 
+def test_evaluate_finds_custom_resized_data_again(tmp_path, capsys):
+    """The card records the file and the resize, so `evaluate` reloads the same test split."""
+    images = np.random.default_rng(0).integers(0, 256, (60, 8, 8), dtype=np.uint8)
+    np.save(tmp_path / "faces.npy", images)
+    out = tmp_path / "custom-ae"
+    assert main(["train", "--dataset", str(tmp_path / "faces.npy"), "--image-size", "12x12", "--model", "ae",
+                 "--latent-dim", "2", "--hidden", "16", "--epochs", "1", "--out", str(out)]) == 0
+    card = load_checkpoint(out).card
+    assert card["dataset"]["path"] == str((tmp_path / "faces.npy").resolve())
+    assert card["dataset"]["image_size"] == [12, 12] and card["dataset"]["image_shape"] == [1, 12, 12]
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["metrics"]["n_test"] == 12
+    assert result["metrics"]["mse"] == pytest.approx(card["metrics"]["mse"], rel=1e-6)
+
+
 def test_sweep_writes_one_checkpoint_per_beta(tmp_path, capsys):
     prefix = tmp_path / "sweep" / "vae2"
     assert main(["sweep", *FAST, "--model", "vae", "--latent-dim", "2", "--betas", "0,0.5,4", "--iwae-k", "0",
