@@ -100,8 +100,9 @@ def document(folder: Path) -> str:
         "each as `NAME.safetensors` (float16 weights) + `NAME.json` (its card: dataset, configs, training "
         "history, test metrics, and the command that rebuilds it). The app opens with them, offline.",
         "",
-        "Rebuild them all (deterministic: fixed seeds, CPU, "
-        f"{', '.join(map(str, threads)) or '1'} BLAS thread(s)):",
+        "Rebuild them all (deterministic: fixed seeds, the CPU, "
+        f"{' or '.join(map(str, threads)) or 'one'} BLAS thread{'s' if threads != [1] else ''}; "
+        "a rebuild on the same machine gives bit-identical weights):",
         "",
         "```bash",
         ".venv/bin/python -m core pretrain --data-dir DIR      # DIR: see below",
@@ -109,18 +110,18 @@ def document(folder: Path) -> str:
         ".venv/bin/python -m scripts.checkpoint_table           # regenerate this page",
         "```",
         "",
-        f"Measured rebuild time: {seconds / 60:.1f} minutes of training and evaluation summed over the "
-        f"cards (2 shared CPU cores; torch {versions.get('torch', '?')}).",
+        f"Rebuild time: {seconds / 60:.1f} minutes of training and evaluation, summed over the cards "
+        f"(measured on 2 CPU cores shared with other work; torch {versions.get('torch', '?')}).",
         "",
     ]
     if data_needs:
         parts += ["What `DIR` must hold:", ""]
-        parts += [f"- **{name}**: {need}" for name, need in sorted(data_needs.items())]
+        parts += [f"- **{name}**: {need}" for name, need in data_needs.items()]
         parts += [
-            "- **digits**: nothing (bundled with scikit-learn).",
             "",
-            "Without a data dir, the MNIST models train on the same 5,000 images but are tested on 1,000 "
-            "held-out ones (numbers differ from the table), and the Frey models are skipped.",
+            "Without MNIST's t10k files, the MNIST models train on 4,000 of the 5,000 bundled images and are "
+            "tested on the other 1,000 (the numbers then differ from the table); without frey_rawface.mat "
+            "(and offline), the Frey models are skipped.",
             "",
         ]
     parts += [
@@ -146,11 +147,18 @@ def document(folder: Path) -> str:
         ]
     sweeps = sorted({c.get("sweep") for c in cards} - {None})
     if sweeps:
-        parts += ["Sweep groups (models that differ only in beta, for the app's comparison pages):", ""]
+        parts += ["Sweep groups (beta sweeps whose members the app compares side by side):", ""]
         for group in sweeps:
             names = ", ".join(f"`{c['name']}`" for c in cards if c.get("sweep") == group)
             parts.append(f"- `{group}`: {names}")
         parts.append("")
+    images = sorted((REPO / "docs" / "images").glob("manifold-*.png"), key=lambda p: ("mnist" not in p.name, p.name))
+    if images and folder.resolve() == (REPO / "checkpoints").resolve():
+        parts += ["## Learned manifolds", "",
+                  "Decoded 20 x 20 grids over the 2-D latent planes, spaced by the inverse Gaussian CDF "
+                  "(`python -m scripts.render_manifolds`):", ""]
+        for image in images:
+            parts += [f"![{image.stem}](images/{image.name})", ""]
     if broken:
         parts += ["Unreadable cards: " + ", ".join(f"`{c['name']}` ({c['error']})" for c in broken), ""]
     return "\n".join(parts)

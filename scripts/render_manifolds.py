@@ -31,12 +31,14 @@ def manifold_sheet(name: str, folder: Path, n: int = 20, scale: int = 2, padding
 
     Row 0 is the top (largest z2), column 0 the left (smallest z1), like a plot of the plane.
     """
-    model, card = load_checkpoint(folder / name)
+    model, _ = load_checkpoint(folder / name)
     if model.latent_dim != 2:
         raise SystemExit(f"{name}: a manifold sheet needs a 2-D latent space, the model has {model.latent_dim}")
     grid = latent_grid(2, n=n, spacing="gaussian")
     images = model.decode(grid.z)  # (n*n, C, H, W) in [0, 1]
-    sheet = make_grid(images, nrow=n, padding=padding, pad_value=0.5)  # (3, H', W'): channels repeated
+    # grid lines that separate without glaring: mid-gray between dark digits, white between faces
+    pad_value = 0.5 if float(images.mean()) < 0.3 else 1.0
+    sheet = make_grid(images, nrow=n, padding=padding, pad_value=pad_value)  # (3, H', W'): channels repeated
     pixels = (sheet[0] * 255).round().clamp(0, 255).to(torch.uint8).numpy()
     image = Image.fromarray(pixels)  # uint8 (H, W): grayscale
     return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
