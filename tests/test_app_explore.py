@@ -328,8 +328,28 @@ def test_sliders_switching_model_resets_traversals_to_its_dims():
     assert len(at.dataframe[-1].value.columns) == 16
 
 
-def test_sliders_convolutional_decoder_is_decoded_on_the_server():
-    at = app(SLIDERS, "mnist", "mnist-conv-vae-2")
+@pytest.fixture
+def conv_model(tmp_path, monkeypatch) -> str:
+    """A convolutional 2-D VAE for MNIST-sized images (random weights), as if trained here."""
+    import torch
+
+    from core.checkpoints import save_checkpoint
+    from core.models import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig("vae", (1, 28, 28), 2, hidden=(32,), architecture="conv"))
+    save_checkpoint(model, tmp_path / "mnist-conv-vae-2", {"dataset": {"name": "mnist"}, "beta": 1.0})
+    monkeypatch.setenv("LATENT_EXPLORER_TRAINED", str(tmp_path))
+    return "mnist-conv-vae-2"
+
+
+def test_sliders_convolutional_decoder_is_decoded_on_the_server(conv_model):
+    at = AppTest.from_file(SLIDERS, default_timeout=TIMEOUT)
+    at.session_state["picked_dataset"] = "mnist"
+    at.session_state["picked_model"] = conv_model
+    at.run()
+    assert_ok(at)
+    assert at.selectbox(key="model_picker").value == conv_model
     (component,) = at.get("component_instance")
     args = json.loads(component.proto.json_args)
     assert args["layer_meta"] is None and args["server_notice"]  # the browser cannot run a conv decoder
