@@ -30,18 +30,9 @@ from core.train import TrainConfig, fit
 DIGITS_SHAPE = (1, 8, 8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny models run fastest on one thread, and the test machine is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
 
 
 def make_model(kind: str, image_shape=DIGITS_SHAPE, latent_dim: int = 3, seed: int = 0, **config):

@@ -29,16 +29,7 @@ EXPECTED_NAMES = {
 IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "frey": (1, 28, 20)}
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Offline, as on a user's fresh machine: any connection fails at once."""
-
-    def refuse(*args, **kwargs):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+pytestmark = pytest.mark.usefixtures("no_network")
 
 
 def by_name() -> dict[str, PretrainSpec]:

@@ -35,14 +35,7 @@ SPECS = {s.name: s for s in pretrain_specs()}
 SHIPPED_NAMES = sorted(set(EXPECTED) | {p.stem for p in SHIPPED.glob("*.json")})
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+pytestmark = pytest.mark.usefixtures("no_network")
 
 
 def card_of(name: str) -> dict:

@@ -1,0 +1,39 @@
+"""Fixtures shared by the test modules."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch
+
+from core.data import Dataset, load_dataset
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Tiny models run fastest on one thread, and the test machine is shared.
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("single_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Offline, as on a user's fresh machine: any connection fails at once.
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("no_network")``."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.fixture(scope="session")
+def digits() -> Dataset:
+    """scikit-learn's bundled 8x8 digits (offline), loaded once."""
+    return load_dataset("digits", download=False)
