@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.run_all import RESULTS, machine_info, md_table
+from bench.run_all import RESULTS, machine_info, machine_markdown, md_table
 
 REPO = Path(__file__).resolve().parents[1]
 PREFERRED_MODEL = "mnist-vae-2"  # the model every page shows while timed (when it is shipped)
@@ -170,8 +170,8 @@ def browser_timings(repeats: int, cold_starts: int) -> dict:
     pages = dict(url_pages())
     run_log = Path(trained) / "runs.jsonl"
     with chromium() as browser:
-        # cold start: a fresh server each time
-        cold = []
+        print("  cold starts ...", flush=True)
+        cold = []  # a fresh server each time
         for _ in range(cold_starts):
             t0 = time.perf_counter()
             with app_server(env=env) as url:
@@ -186,8 +186,8 @@ def browser_timings(repeats: int, cold_starts: int) -> dict:
             "first_page_ms": statistics.median(c["first_page_ms"] for c in cold),
         }
         with timed_app_server(run_log, env=env) as url:
-            # warm every page once (models, data and encodings load on first use)
-            for name, path in pages.items():
+            print("  first renders ...", flush=True)
+            for name, path in pages.items():  # warm every page once (models, data, encodings load on first use)
                 page = new_app_page(browser)
                 open_app(page, url, path, timeout=180_000)
                 page.context.close()
@@ -200,16 +200,29 @@ def browser_timings(repeats: int, cold_starts: int) -> dict:
                     page.context.close()
                 first[name] = _stats(times)
             out["first_render_ms"] = first
-            out.update(_interactions(browser, url, pages, repeats, run_log, decoder=True))
+            print("  slider timings ...", flush=True)
+            out.update(_guarded(lambda: _interactions(browser, url, pages, repeats, run_log, decoder=True)))
         # the same interactions on a server that skips Streamlit's gc.collect() after every run
+        print("  slider timings, runner.postScriptGC=false ...", flush=True)
         with timed_app_server(run_log, env=env, extra_args=["--runner.postScriptGC", "false"]) as url:
             for name in ("latent_sliders", "manifold"):
                 if name in pages:
                     page = new_app_page(browser)
                     open_app(page, url, pages[name], timeout=180_000)
                     page.context.close()
-            out["without_post_script_gc"] = _interactions(browser, url, pages, repeats, run_log, decoder=False)
+            out["without_post_script_gc"] = _guarded(
+                lambda: _interactions(browser, url, pages, repeats, run_log, decoder=False))
     return out
+
+
+def _guarded(measure) -> dict:
+    """Run one group of measurements; a failure is recorded (and printed), not fatal to the rest."""
+    try:
+        return measure()
+    except Exception as err:  # noqa: BLE001 - a benchmark reports what failed and goes on
+        message = f"{type(err).__name__}: {str(err).splitlines()[0][:300]}"
+        print(f"  failed: {message}", flush=True)
+        return {"error": message}
 
 
 def _interactions(browser, url: str, pages: dict, repeats: int, run_log: Path, decoder: bool) -> dict:
@@ -287,8 +300,11 @@ _MARK = "() => { window.__st.mark = performance.now(); window.__st.markDone = wi
 def _release_and_wait(page, press, changed_js: str, arg) -> tuple[float, float]:
     """Press and drag (``press``), then release; returns (ms from the release to ``changed_js``
     returning true, ms from the release to the rerun being over)."""
-    from tests.e2e_support import wait_idle
+    from tests.e2e_support import wait_charts, wait_idle
 
+    wait_charts(page)
+    # two animation frames: Plotly's redraw after the last rerun may still move the layout
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     press()
     t_release = page.evaluate(_MARK)
     page.mouse.up()
@@ -325,7 +341,9 @@ def _release_to_grid(page, press) -> tuple[float, float]:
 # ---- report ----------------------------------------------------------------------------------------
 
 def to_markdown(result: dict) -> str:
-    lines = ["## App responsiveness", ""]
+    lines = ["# App responsiveness", "",
+             "Written by `python -m bench.bench_app`. " + machine_markdown(result["machine"])
+             + f" Load average when it finished: {result['machine_after']['load_average_1_5_15']}.", ""]
     rows = [["page", "first run (ms)", "rerun (median ms)", "main widget", "rerun after a change (median ms)",
              "p90 (ms)", "target"]]
     for p in result.get("apptest", []):
@@ -339,7 +357,7 @@ def to_markdown(result: dict) -> str:
                      p.get("widget", "-") + (f" ({p['widget_error']})" if p.get("widget_error") else ""),
                      f"{w['median']:.0f}" if w else "-", f"{w['p90']:.0f}" if w else "-",
                      f"{target} {verdict}".strip()])
-    lines += ["### Server-side rerun per page (AppTest, in-process)", "",
+    lines += ["## Server-side rerun per page (AppTest, in-process)", "",
               f"Model: {PREFERRED_MODEL} where the page has a model picker. {result.get('reruns')} reruns each; "
               "'after a change' sets the page's main widget to a value not seen before (where it has values), so "
               "what it triggers is computed, not read from a cache. The pages share one process, so only the first "
@@ -371,13 +389,16 @@ def to_markdown(result: dict) -> str:
             if key in b:
                 s = b[key]
                 rows.append([label, f"{s['median']:.1f}", f"{s['p90']:.1f}", s["n"]])
+        for where, group in (("", b), ("runner.postScriptGC=false: ", b.get("without_post_script_gc") or {})):
+            if group.get("error"):
+                rows.append([f"{where}measurement failed: {group['error']}", "-", "-", "-"])
         nogc = b.get("without_post_script_gc") or {}
         for key, label in labels[:6]:
             if key in nogc:
                 s = nogc[key]
                 rows.append([label.replace("(", "(runner.postScriptGC=false, ", 1) if "(" in label else label + " (no GC)",
                              f"{s['median']:.1f}", f"{s['p90']:.1f}", s["n"]])
-        lines += ["### In Chromium (headless, localhost)", "",
+        lines += ["## In Chromium (headless, localhost)", "",
                   "Client-side times run from the input event to the change on screen, in the page's clock. "
                   "'Server side' is the script's own run time in the server process (timed around Streamlit's "
                   "script execution); the rest is Streamlit's work after the script (by default a full "

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.run_all import RESULTS, machine_info, md_table
+from bench.run_all import RESULTS, machine_info, machine_markdown, md_table
 from core.checkpoints import load_checkpoint
 from core.evaluate import encode_means
 from core.latent import latent_grid
@@ -97,6 +97,18 @@ def bench_model(path: Path, repeats: int) -> dict:
 
     out["encode_10k"] = timed(lambda: encode_means(model, x), max(3, repeats // 20))
     out["encode_10k_baseline"] = timed(encode_loop, max(3, repeats // 40))
+
+    # the same batched work on one thread: on a small, shared machine (or a server that runs
+    # several sessions at once) torch's default of one thread per core can lose to one thread
+    threads = torch.get_num_threads()
+    if threads > 1:
+        torch.set_num_threads(1)
+        try:
+            if d >= 2:
+                out["decode_grid_30x30_1thread"] = timed(grid_ours, max(5, repeats // 10))
+            out["encode_10k_1thread"] = timed(lambda: encode_means(model, x), max(3, repeats // 20))
+        finally:
+            torch.set_num_threads(threads)
     return out
 
 
@@ -108,7 +120,9 @@ ROWS = (
 
 
 def to_markdown(result: dict) -> str:
-    lines = ["## Decode / encode latency (CPU, medians)", "",
+    lines = ["# Decode / encode latency (CPU, medians)", "",
+             "Written by `python -m bench.bench_latency`. " + machine_markdown(result["machine"])
+             + f" Load average when it finished: {result['machine_after']['load_average_1_5_15']}.", "",
              f"Threads: torch.get_num_threads() = {result['torch_threads']}. "
              "Speed-up = baseline median / ours median (same run, same process).", ""]
     rows = [["model", "task", "ours (ms)", "p90 (ms)", "baseline", "baseline (ms)", "speed-up"]]
@@ -119,6 +133,14 @@ def to_markdown(result: dict) -> str:
             o, b = m[ours]["median_ms"], m[base]["median_ms"]
             rows.append([m["name"], label, f"{o:.3g}", f"{m[ours]['p90_ms']:.3g}", base_label, f"{b:.3g}", f"{b / o:.1f}x"])
     lines.append(md_table(rows))
+    one = [["model", "task", f"{result['torch_threads']} threads (ms)", "1 thread (ms)", "1 thread / default"]]
+    for m in result["models"]:
+        for label, key in (("decode 30x30 grid (+ tiling)", "decode_grid_30x30"), ("encode 10,000 images", "encode_10k")):
+            if f"{key}_1thread" in m:
+                a, b = m[key]["median_ms"], m[f"{key}_1thread"]["median_ms"]
+                one.append([m["name"], label, f"{a:.3g}", f"{b:.3g}", f"{b / a:.2f}"])
+    if len(one) > 1:
+        lines += ["", "Same work on one torch thread (torch.set_num_threads(1)), same run:", "", md_table(one)]
     return "\n".join(lines) + "\n"
 
 

@@ -29,23 +29,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import random
 import tempfile
 import time
 from pathlib import Path
 
-from bench.run_all import RESULTS, machine_info, md_table
-from tests.e2e_support import IDLE_JS, INIT_SCRIPT, VIEWPORT, read_run_log, timed_app_server
+from bench.run_all import RESULTS, machine_info, machine_markdown, md_table
+from tests.e2e_support import IDLE_JS, INIT_SCRIPT, VIEWPORT, RunTracker, read_run_log, timed_app_server
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_NAME = "load-test-digits-vae"
 ACTION_TIMEOUT_MS = 60_000
 NO_RERUN_MS = 5_000  # an input that starts no run within this long caused none
+DEBUG_DIR = os.environ.get("LOAD_TEST_DEBUG_DIR")  # screenshots of interactions that caused no rerun
 
-_MARK = """() => { const s = window.__st; s.mark = performance.now(); s.markDone = s.done; s.markStarted = s.started; }"""
-_STARTED_OR_QUIET = f"""() => {{ const s = window.__st;
-    return s.started > s.markStarted || s.done > s.markDone || performance.now() - s.mark > {NO_RERUN_MS}; }}"""
 _ERRORS_JS = """() => {
   const out = [];
   for (const e of document.querySelectorAll('[data-testid="stException"]')) out.push('exception: ' + e.innerText.slice(0, 300));
@@ -61,7 +61,9 @@ class Session:
 
     def __init__(self, name: str, context, page):
         self.name, self.context, self.page = name, context, page
-        self.latencies: list[tuple[str, float]] = []  # (kind, ms)
+        self.latencies: list[tuple[str, float]] = []  # (kind, ms): rerun request sent -> script finished received
+        self.idle_latencies: list[tuple[str, float]] = []  # (kind, ms): rerun request sent -> page idle, drawn
+        self.runs = RunTracker().attach(page)
         self.no_rerun: list[str] = []
         self.errors: list[str] = []
         self.js_errors: list[str] = []
@@ -73,28 +75,45 @@ class Session:
     async def open(self, url: str) -> float:
         t0 = time.perf_counter()
         await self.page.goto(url, wait_until="domcontentloaded", timeout=ACTION_TIMEOUT_MS)
-        await self.page.wait_for_function("() => window.__st && window.__st.done >= 1", timeout=120_000, polling=50)
+        while self.runs.finished < 1:
+            if time.perf_counter() - t0 > 120:
+                raise TimeoutError("the first page did not finish in 120 s")
+            await asyncio.sleep(0.02)
         await self.idle(120_000)
         return (time.perf_counter() - t0) * 1000
 
     async def act(self, kind: str, action) -> float | None:
-        """Do one interaction; returns the ms until the rerun it caused is over (None: it caused none)."""
-        page = self.page
-        await page.evaluate(_MARK)
+        """Do one interaction; returns the ms from the browser's rerun request to the server's
+        "script finished" (None when it caused no rerun). Also notes when the page was idle again."""
+        page, runs = self.page, self.runs
         try:
+            await self.idle()  # a previous run (or a page's own follow-up rerun) is over
+            requests, finished = runs.requests, runs.finished
+            t0 = time.perf_counter()
             await action()
-            await page.wait_for_function(_STARTED_OR_QUIET, timeout=ACTION_TIMEOUT_MS, polling=20)
-            if await page.evaluate("() => window.__st.started === window.__st.markStarted && window.__st.done === window.__st.markDone"):
-                self.no_rerun.append(kind)
-                return None
-            await page.wait_for_function("() => window.__st.done > window.__st.markDone", timeout=ACTION_TIMEOUT_MS,
-                                         polling=20)
+            while runs.requests == requests and runs.finished == finished:
+                if time.perf_counter() - t0 > NO_RERUN_MS / 1000:
+                    self.no_rerun.append(kind)
+                    if DEBUG_DIR:
+                        await page.screenshot(path=f"{DEBUG_DIR}/{self.name}-norerun-{len(self.no_rerun)}.png")
+                    return None
+                await asyncio.sleep(0.01)
+            while (t_finished := runs.finished_after(t0)) is None:
+                if time.perf_counter() - t0 > ACTION_TIMEOUT_MS / 1000:
+                    raise TimeoutError(f"no finished run {ACTION_TIMEOUT_MS} ms after the interaction")
+                await asyncio.sleep(0.01)
+            t_request = runs.request_times[requests] if len(runs.request_times) > requests else t0
             await self.idle()
+            t_idle = time.perf_counter()
         except Exception as err:  # noqa: BLE001 - a timeout or a vanished element is a finding, not a crash
             self.errors.append(f"{kind}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
+            if DEBUG_DIR:
+                with contextlib.suppress(Exception):
+                    await page.screenshot(path=f"{DEBUG_DIR}/{self.name}-error-{len(self.errors)}.png")
             return None
-        ms = await page.evaluate("() => window.__st.lastDoneAt - window.__st.mark")
+        ms = (t_finished - t_request) * 1000
         self.latencies.append((kind, ms))
+        self.idle_latencies.append((kind, (t_idle - t_request) * 1000))
         found = await page.evaluate(_ERRORS_JS)
         self.errors.extend(f"{kind}: {e}" for e in found)
         return ms
@@ -114,6 +133,9 @@ class Session:
         track = await slider.locator('[role="group"] > div').first.bounding_box()
         thumb = await slider.locator('[role="group"] > div > div[style*="translate"]').first.bounding_box()
         y = track["y"] + track["height"] / 2
+        now = (thumb["x"] + thumb["width"] / 2 - track["x"]) / track["width"]
+        if abs(fraction - now) < 0.15:  # too close: the value might not change, and no rerun would follow
+            fraction = 0.15 + 0.7 * (now < 0.5)
         await page.mouse.move(thumb["x"] + thumb["width"] / 2, thumb["y"] + thumb["height"] / 2)
         await page.mouse.down()
         await page.mouse.move(track["x"] + track["width"] * fraction, y, steps=5)
@@ -132,16 +154,22 @@ class Session:
             "label").first.click()
 
     async def click_map_point(self, point: int) -> None:
+        """Click one data point of the latent map (a different one each time: a new selection)."""
         page = self.page
-        await page.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for(state="visible")
-        x, y = await page.evaluate(
+        handle = await page.wait_for_function(
             """(i) => { const gd = document.querySelector('[data-testid="stMain"] .js-plotly-plot');
+              if (!gd || !gd._fullData || !gd._fullLayout) return false;
+              const traces = gd._fullData.filter(t => t.customdata && t.customdata.length && t.x && t.x.length);  // data points, not outlines
+              if (!traces.length) return false;
               gd.scrollIntoView({block: 'center'});
-              const traces = gd._fullData.map((t, k) => [k, t]).filter(([k, t]) => t.type === 'scattergl' && t.x && t.x.length);
-              const [, t] = traces.reduce((a, b) => (b[1].x.length > a[1].x.length ? b : a));
-              const j = i % t.x.length, fl = gd._fullLayout, xa = fl[t.xaxis.replace('x', 'xaxis')], ya = fl[t.yaxis.replace('y', 'yaxis')];
+              const t = traces.reduce((a, b) => (b.x.length > a.x.length ? b : a));
+              const j = i % t.x.length, fl = gd._fullLayout;
+              const xa = fl[(t.xaxis || 'x').replace('x', 'xaxis')], ya = fl[(t.yaxis || 'y').replace('y', 'yaxis')];
               const r = gd.getBoundingClientRect();
-              return [r.left + xa._offset + xa.l2p(t.x[j]), r.top + ya._offset + ya.l2p(t.y[j])]; }""", point)
+              const xy = [r.left + xa._offset + xa.l2p(t.x[j]), r.top + ya._offset + ya.l2p(t.y[j])];
+              return Number.isFinite(xy[0]) && Number.isFinite(xy[1]) ? xy : false; }""",
+            arg=point, timeout=ACTION_TIMEOUT_MS, polling=100)
+        x, y = await handle.json_value()
         await page.mouse.click(x, y)
 
 
@@ -210,9 +238,9 @@ async def run(args, trained_dir: Path, run_log: Path) -> dict:
 
     from tests.browser_utils import CHROMIUM_ARGS, CHROMIUM_PATH
 
-    result: dict = {}
+    result: dict = {"machine": machine_info()}
     env = {"LATENT_EXPLORER_TRAINED": str(trained_dir)}
-    with timed_app_server(run_log, env=env) as url:
+    with timed_app_server(run_log, env=env, extra_args=args.server_arg) as url:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
             try:
@@ -266,6 +294,7 @@ def summarize(raw: dict, run_log: Path, trained_dir: Path, args) -> dict:
     users: list[Session] = raw["sessions"]
     trainer_s: Session = raw["trainer"]
     lat = [ms for u in users for _, ms in u.latencies]
+    lat_idle = [ms for u in users for _, ms in u.idle_latencies]
     by_kind: dict[str, list[float]] = {}
     for u in users:
         for kind, ms in u.latencies:
@@ -298,12 +327,17 @@ def summarize(raw: dict, run_log: Path, trained_dir: Path, args) -> dict:
 
     return {
         "benchmark": "load",
-        "sessions": len(users), "seconds": args.seconds, "machine": machine_info(),
+        "sessions": len(users), "seconds": args.seconds, "machine": raw["machine"],
+        "machine_after": machine_info(brief=True),
+        "server_args": args.server_arg,
         "warm_up_seconds": raw.get("warm_up_seconds"),
         "client_rerun": stats(lat),
+        "client_rerun_to_idle": stats(lat_idle),
         "client_rerun_by_kind": {k: stats(v) for k, v in sorted(by_kind.items())},
         "interactions": len(lat),
         "interactions_without_rerun": sum(len(u.no_rerun) for u in users),
+        "without_rerun_by_kind": {k: sum(u.no_rerun.count(k) for u in users)
+                                  for k in sorted({k for u in users for k in u.no_rerun})},
         "server_page_runs": stats(page_runs),
         "server_fragment_runs": stats(fragment_runs),
         "errors": errors,
@@ -313,19 +347,28 @@ def summarize(raw: dict, run_log: Path, trained_dir: Path, args) -> dict:
 
 
 def to_markdown(r: dict) -> str:
-    c, sp, sf = r["client_rerun"], r["server_page_runs"], r["server_fragment_runs"]
+    c, ci, sp, sf = r["client_rerun"], r["client_rerun_to_idle"], r["server_page_runs"], r["server_fragment_runs"]
     fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
-    lines = ["## Load test", "",
+    lines = ["# Load test" + (f" ({' '.join(r['server_args'])})" if r.get("server_args") else ""), "",
              f"{r['sessions']} browser sessions (one headless Chromium, one context each) walking the pages and moving "
              f"sliders for {r['seconds']} s, while one more session trains a VAE on digits ({r['train'].get('epochs')} "
-             "epochs) on the Train page. Localhost; the server and Chromium share the machine's cores.", "",
+             "epochs) on the Train page. Localhost; the server and Chromium share the machine's cores."
+             + (f" Server started with `{' '.join(r['server_args'])}`." if r.get("server_args") else ""), "",
+             "Written by `python -m bench.load_test`. " + machine_markdown(r["machine"])
+             + f" Load average when it finished: {r['machine_after']['load_average_1_5_15']}.", "",
              md_table([
                  ["measure", "n", "p50 (ms)", "p95 (ms)", "max (ms)"],
-                 ["client: interaction -> rerun over (all sessions)", c["n"], fmt(c["p50_ms"]), fmt(c["p95_ms"]), fmt(c["max_ms"])],
+                 ["client: rerun request sent -> script finished received", c["n"], fmt(c["p50_ms"]), fmt(c["p95_ms"]),
+                  fmt(c["max_ms"])],
+                 ["client: rerun request sent -> page drawn, status widget gone", ci["n"], fmt(ci["p50_ms"]),
+                  fmt(ci["p95_ms"]), fmt(ci["max_ms"])],
                  ["server: page script run", sp["n"], fmt(sp["p50_ms"]), fmt(sp["p95_ms"]), fmt(sp["max_ms"])],
                  ["server: fragment run (the trainer's live view)", sf["n"], fmt(sf["p50_ms"]), fmt(sf["p95_ms"]), fmt(sf["max_ms"])],
              ]), "",
-             "Client-side, by kind of interaction:", "",
+             "Client-side times are read from each tab's websocket (Streamlit's BackMsg/ForwardMsg protobufs: the "
+             "browser's rerun request, the server's script-finished message) and the DOM (status widget gone). "
+             "Server-side times are the scripts' own run time in the server process.", "",
+             "Client-side (request -> script finished), by kind of interaction:", "",
              md_table([["interaction", "n", "p50 (ms)", "p95 (ms)"]] +
                       [[k, v["n"], fmt(v["p50_ms"]), fmt(v["p95_ms"])] for k, v in r["client_rerun_by_kind"].items()]), ""]
     t, ck = r["train"], r["checkpoint"]
@@ -339,7 +382,7 @@ def to_markdown(r: dict) -> str:
               + f"; checkpoint {'loadable (SHA-256 checked, decodes finite images)' if ck.get('loadable') and ck.get('decodes_finite') else 'NOT loadable: ' + str(ck.get('error'))}"
               + (f", {ck.get('epochs')} epochs, test reconstruction {ck['test_reconstruction']:.1f} nats"
                  if ck.get("test_reconstruction") is not None else "") + ".", ""]
-    lines += [f"Interactions without a rerun (e.g. a click that selected nothing new): {r['interactions_without_rerun']}. "
+    lines += [f"Interactions without a rerun: {r['interactions_without_rerun']} {r.get('without_rerun_by_kind') or ''}. "
               f"Warm-up before the clock started: {r['warm_up_seconds']:.0f} s.", ""]
     return "\n".join(lines) + "\n"
 
@@ -351,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=30, help="epochs of the model trained meanwhile (digits)")
     parser.add_argument("--train-wait", type=float, default=120.0, help="extra seconds allowed for training to end")
     parser.add_argument("--hard-stop", type=float, default=360.0, help="cancel everything after this many seconds")
+    parser.add_argument("--server-arg", action="append", default=[],
+                        help="extra `streamlit run` flag, e.g. --server-arg=--runner.postScriptGC --server-arg=false")
     parser.add_argument("--out", default=str(RESULTS / "load"), help="output path without extension")
     args = parser.parse_args(argv)
 

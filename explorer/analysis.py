@@ -158,6 +158,19 @@ def map_dims(card: dict) -> tuple[int, int]:
     return 0, 1
 
 
+METRIC_KEYS = ("mse", "reconstruction", "kl", "neg_elbo", "knn_accuracy", "active_units")
+
+
+def metrics_table(cards: list[dict]):
+    """metrics_rows as a DataFrame with numeric metric columns, so undefined values show blank."""
+    import pandas as pd
+
+    table = pd.DataFrame(metrics_rows(cards))
+    for key in METRIC_KEYS:
+        table[key] = pd.to_numeric(table[key], errors="coerce")
+    return table
+
+
 def metrics_rows(cards: list[dict]) -> list[dict]:
     """One row per card for the Compare table (test split; None where not defined)."""
     rows = []
@@ -165,7 +178,7 @@ def metrics_rows(cards: list[dict]) -> list[dict]:
         m = c.get("metrics") or {}
         rows.append({
             "model": c["name"], "kind": c["kind"], "likelihood": likelihood_label(c),
-            **{key: m.get(key) for key in ("mse", "reconstruction", "kl", "neg_elbo", "knn_accuracy", "active_units")},
+            **{key: m.get(key) for key in METRIC_KEYS},
         })
     return rows
 

@@ -101,6 +101,8 @@ def models_table(cards: list[dict]) -> pd.DataFrame:
             "about": about,
         })
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    for column in ("D", "beta", "test MSE", "-ELBO", "KL", "active units", "kNN 1%"):
+        table[column] = pd.to_numeric(table[column], errors="coerce")  # undefined -> blank, not "None"
     return table.sort_values(["data", "name"], kind="stable").reset_index(drop=True)
 
 

@@ -68,7 +68,7 @@ else:
 
 st.subheader("Test metrics")
 num = st.column_config.NumberColumn
-st.dataframe(analysis.metrics_rows([p.card for p in panels]), hide_index=True, key="compare_table", column_config={
+st.dataframe(analysis.metrics_table([p.card for p in panels]), hide_index=True, key="compare_table", column_config={
     "mse": num("MSE / pixel", format="%.4f", help="Mean squared error of the reconstruction, intensities in [0, 1]"),
     "reconstruction": num("recon. (nats)", format="%.1f", help="−log p(x|z) per image, in the model's likelihood"),
     "kl": num("KL (nats)", format="%.2f", help="KL(q(z|x) ‖ N(0, I)) per image; VAE only"),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tests.browser_utils import REPO_ROOT, chromium, chromium_missing_reason
 from tests.e2e_support import (
-    VIEWPORT, app_pages, app_server, choose, click_button, error_texts, fill_input, full_page_screenshot,
+    VIEWPORT, app_pages, app_server, choose, click_button, data_trace, error_texts, fill_input, full_page_screenshot,
     new_app_page, open_app, plotly_point_xy, plotly_traces, rerun, selectbox_options, wait_charts, wait_idle,
 )
 
@@ -57,16 +57,12 @@ def prepare(page, name: str, model: str) -> None:
         pick_model(page, SLIDERS_MODEL if SLIDERS_MODEL in " ".join(selectbox_options(page, "Model", "stSidebar"))
                    else model)
     if name == "latent_map":
-        traces = plotly_traces(page)
-        clouds = [i for i, t in enumerate(traces) if t["type"] == "scattergl" and t["n"]]
-        if clouds:
-            trace = max(clouds, key=lambda i: traces[i]["n"])
-            x, y = plotly_point_xy(page, trace=trace, point=3)
-            rerun(page, lambda: page.mouse.click(x, y))
+        x, y = plotly_point_xy(page, trace=data_trace(plotly_traces(page)), point=3)
+        rerun(page, lambda: page.mouse.click(x, y))
         page.evaluate("() => window.scrollTo(0, 0)")
     if name == "train":
         choose(page, "Dataset", "digits", "stMain")
-        rerun(page, lambda: fill_input(page, "Epochs", 15))
+        rerun(page, lambda: fill_input(page, "Epochs", 60))
         rerun(page, lambda: fill_input(page, "Checkpoint name", "digits-vae-2-demo"))
         click_button(page, "Train")
         page.get_by_text("Saved digits-vae-2-demo").wait_for(timeout=300_000)

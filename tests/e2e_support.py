@@ -2,12 +2,15 @@
 
 Shared by tests/test_e2e.py, bench/bench_app.py, bench/load_test.py and scripts/screenshots.py.
 
-How we know Streamlit is done: the app root ``[data-testid="stApp"]`` carries
-``data-test-script-state`` ("running" while the script runs, "notRunning" when it is idle)
-and ``data-test-connection-state`` ("CONNECTED" while the websocket is up). An init script
-(``INIT_SCRIPT``) installed before Streamlit's own JavaScript counts finished runs and notes
-each state change with ``performance.now()``, so a wait is "the run counter went up and the
-script is idle", never a fixed sleep, and a rerun's duration is measured in the page's clock.
+How we know Streamlit is done: every tab gets a RunTracker (``page.runs``) that reads the
+app's websocket with Streamlit's own protobufs: the rerun requests the browser sends and the
+``script_finished`` messages the server returns. That is the ground truth; under load a browser
+may draw a quick run's "running" and "notRunning" as one frame, so the DOM alone can miss it.
+The DOM then says when the page is drawn: ``[data-testid="stApp"]`` carries
+``data-test-script-state`` ("notRunning" when idle), the status widget is gone and no skeleton
+is left (``wait_idle``). An init script (``INIT_SCRIPT``) installed before Streamlit's own
+JavaScript also notes each state change with ``performance.now()``, so a rerun's duration is
+measured in the page's clock. No fixed sleeps.
 
     with app_server(env={"LATENT_EXPLORER_TRAINED": tmp}) as url, chromium() as browser:
         page = new_app_page(browser)
@@ -53,7 +56,7 @@ INIT_SCRIPT = r"""
         st.log.push([Math.round(now), v]);
         if (st.log.length > 200) st.log.shift();
         if (v === 'notRunning') { st.done++; st.lastDoneAt = now; }
-        else if (v === 'running') { st.started++; st.lastStartAt = now; }
+        else { st.started++; st.lastStartAt = now; }  // rerunRequested (the client asked), running (the server began)
       } else if (m.attributeName === 'data-test-connection-state') {
         const v = m.target.getAttribute('data-test-connection-state');
         if (v === m.oldValue) continue;
@@ -214,18 +217,97 @@ def app_pages() -> list[tuple[str, str]]:
     return pages
 
 
+# ---- script runs, seen on the websocket -----------------------------------------------------------
+
+class RunTracker:
+    """Counts one tab's Streamlit script runs from its websocket (parsed with Streamlit's protobufs).
+
+    ``requests``: rerun requests the browser sent (BackMsg.rerun_script: a widget change, a page
+    switch); ``started``: runs the server began (ForwardMsg.new_session); ``finished``: full runs
+    that ended (ForwardMsg.script_finished, not cut short for a newer rerun); ``fragments``:
+    fragment runs that ended. Times are ``time.perf_counter()`` in this process.
+
+    The websocket is the ground truth: unlike the DOM's script-state attribute, it cannot miss a
+    quick run whose two state changes a busy browser drew as one.
+    """
+
+    def __init__(self) -> None:
+        # imported here, not inside the websocket handlers (the first import of streamlit takes a while)
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        self._back, self._forward = BackMsg, ForwardMsg
+        self.requests = self.started = self.finished = self.fragments = 0
+        self.t_request = self.t_finished = 0.0
+        self.request_times: list[float] = []
+        self.events: list[tuple[float, str]] = []  # (time, "start" | "finish"), in arrival order
+
+    def attach(self, page) -> "RunTracker":
+        page.on("websocket", self._on_websocket)
+        return self
+
+    def _on_websocket(self, ws) -> None:
+        if "/_stcore/stream" in ws.url:
+            ws.on("framesent", self._sent)
+            ws.on("framereceived", self._received)
+
+    def _sent(self, payload) -> None:
+        if isinstance(payload, (bytes, bytearray)):
+            msg = self._back()
+            with contextlib.suppress(Exception):
+                msg.ParseFromString(bytes(payload))
+                if msg.WhichOneof("type") == "rerun_script":
+                    self.requests += 1
+                    self.t_request = time.perf_counter()
+                    self.request_times.append(self.t_request)
+
+    def _received(self, payload) -> None:
+        ForwardMsg = self._forward  # noqa: N806 - the protobuf class
+        if not isinstance(payload, (bytes, bytearray)):
+            return
+        msg = ForwardMsg()
+        try:
+            msg.ParseFromString(bytes(payload))
+        except Exception:  # noqa: BLE001 - not a ForwardMsg: not ours to count
+            return
+        kind = msg.WhichOneof("type")
+        now = time.perf_counter()
+        if kind == "new_session":
+            self.started += 1
+            self.events.append((now, "start"))
+        elif kind == "script_finished":
+            status = msg.script_finished
+            if status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
+                self.fragments += 1
+            elif status != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                self.finished += 1
+                self.t_finished = now
+                self.events.append((now, "finish"))
+
+    def finished_after(self, t: float) -> float | None:
+        """When the first full run that started after ``t`` finished (None: not yet).
+
+        A run already under way at ``t`` (say, a page's own follow-up rerun) does not count."""
+        started = next((te for te, e in self.events if e == "start" and te > t), None)
+        if started is None:
+            return None
+        return next((te for te, e in self.events if e == "finish" and te >= started), None)
+
+
 # ---- one browser tab ------------------------------------------------------------------------
 
 def new_app_page(browser, viewport: dict | None = None):
-    """A fresh browser context (a new Streamlit session) with the run counter installed.
+    """A fresh browser context (a new Streamlit session) with the run counters installed.
 
-    Uncaught JavaScript errors are collected in ``page.js_errors``.
+    ``page.runs`` (a RunTracker) counts script runs from the websocket; uncaught JavaScript
+    errors are collected in ``page.js_errors``.
     """
     context = browser.new_context(viewport=viewport or VIEWPORT, device_scale_factor=1)
     context.add_init_script(INIT_SCRIPT)
     page = context.new_page()
     page.js_errors = []
     page.on("pageerror", lambda err: page.js_errors.append(str(err)))
+    page.runs = RunTracker().attach(page)
     return page
 
 
@@ -234,7 +316,7 @@ def open_app(page, base_url: str, path: str = "", timeout: float = 60_000) -> fl
     t0 = time.perf_counter()
     page.goto(base_url.rstrip("/") + "/" + path.lstrip("/"), wait_until="domcontentloaded", timeout=timeout)
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_function("() => window.__st && window.__st.done >= 1", timeout=timeout)
+    _wait_runs(page, 1, timeout)
     wait_idle(page, timeout)
     wait_charts(page, timeout)
     return (time.perf_counter() - t0) * 1000
@@ -264,15 +346,41 @@ def rerun(page, action: Callable[[], object], timeout: float = 60_000) -> float:
     Measured in the page's clock: from just before the action to the moment the script state
     went back to idle (so the Python-side cost of polling is not counted).
     """
+    runs = page.runs
     page.evaluate("() => { window.__st.mark = performance.now(); window.__st.markDone = window.__st.done; }")
+    t0 = time.perf_counter()
     action()
-    page.wait_for_function("() => window.__st.done > window.__st.markDone", timeout=timeout, polling=20)
+    t_finished = _wait_run_after(page, t0, timeout)
     wait_idle(page, timeout)
-    return page.evaluate("() => window.__st.lastDoneAt - window.__st.mark")
+    if page.evaluate("() => window.__st.done > window.__st.markDone"):
+        return page.evaluate("() => window.__st.lastDoneAt - window.__st.mark")
+    return (t_finished - (runs.request_times[-1] if runs.request_times else t0)) * 1000  # websocket time
+
+
+def _wait_run_after(page, t0: float, timeout: float) -> float:
+    """Wait until a script run that started after ``t0`` has finished; returns when (perf_counter).
+    Playwright delivers the websocket events while it waits."""
+    deadline = time.monotonic() + timeout / 1000
+    while (done := page.runs.finished_after(t0)) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no script run started and finished within {timeout} ms; rerun requests sent: "
+                               f"{page.runs.requests}, runs started: {page.runs.started}, finished: {page.runs.finished}")
+        page.wait_for_timeout(20)
+    return done
+
+
+def _wait_runs(page, finished: int, timeout: float) -> None:
+    """Wait until ``page.runs.finished`` reaches ``finished``."""
+    deadline = time.monotonic() + timeout / 1000
+    while page.runs.finished < finished:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no finished script run ({page.runs.finished} < {finished}) after {timeout} ms; "
+                               f"rerun requests sent: {page.runs.requests}, runs started: {page.runs.started}")
+        page.wait_for_timeout(20)
 
 
 def run_count(page) -> int:
-    return page.evaluate("() => window.__st.done")
+    return page.runs.finished
 
 
 def disconnects(page) -> int:
@@ -471,13 +579,22 @@ def plotly_point_xy(page, chart: int = 0, trace: int = 0, point: int = 0, scope:
     ))
 
 
+def data_trace(traces: list[dict]) -> int:
+    """The index of the largest trace of clickable data points (points carrying customdata)."""
+    points = [i for i, t in enumerate(traces) if t["customdata"] and t["n"] > 0]
+    if not points:
+        raise AssertionError(f"no trace of data points (with customdata) among {[(t['name'], t['type']) for t in traces]}")
+    return max(points, key=lambda i: traces[i]["n"])
+
+
 def plotly_chart_count(page, scope: str = "stMain") -> int:
     return page.locator(f'[data-testid="{scope}"] .js-plotly-plot').count()
 
 
 def plotly_traces(page, chart: int = 0, scope: str = "stMain") -> list[dict]:
-    """[{name, type, mode, n, visible, x, y}] of a Plotly chart's traces (x and y only for traces
-    of at most 20 points, e.g. a highlight marker)."""
+    """[{name, type, mode, n, visible, customdata, x, y}] of a Plotly chart's traces (x and y only
+    for traces of at most 20 points, e.g. a highlight marker; customdata: whether points carry it,
+    as the data points of a latent map do, its outlines and markers not)."""
     page.locator(f'[data-testid="{scope}"] .js-plotly-plot').nth(chart).wait_for(state="visible")
     return page.evaluate(
         """([scope, chart]) => {
@@ -486,6 +603,7 @@ def plotly_traces(page, chart: int = 0, scope: str = "stMain") -> list[dict]:
             const n = t.x ? t.x.length : 0;
             const small = n > 0 && n <= 20;
             return {name: t.name, type: t.type, mode: t.mode, n: n, visible: t.visible,
+                    customdata: !!(t.customdata && t.customdata.length),
                     x: small ? Array.from(t.x) : null, y: small ? Array.from(t.y) : null};
           });
         }""",
@@ -526,9 +644,9 @@ def save_artifact(page, name: str) -> Path | None:
 
 
 __all__ = [
-    "APP_SCRIPT", "ARTIFACTS", "IDLE_JS", "INIT_SCRIPT", "VIEWPORT", "app_pages", "app_server", "assert_no_errors",
+    "APP_SCRIPT", "ARTIFACTS", "IDLE_JS", "INIT_SCRIPT", "RunTracker", "VIEWPORT", "app_pages", "app_server", "assert_no_errors",
     "disconnects", "drag_slider", "error_texts", "full_page_screenshot", "image_fingerprint", "images_src",
-    "main_text", "new_app_page", "read_run_log", "timed_app_server", "nudge_slider", "open_app", "page_files", "plotly_chart_count", "plotly_image_hrefs", "plotly_point_xy", "plotly_traces", "rerun", "run_count",
+    "main_text", "new_app_page", "read_run_log", "timed_app_server", "nudge_slider", "open_app", "page_files", "data_trace", "plotly_chart_count", "plotly_image_hrefs", "plotly_point_xy", "plotly_traces", "rerun", "run_count",
     "choose", "click_button", "click_nav", "click_toggle", "fill_input", "save_artifact", "select_option",
     "selectbox_options", "selectbox_value", "wait_charts", "sidebar_links", "slider_input", "slider_value", "url_path", "wait_idle",
 ]

@@ -20,7 +20,7 @@ import pytest
 
 from tests.browser_utils import chromium, chromium_missing_reason, component_frame
 from tests.e2e_support import (
-    app_pages, app_server, assert_no_errors, choose, click_button, click_nav, click_toggle, drag_slider,
+    app_pages, app_server, assert_no_errors, choose, click_button, click_nav, click_toggle, data_trace, drag_slider,
     error_texts, fill_input, image_fingerprint, images_src, main_text, new_app_page, open_app, plotly_chart_count,
     plotly_image_hrefs, plotly_point_xy, plotly_traces, rerun, save_artifact, selectbox_options, selectbox_value,
     slider_value, wait_idle,
@@ -71,8 +71,10 @@ def browser():
 @pytest.fixture
 def page(browser, server, request):
     page = new_app_page(browser)
+    page.artifact_saved = False
     yield page
-    save_artifact(page, "test_" + re.sub(r"[^\w.-]+", "_", request.node.name.removeprefix("test_")))
+    if not page.artifact_saved:  # the last state of every test, passed or failed
+        save_artifact(page, "test_" + re.sub(r"[^\w.-]+", "_", request.node.name.removeprefix("test_")))
     page.context.close()
 
 
@@ -114,7 +116,7 @@ def test_page_opens_without_errors(page, server, name, path):
     assert title.is_visible() and title.inner_text().strip()
     assert "Traceback" not in main_text(page)
     assert_no_errors(page, name)
-    save_artifact(page, f"page_{name}")
+    page.artifact_saved = save_artifact(page, f"page_{name}") is not None
 
 
 @pytest.mark.timeout(240)
@@ -186,10 +188,7 @@ def test_dragging_a_plain_slider_changes_the_decoded_image(page, server):
 def test_clicking_a_point_on_the_latent_map_shows_its_decodes(page, server):
     open_app(page, server, _path("latent_map"))
     label = _pick_model(page, ("mnist-vae-2", "digits-vae-2"))
-    traces = plotly_traces(page)
-    points = [i for i, t in enumerate(traces) if t["type"] == "scattergl" and t["n"] > 0]
-    assert points, f"no point cloud on the map: {traces}"
-    trace = max(points, key=lambda i: traces[i]["n"])
+    trace = data_trace(plotly_traces(page))
     assert "Click a point" in main_text(page)
     x, y = plotly_point_xy(page, trace=trace, point=0)
     rerun(page, lambda: page.mouse.click(x, y))
@@ -224,9 +223,7 @@ def test_uploading_an_image_and_a_bad_file(page, server):
     assert "Traceback" not in alerts[0]
     assert_no_errors(page, "Latent map after a bad upload", allow_error_alerts=True)
     # the app keeps working: the map still answers a click
-    traces = plotly_traces(page)
-    trace = max((i for i, t in enumerate(traces) if t["type"] == "scattergl"), key=lambda i: traces[i]["n"])
-    x, y = plotly_point_xy(page, trace=trace, point=1)
+    x, y = plotly_point_xy(page, trace=data_trace(plotly_traces(page)), point=1)
     rerun(page, lambda: page.mouse.click(x, y))
     captions = page.locator('[data-testid="stMain"] [data-testid="stImageCaption"]').all_inner_texts()
     assert any("original" in c for c in captions), captions
