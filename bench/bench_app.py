@@ -22,14 +22,13 @@ Writes bench/results/app.json and app.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from bench.run_all import RESULTS, machine_info, machine_markdown, md_table
+from bench.run_all import RESULTS, machine_info, machine_markdown, md_table, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 PREFERRED_MODEL = "mnist-vae-2"  # the model every page shows while timed (when it is shipped)
@@ -427,12 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Chromium timings ...", flush=True)
         result["browser"] = browser_timings(args.repeats, args.cold_starts)
     result["machine_after"] = machine_info(brief=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    md = to_markdown(result)
-    out.with_suffix(".md").write_text(md)
-    print(md)
+    write_results(args.out, result, to_markdown)
     return 0
 
 

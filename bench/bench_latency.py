@@ -21,7 +21,6 @@ Writes bench/results/latency.json and latency.md.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.run_all import RESULTS, machine_info, machine_markdown, md_table
+from bench.run_all import RESULTS, machine_info, machine_markdown, md_table, write_results
 from core.checkpoints import load_checkpoint
 from core.evaluate import encode_means
 from core.latent import latent_grid
@@ -164,12 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"timing {name} ...", flush=True)
         result["models"].append(bench_model(folder / name, args.repeats))
     result["machine_after"] = machine_info(brief=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    md = to_markdown(result)
-    out.with_suffix(".md").write_text(md)
-    print(md)
+    write_results(args.out, result, to_markdown)
     return 0
 
 

@@ -30,14 +30,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import random
 import tempfile
 import time
 from pathlib import Path
 
-from bench.run_all import RESULTS, machine_info, machine_markdown, md_table
+from bench.run_all import RESULTS, machine_info, machine_markdown, md_table, write_results
 from tests.e2e_support import IDLE_JS, INIT_SCRIPT, VIEWPORT, RunTracker, read_run_log, timed_app_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -414,12 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"load test stopped after {args.hard_stop} s (hard stop)")
             return 1
         result = summarize(raw, run_log, trained_dir, args)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    md = to_markdown(result)
-    out.with_suffix(".md").write_text(md)
-    print(md)
+    write_results(args.out, result, to_markdown)
     return 0 if not result["errors"] else 1
 
 

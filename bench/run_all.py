@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import os
 import platform
 import subprocess
@@ -58,6 +59,17 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def write_results(out: str | Path, result: dict, to_markdown) -> str:
+    """Write OUT.json and OUT.md (the Markdown made by ``to_markdown(result)``), print and return the Markdown."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    md = to_markdown(result)
+    out.with_suffix(".md").write_text(md)
+    print(md)
+    return md
 
 
 def machine_info(brief: bool = False) -> dict:

@@ -104,14 +104,7 @@ def streamlit_server(script: str | Path, *, timeout: float = 60.0, extra_args: l
             time.sleep(0.2)
         yield url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc)
         log.close()
 
 
@@ -146,3 +139,15 @@ __all__ = [
     "CHROMIUM_ARGS", "CHROMIUM_PATH", "REPO_ROOT", "chromium", "chromium_missing_reason",
     "component_frame", "free_port", "require_chromium", "streamlit_server",
 ]
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """Stop a server started in its own process group: SIGTERM, then SIGKILL after 10 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)

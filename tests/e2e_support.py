@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tests.browser_utils import REPO_ROOT, free_port, streamlit_server
+from tests.browser_utils import REPO_ROOT, free_port, stop_process_group, streamlit_server
 
 ARTIFACTS = REPO_ROOT / "artifacts" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
@@ -175,14 +174,7 @@ def timed_app_server(run_log: str | Path, script: str | Path = APP_SCRIPT, env: 
             time.sleep(0.2)
         yield url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc)
         log.close()
 
 
