@@ -13,12 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.evaluate import ACTIVE_UNIT_THRESHOLD
+from explorer.figures import CLASS_COLORS  # one palette for every chart
 
-# Ten distinguishable colours (Tableau 10), one per class; cycled beyond ten.
-CLASS_COLORS = (
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
-)
 HIGHLIGHT = "#d62728"
 MUTED = "#b8bcc2"
 NATS = "nats per image"

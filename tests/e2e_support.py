@@ -29,12 +29,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tests.browser_utils import REPO_ROOT, free_port, stop_process_group, streamlit_server
+from tests.browser_utils import REPO_ROOT, _healthy, free_port, stop_process_group, streamlit_server
 
 ARTIFACTS = REPO_ROOT / "artifacts" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
@@ -135,14 +133,6 @@ sys.argv = ["streamlit"] + sys.argv[1:]
 from streamlit.web.cli import main
 main()
 """
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
-            return r.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 @contextlib.contextmanager

@@ -4,10 +4,11 @@ fit the size budget, survive float16 storage, and `pretrain` reproduces them."""
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
+
+from tests.test_pretrain import EXPECTED_NAMES
 import torch
 from safetensors import safe_open
 
@@ -21,15 +22,7 @@ SHARED_DATA = Path(
     os.environ.get("LATENT_EXPLORER_SHARED_DATA") or REPO.parent / "shared" / "data"
 )
 MAX_TOTAL_BYTES = 40 * 1024 * 1024
-# The names the app relies on.
-EXPECTED = sorted([
-    "mnist-pca-2", "mnist-linear-ae-2", "mnist-ae-2", "mnist-vae-2", "mnist-vae-16",
-    "mnist-vae-2-beta0", "mnist-vae-2-beta0.25", "mnist-vae-2-beta0.5", "mnist-vae-2-beta2",
-    "mnist-vae-2-beta4", "mnist-vae-2-beta8", "mnist-vae-2-klonly",
-    "mnist-vae-10-beta1", "mnist-vae-10-beta4", "mnist-vae-10-beta8",
-    "frey-pca-2", "frey-linear-ae-2", "frey-ae-2", "frey-vae-2", "frey-vae-8",
-    "digits-pca-2", "digits-linear-ae-2", "digits-ae-2", "digits-vae-2",
-])
+EXPECTED = sorted(EXPECTED_NAMES)  # the names the app relies on
 SPECS = {s.name: s for s in pretrain_specs()}
 # Everything shipped (a checkpoint added by hand must load and decode too), and what pretrain builds.
 SHIPPED_NAMES = sorted(set(EXPECTED) | {p.stem for p in SHIPPED.glob("*.json")})
