@@ -9,16 +9,18 @@ import numpy as np
 import torch
 
 from core.losses import gaussian_log_density, kl_per_dimension, reconstruction_nll
-from core.models import LatentModel
+from core.models import VAE, LatentModel
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # nats: a dimension whose mean KL is above this carries information
+BERNOULLI_CLAMP = 1e-6  # decoded pixels are kept in [1e-6, 1 - 1e-6] so a linear model's 0 or 1 costs 13.8 nats, not infinity
 
 
 @dataclass
 class Metrics:
     likelihood: str  # which p(x|z) the nats refer to ("bernoulli" or "gaussian", fixed variance)
-    n_test: int  # images evaluated
+    n_test: int  # images evaluated: every metric below (IWAE included) is measured on the same n_test images
     mse: float  # mean squared error per pixel of reconstruct(x) = decode(mean), images in [0, 1]
+    bernoulli_nll_at_mean: float  # -log Bernoulli(x | decode(mean)), nats per image: one scale for every model
     reconstruction: float  # E_q[-log p(x|z)] in nats per image (z = the code for deterministic models)
     kl: float | None  # KL(q(z|x) || N(0, I)) in nats per image; None for deterministic models
     kl_per_dim: list[float] | None  # the same per latent dimension
@@ -58,8 +60,7 @@ def iwae_negative_log_likelihood(
     for start in range(0, len(images), batch_size):
         x = images[start:start + batch_size]
         mean, logvar = model.encode(x)
-        eps = torch.randn((k, *mean.shape), generator=generator)
-        z = mean + torch.exp(0.5 * logvar) * eps  # (k, B, D)
+        z = VAE.reparameterize(mean.expand(k, *mean.shape), logvar.expand(k, *logvar.shape), generator)  # (k, B, D)
         x_rep = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
         log_px_z = -reconstruction_nll(
             model.decoder_output(z.reshape(-1, mean.shape[1])), x_rep,
@@ -70,6 +71,17 @@ def iwae_negative_log_likelihood(
         log_w = log_px_z + log_pz - log_qz
         out.append(-(torch.logsumexp(log_w, dim=0) - math.log(k)))
     return torch.cat(out)
+
+
+def bernoulli_nll(decoded: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log p(x | decoded) under independent Bernoulli pixels, summed per image, shape (N,).
+
+    The measure shared by every model, whatever likelihood it was trained with: PCA's and the
+    linear AE's Gaussian nats (which depend on the assumed variance c) cannot sit beside a VAE's
+    Bernoulli nats, but all four decode(mean) images can be scored on this one scale.
+    """
+    p = decoded.clamp(BERNOULLI_CLAMP, 1 - BERNOULLI_CLAMP)
+    return -(x * p.log() + (1 - x) * (1 - p).log()).flatten(1).sum(1)
 
 
 def knn_accuracy(
@@ -104,31 +116,35 @@ def evaluate(
     train_images: torch.Tensor | None = None,
     train_labels: np.ndarray | None = None,
     iwae_k: int = 100,
-    iwae_images: int | None = None,
     knn_label_fraction: float = 0.01,
     seed: int = 0,
     batch_size: int = 1000,
 ) -> Metrics:
-    """All metrics on the test split. IWAE runs on the first ``iwae_images`` (all if None)."""
+    """All metrics on the same test images (pass a slice to measure fewer).
+
+    Random numbers (posterior samples) come from a generator seeded with ``seed``, never from
+    the global stream.
+    """
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    sq_err = recon = 0.0
+    sq_err = recon = bernoulli = 0.0
     kl_dims = torch.zeros(model.latent_dim)
     for start in range(0, len(test_images), batch_size):
         x = test_images[start:start + batch_size]
         mean, logvar = model.encode(x)
-        sq_err += (model.decode(mean) - x).pow(2).sum().item()
+        decoded = model.decode(mean)
+        sq_err += (decoded - x).pow(2).sum().item()
+        bernoulli += bernoulli_nll(decoded, x).sum().item()
         z = mean
         if logvar is not None:
-            eps = torch.randn(mean.shape, generator=generator)
-            z = mean + torch.exp(0.5 * logvar) * eps
+            z = VAE.reparameterize(mean, logvar, generator)
             kl_dims += kl_per_dimension(mean, logvar).sum(0)
         recon += reconstruction_nll(model.decoder_output(z), x, model.config.likelihood,
                                     model.config.gaussian_variance).sum().item()
     n = len(test_images)
     metrics = Metrics(
         likelihood=model.config.likelihood, n_test=n,
-        mse=sq_err / (n * model.config.num_pixels), reconstruction=recon / n,
+        mse=sq_err / (n * model.config.num_pixels), bernoulli_nll_at_mean=bernoulli / n, reconstruction=recon / n,
         kl=None, kl_per_dim=None, neg_elbo=None, iwae_nll=None, iwae_k=None,
         active_units=None, knn_accuracy=None, knn_labels=None,
     )
@@ -139,8 +155,7 @@ def evaluate(
         metrics.neg_elbo = metrics.reconstruction + metrics.kl
         metrics.active_units = int(sum(v > ACTIVE_UNIT_THRESHOLD for v in per_dim))
         if iwae_k > 0:
-            subset = test_images if iwae_images is None else test_images[:iwae_images]
-            metrics.iwae_nll = float(iwae_negative_log_likelihood(model, subset, iwae_k, seed).mean())
+            metrics.iwae_nll = float(iwae_negative_log_likelihood(model, test_images, iwae_k, seed).mean())
             metrics.iwae_k = iwae_k
     if train_images is not None and train_labels is not None and test_labels is not None:
         metrics.knn_accuracy, metrics.knn_labels = knn_accuracy(

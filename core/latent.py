@@ -68,18 +68,41 @@ def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
-    """Spherical interpolation (Shoemake, 1985), recommended for Gaussian latents by White (2016):
-    in high dimensions a straight line passes through the low-density centre of the prior,
-    the great-circle arc keeps the norm typical. Falls back to lerp for (anti)parallel ends.
+    """Spherical interpolation of the direction, linear interpolation of the length: (steps, D).
+
+    The direction follows the great circle from z0/|z0| to z1/|z1| (Shoemake, 1985), the
+    length runs linearly from |z0| to |z1|. White (2016) recommends the arc for Gaussian
+    latents because a straight line between two typical codes dips through the prior's
+    low-density centre. Applying Shoemake's formula to the raw codes instead is only right
+    for equal lengths: for unequal, nearly opposite codes the sin(omega) in its denominator
+    sends the path far outside both endpoints (hundreds of times their length in 2-D).
+    Splitting direction and length keeps every point's length between the endpoints'
+    (the "polar" interpolation of Kilcher, Lucchi & Hofmann, 2018, Semantic Interpolation in
+    Implicit Models). A zero code has no direction: then the path is the straight line.
+    Exactly opposite codes have no unique arc; the path turns through a fixed perpendicular.
     """
-    t = _steps(steps).unsqueeze(1)
+    t = _steps(steps).double().unsqueeze(1)
     a, b = z0.double(), z1.double()
-    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
-    omega = torch.arccos(cos.clamp(-1.0, 1.0))
-    if omega.abs() < 1e-6 or (torch.pi - omega).abs() < 1e-6:
+    ra, rb = a.norm(), b.norm()
+    if min(ra.item(), rb.item()) < 1e-12:
         return lerp(z0, z1, steps)
-    so = torch.sin(omega)
-    out = (torch.sin((1 - t.double()) * omega) / so) * a + (torch.sin(t.double() * omega) / so) * b
+    u, v = a / ra, b / rb
+    omega = torch.arccos(torch.dot(u, v).clamp(-1.0, 1.0))
+    if omega.item() < 1e-7:
+        direction = u.expand(len(t), -1)
+    elif torch.pi - omega.item() < 1e-7:
+        if len(u) == 1:  # a 1-D code has no perpendicular: the line through 0 is the only path
+            return lerp(z0, z1, steps)
+        w = torch.zeros_like(u)
+        w[int(u.abs().argmin())] = 1.0
+        w = w - torch.dot(w, u) * u
+        w = w / w.norm()
+        direction = torch.cos(torch.pi * t) * u + torch.sin(torch.pi * t) * w
+    else:
+        s = torch.sin(omega)
+        direction = (torch.sin((1 - t) * omega) / s) * u + (torch.sin(t * omega) / s) * v
+    out = ((1 - t) * ra + t * rb) * direction
+    out[0], out[-1] = a, b  # exact ends, whatever the rounding of the arc
     return out.float()
 
 

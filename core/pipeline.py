@@ -41,7 +41,7 @@ def train_and_save(
     command: str | None = None,
     precision: str = "float32",
     iwae_k: int = 100,
-    iwae_images: int | None = None,
+    eval_images: int | None = None,
     extra_card: dict | None = None,
 ) -> TrainedModel:
     """Train, evaluate on the test split, and save to ``out`` (unless None or cancelled).
@@ -59,15 +59,20 @@ def train_and_save(
     result = fit(model, train_x, test_x, train_config, callbacks)
     if result.cancelled:
         return TrainedModel(model, result, None, None)
+    # Every metric on the same test images: all of them, or the first ``eval_images``.
+    n_eval = len(test_x) if eval_images is None else min(eval_images, len(test_x))
+    test_labels = None if dataset.test_labels is None else dataset.test_labels[:n_eval]
     metrics = evaluate(
-        model, test_x, dataset.test_labels, train_x, dataset.train_labels,
-        iwae_k=iwae_k, iwae_images=iwae_images, seed=train_config.seed,
+        model, test_x[:n_eval], test_labels, train_x, dataset.train_labels,
+        iwae_k=iwae_k, seed=train_config.seed,
     )
     card = {
         "dataset": dataset.describe(),
         "train_config": train_config.to_dict(),
         "beta": train_config.beta,
         "epochs": len(result.history),
+        "best_epoch": result.best_epoch,
+        "validation_images": result.n_validation,
         "history": [s.to_dict() for s in result.history],
         "metrics": metrics.to_dict(),
         "train_seconds": round(result.seconds, 2),

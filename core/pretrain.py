@@ -54,7 +54,6 @@ PRECISION = "float16"  # weight storage of the shipped checkpoints
 FLOAT16_TOLERANCE = 1e-3  # largest allowed |decode(float16 weights) - decode(float32 weights)|, pixels in [0, 1]
 PRETRAIN_THREADS = 1  # BLAS threads while rebuilding: deterministic, and fastest on a shared 2-core machine
 IWAE_K = 100  # importance samples of the -log p(x) estimate (VAEs)
-IWAE_IMAGES = 2_000  # the IWAE estimate runs on the first this-many test images (all when fewer)
 CHECK_CODES = 256  # latent codes decoded by the float16 check (half prior samples, half test codes)
 REFERENCE_CODES = 3  # of those, how many are stored in the card with their float32 decodes
 REFERENCE_DECIMALS = 6  # rounding of the stored float32 reference pixels (error 5e-7, far below the tolerance)
@@ -461,15 +460,6 @@ def _load(spec: PretrainSpec, data_dir: str | Path | None) -> Dataset:
     return dataset
 
 
-def _iwae_note(n_test: int) -> str:
-    if n_test <= IWAE_IMAGES:
-        return f"IWAE estimate (k={IWAE_K}) on all {n_test:,} test images"
-    return (
-        f"IWAE estimate (k={IWAE_K}) on the first {IWAE_IMAGES:,} of the {n_test:,} test images, to keep the "
-        "rebuild short; every other metric uses all test images"
-    )
-
-
 def pretrain_one(spec: PretrainSpec, dataset: Dataset, out: str | Path, data_dir: str | Path | None,
                  show_progress: bool = True) -> dict:
     """Train, check the float16 storage, save NAME.safetensors + NAME.json; return the card."""
@@ -481,7 +471,7 @@ def pretrain_one(spec: PretrainSpec, dataset: Dataset, out: str | Path, data_dir
     callbacks = [TqdmCallback(train_config.epochs, spec.name)] if show_progress else []
     trained = train_and_save(
         dataset, model_config, train_config, None, callbacks,
-        iwae_k=IWAE_K if spec.kind == "vae" else 0, iwae_images=IWAE_IMAGES,
+        iwae_k=IWAE_K if spec.kind == "vae" else 0,
     )
     stored, rounding = float16_weights(trained.model, calibration_codes(trained.model, dataset))
     check = {**float16_check(trained.model, stored, dataset), "rounding": rounding}
@@ -498,8 +488,6 @@ def pretrain_one(spec: PretrainSpec, dataset: Dataset, out: str | Path, data_dir
         sweep=spec.sweep,
         command=rebuild_command(spec, data_dir, out),
         rebuild_data=DATA_NEEDS.get(spec.dataset),
-        iwae_images=min(IWAE_IMAGES, n_test) if spec.kind == "vae" else None,
-        iwae_note=_iwae_note(n_test) if spec.kind == "vae" else None,
         pretrain={"threads": torch.get_num_threads(), "seconds": None},
         float16_check=check,
     )

@@ -149,7 +149,7 @@ class JobSpec:
     dataset_card: dict | None = None  # replaces card["dataset"] (own data: with "path" and "image_size")
     title: str | None = None  # card["title"]
     owned_files: tuple[Path, ...] = ()  # deleted unless a checkpoint is saved
-    iwae_images: int | None = 1000  # test images for the -log p(x) estimate (all if None)
+    eval_images: int | None = 2000  # test images every metric (the -log p(x) estimate included) is measured on
 
     @property
     def out(self) -> Path:
@@ -317,7 +317,7 @@ class TrainingJob:
             trained = train_and_save(
                 dataset, spec.model_config, spec.train_config, spec.out, callbacks=[self],
                 command=cli_command(spec), iwae_k=100 if spec.model_config.kind == "vae" else 0,
-                iwae_images=spec.iwae_images, extra_card=extra,
+                eval_images=spec.eval_images, extra_card=extra,
             )
             with self._lock:
                 if trained.card is None:

@@ -54,8 +54,9 @@ st.caption("Pixel change: the mean absolute difference of intensities in [0, 1].
 c1, c2, c3 = st.columns([3, 2, 2])
 steps = c2.slider("Steps (images per path)", 3, 24, 10, key="interp_steps")
 method = c3.radio("Path", list(analysis.METHODS), horizontal=True, key="interp_method",
-                  help="Linear: the straight line between the codes. Spherical (slerp, White 2016): the arc that "
-                       "keeps the code's length typical of a Gaussian prior; meant for VAE codes centred at 0.")
+                  help="Linear: the straight line between the codes. Spherical (White 2016): the direction turns "
+                       "along the great circle while the length moves linearly from one code's to the other's, so "
+                       "the path avoids the prior's empty centre and never gets longer than the longer code.")
 seed = st.session_state.setdefault("interp_seed", 0)
 x0 = x1 = i = j = None
 if data is None:

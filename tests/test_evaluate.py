@@ -12,7 +12,7 @@ import sklearn.neighbors
 import torch
 
 from core.data import load_dataset
-from core.evaluate import ACTIVE_UNIT_THRESHOLD, evaluate, iwae_negative_log_likelihood, knn_accuracy
+from core.evaluate import ACTIVE_UNIT_THRESHOLD, bernoulli_nll, evaluate, iwae_negative_log_likelihood, knn_accuracy
 from core.losses import kl_divergence, kl_per_dimension, reconstruction_nll
 from core.models import ModelConfig, build_model
 from core.train import TrainConfig, fit
@@ -94,9 +94,26 @@ def test_iwae_needs_a_posterior_and_k_at_least_1(vae, tensors):
         iwae_negative_log_likelihood(ae, tensors[1][:5])
 
 
-def test_iwae_images_limits_the_estimate_to_the_first_images(vae, tensors):
-    m = evaluate(vae, tensors[1], iwae_k=20, iwae_images=50, seed=3)
+def test_iwae_and_elbo_are_measured_on_the_same_images(vae, tensors):
+    m = evaluate(vae, tensors[1][:50], iwae_k=20, seed=3)
+    assert m.n_test == 50
     assert m.iwae_nll == pytest.approx(iwae_negative_log_likelihood(vae, tensors[1][:50], 20, seed=3).mean().item())
+    # On the same images the IWAE bound (k = 20) is at least as tight as the ELBO (k = 1), up to sampling noise.
+    assert m.iwae_nll <= m.neg_elbo + 0.5
+
+
+def test_bernoulli_nll_at_mean_puts_every_model_on_one_scale(vae, tensors):
+    """The common scale is -log Bernoulli(x | decode(mean)), checked against torch's BCE; a perfect
+    reconstruction of a binary image costs ~0 and a clamped 0/1 mistake costs -log(1e-6) per pixel."""
+    test = tensors[1][:40]
+    m = evaluate(vae, test, iwae_k=0)
+    with torch.no_grad():
+        decoded = vae.decode(vae.encode(test).mean).clamp(1e-6, 1 - 1e-6)
+    bce = torch.nn.functional.binary_cross_entropy(decoded, test, reduction="none").flatten(1).sum(1).mean()
+    assert m.bernoulli_nll_at_mean == pytest.approx(bce.item(), rel=1e-5)
+    x = torch.tensor([[0.0, 1.0, 1.0]])
+    assert bernoulli_nll(x, x).item() == pytest.approx(0.0, abs=1e-4)
+    assert bernoulli_nll(1 - x, x).item() == pytest.approx(3 * -math.log(1e-6), rel=1e-3)
 
 
 # --------------------------------------------------------------------------- the other numbers

@@ -120,13 +120,49 @@ def test_slerp_endpoints_and_constant_norm():
     assert lerp(z0, z1, 9).norm(dim=1)[4] < 0.9 * z0.norm()
 
 
-@pytest.mark.parametrize("sign", [1.0, -1.0])
-def test_slerp_falls_back_to_lerp_for_parallel_ends(sign):
+def test_slerp_falls_back_to_lerp_for_a_zero_code():
+    z0 = torch.zeros(3)
+    z1 = torch.tensor([1.0, 2.0, 3.0])
+    torch.testing.assert_close(slerp(z0, z1, 4), lerp(z0, z1, 4))
+
+
+def test_slerp_of_parallel_codes_is_the_straight_line():
     z0 = torch.tensor([1.0, 2.0, 3.0])
-    z1 = sign * 2.0 * z0
-    path = slerp(z0, z1, 4)
-    assert torch.isfinite(path).all()
-    torch.testing.assert_close(path, lerp(z0, z1, 4))
+    torch.testing.assert_close(slerp(z0, 2.0 * z0, 5), lerp(z0, 2.0 * z0, 5))
+
+
+def test_slerp_of_opposite_codes_turns_through_a_perpendicular():
+    z0 = torch.tensor([3.0, 0.0])
+    z1 = torch.tensor([-1.0, 0.0])
+    path = slerp(z0, z1, 5)
+    torch.testing.assert_close(path[0], z0)
+    torch.testing.assert_close(path[-1], z1)
+    torch.testing.assert_close(path.norm(dim=1), torch.linspace(3.0, 1.0, 5), atol=1e-5, rtol=0)
+    assert path[2, 1].abs() == pytest.approx(2.0, abs=1e-5)  # the middle point is perpendicular
+
+
+def _norm_ratios(dim: int, pairs: int, seed: int) -> torch.Tensor:
+    """Max path norm / longer endpoint norm, per pair, over hard random pairs in ``dim`` dims."""
+    gen = torch.Generator().manual_seed(seed)
+    ratios = []
+    for k in range(pairs):
+        z0 = torch.randn(dim, generator=gen) * 10 ** (torch.rand(1, generator=gen).item() * 4 - 2)
+        if k % 3 == 0:  # nearly antipodal, with very unequal lengths
+            z1 = -z0 * 10 ** (torch.rand(1, generator=gen).item() * 4 - 2) + 1e-4 * torch.randn(dim, generator=gen)
+        else:
+            z1 = torch.randn(dim, generator=gen) * 10 ** (torch.rand(1, generator=gen).item() * 4 - 2)
+        path = slerp(z0, z1, 25)
+        ratios.append(path.norm(dim=1).max() / torch.maximum(z0.norm(), z1.norm()))
+    return torch.stack(ratios)
+
+
+@pytest.mark.parametrize("dim", [2, 16])
+def test_slerp_path_never_leaves_the_endpoints_norm(dim):
+    """Property: over random pairs (near-antipodal, lengths 100x apart), no point on the path is
+    more than 5% longer than the longer endpoint (Shoemake's formula on raw codes gave 370x)."""
+    ratios = _norm_ratios(dim, pairs=2000, seed=dim)
+    assert ratios.max().item() <= 1.05, ratios.max().item()
+    assert torch.isfinite(ratios).all()
 
 
 @pytest.mark.parametrize("fn", [lerp, slerp])

@@ -102,8 +102,6 @@ def test_card_has_every_field(name):
         for key in ("kl", "neg_elbo", "iwae_nll", "active_units", "kl_per_dim"):
             assert m[key] is not None, key
         assert m["iwae_k"] == 100
-        assert card["iwae_images"] == min(pretrain.IWAE_IMAGES, m["n_test"])
-        assert "IWAE" in card["iwae_note"]
         assert len(m["kl_per_dim"]) == spec.latent_dim
     else:
         assert m["kl"] is None and m["neg_elbo"] is None and m["iwae_nll"] is None

@@ -13,7 +13,8 @@ from core.data import load_dataset
 from core.losses import reconstruction_nll
 from core.models import VAE, ModelConfig, build_model
 from core.pipeline import train_and_save
-from core.train import EpochStats, TrainConfig, TrainingDiverged, evaluate_terms, fit
+from core.train import (EpochStats, TrainConfig, TrainingDiverged, batch_objective, evaluate_terms, fit,
+                        split_validation)
 
 SHAPE = (1, 8, 8)
 
@@ -201,13 +202,14 @@ def test_history_fields(small):
     fields = {f.name for f in dataclasses.fields(EpochStats)}
     assert fields == {
         "epoch", "epochs", "beta", "train_reconstruction", "train_kl", "train_loss",
-        "test_reconstruction", "test_kl", "test_neg_elbo", "seconds",
+        "test_reconstruction", "test_kl", "test_neg_elbo", "seconds", "validation_loss", "lr",
     }
     for i, s in enumerate(result.history, start=1):
         d = s.to_dict()
         assert set(d) == fields
         assert (s.epoch, s.epochs, s.beta) == (i, 2, 1.0)
-        assert all(math.isfinite(d[k]) for k in fields)
+        assert all(math.isfinite(d[k]) for k in fields - {"validation_loss"})
+        assert s.validation_loss is None and s.lr == pytest.approx(3e-3)
         assert s.test_neg_elbo == pytest.approx(s.test_reconstruction + s.test_kl)
         assert s.train_kl > 0 and s.seconds > 0
     # Training lowers the loss.
@@ -277,3 +279,71 @@ def test_images_of_the_wrong_shape_are_refused(small):
         fit(new_model(), small[0], small[1].flatten(1), cfg())
     with pytest.raises(ValueError, match=r"train_images is empty"):
         fit(new_model(), small[0][:0], None, cfg())
+
+
+# --------------------------------------------------------------------------- loss reduction, evaluation RNG, early stopping
+
+
+@pytest.mark.parametrize("images_in_batch", [64, 36, 8])
+def test_every_image_weighs_the_same_in_the_ragged_last_batch(images_in_batch):
+    """d loss / d (an image's loss) is 1 / batch_size whatever the batch's length: the ragged
+    last batch of an epoch is not scaled up to a full step (a mean would weigh its 8 images 8x)."""
+    per_image = torch.rand(images_in_batch, requires_grad=True)
+    batch_objective(per_image, 64).backward()
+    torch.testing.assert_close(per_image.grad, torch.full((images_in_batch,), 1 / 64))
+
+
+def test_evaluation_does_not_change_the_trained_model(small):
+    """The per-epoch test pass draws from its own generator: with or without a test split the
+    training stream (and so the trained weights) is the same."""
+    train, test = small
+    with_test, without_test = new_model(seed=1), new_model(seed=1)
+    fit(with_test, train, test, cfg(epochs=2))
+    fit(without_test, train, None, cfg(epochs=2))
+    for a, b in zip(with_test.parameters(), without_test.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_evaluate_terms_is_repeatable(small):
+    _, test = small
+    model = new_model(seed=2)
+    assert evaluate_terms(model, test) == evaluate_terms(model, test)
+
+
+def test_early_stopping_keeps_the_best_validation_epoch(small):
+    train, test = small
+    config = cfg(epochs=40, lr=3e-2, validation_fraction=0.2, patience=3)
+    result = fit(new_model(seed=0), train, test, config)
+    losses = [s.validation_loss for s in result.history]
+    assert all(v is not None for v in losses)
+    assert result.n_validation == 60
+    assert result.best_epoch == 1 + min(range(len(losses)), key=losses.__getitem__)
+    if len(result.history) < 40:  # stopped early: the last `patience` epochs were no better
+        assert len(result.history) - result.best_epoch == 3
+
+
+def test_validation_is_carved_from_training_images_only(small):
+    train, _ = small
+    rest, val = split_validation(train, 0.1, seed=0)
+    assert len(rest) + len(val) == len(train) and len(val) == 30
+    joined = torch.cat([rest, val]).flatten(1)
+    assert torch.unique(joined, dim=0).shape[0] == torch.unique(train.flatten(1), dim=0).shape[0]
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"lr_schedule": "step"}, r"lr_schedule='step' is not one of"),
+    ({"validation_fraction": 0.9}, r"validation_fraction=0.9 must be in \[0, 0.5\]"),
+    ({"patience": -1}, r"patience=-1 must be an integer >= 0"),
+    ({"patience": 5}, r"patience=5 needs a validation split"),
+])
+def test_bad_schedule_and_early_stopping_settings_are_named(changes, match):
+    with pytest.raises(ValueError, match=match):
+        cfg(**changes).validate()
+
+
+def test_cosine_schedule_decays_to_a_hundredth():
+    config = cfg(epochs=11, lr=1e-2, lr_schedule="cosine")
+    assert config.lr_at(1) == pytest.approx(1e-2)
+    assert config.lr_at(6) == pytest.approx(1e-2 * (0.01 + 0.99 * 0.5))
+    assert config.lr_at(11) == pytest.approx(1e-4)
+    assert all(config.lr_at(e) > config.lr_at(e + 1) for e in range(1, 11))

@@ -26,7 +26,7 @@ def spec(tmp_path, dataset, name, kind="vae", epochs=3, seed=0, lr=1e-3, **kwarg
     model = ModelConfig(kind=kind, image_shape=dataset.image_shape, latent_dim=2, hidden=(32,),
                         likelihood="gaussian" if kind in ("pca", "linear-ae") else "bernoulli")
     return training.JobSpec(name, tmp_path, dataset, model, TrainConfig(epochs=epochs, batch_size=64, lr=lr, seed=seed),
-                            iwae_images=50, **kwargs)
+                            eval_images=50, **kwargs)
 
 
 def wait_for(predicate, timeout=60.0):
