@@ -3,7 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from explorer import explore, figures, sidebar, spaces
+from explorer.logic import figures, spaces
+
+from explorer.ui import explore, sidebar
 
 st.set_page_config(page_title="Manifold · Latent explorer", page_icon=":material/grid_view:", layout="wide")
 st.title("Manifold")

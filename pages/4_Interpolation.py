@@ -4,7 +4,8 @@ import numpy as np
 import streamlit as st
 
 from core.latent import prior_samples
-from explorer import analysis, charts, explore, images, loaders, sidebar
+from explorer.logic import analysis, charts, images
+from explorer.ui import explore, loaders, sidebar
 
 st.set_page_config(page_title="Interpolation · Latent explorer", page_icon="🔀", layout="wide")
 st.title("Interpolation")

@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from explorer import analysis, charts, explore, figures, images, loaders, sidebar
+from explorer.logic import analysis, charts, figures, images
+
+from explorer.ui import explore, loaders, sidebar
 
 st.set_page_config(page_title="Beta and the tradeoff · Latent explorer", page_icon="⚖️", layout="wide")
 st.title("Beta and the tradeoff")

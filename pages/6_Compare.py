@@ -3,7 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from explorer import analysis, charts, explore, figures, images, loaders, sidebar
+from explorer.logic import analysis, charts, figures, images
+
+from explorer.ui import explore, loaders, sidebar
 
 st.set_page_config(page_title="Compare · Latent explorer", page_icon="🆚", layout="wide")
 st.title("Compare the four models")

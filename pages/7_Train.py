@@ -7,7 +7,8 @@ import streamlit as st
 from core.data import DATASET_NAMES, DatasetError
 from core.losses import LIKELIHOODS
 from core.models import MODEL_KINDS
-from explorer import analysis, charts, figures, loaders, sidebar, training
+from explorer.logic import analysis, charts, figures, training
+from explorer.ui import loaders, sidebar
 
 st.set_page_config(page_title="Train · Latent explorer", page_icon="🏋️", layout="wide")
 st.title("Train a model")

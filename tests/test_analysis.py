@@ -1,11 +1,11 @@
-"""explorer.analysis: choosing checkpoints, sweep groups, endpoints, paths, subspace angles."""
+"""explorer.logic.analysis: choosing checkpoints, sweep groups, endpoints, paths, subspace angles."""
 
 import numpy as np
 import pytest
 import torch
 
 from core.models import ModelConfig, build_model
-from explorer import analysis
+from explorer.logic import analysis
 
 
 def card(name, kind="vae", dataset="mnist", dim=2, beta=1.0, sweep=None, kl_only=False, origin="shipped",

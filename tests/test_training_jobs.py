@@ -1,4 +1,4 @@
-"""explorer.training: background jobs run side by side, cancel, diverge and fail cleanly."""
+"""explorer.logic.training: background jobs run side by side, cancel, diverge and fail cleanly."""
 
 import dataclasses
 import io
@@ -11,7 +11,7 @@ from core.checkpoints import list_checkpoints, load_checkpoint
 from core.data import DatasetError, load_dataset
 from core.models import ModelConfig
 from core.train import TrainConfig
-from explorer import training
+from explorer.logic import training
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """Cached computations for the exploration pages (home, latent map, manifold, sliders).
 
-Pages stay thin: they read widgets, call these, and hand the results to explorer.figures.
+Pages stay thin: they read widgets, call these, and hand the results to explorer.logic.figures.
 Everything here is keyed by the checkpoint path (models are loaded once by
-explorer.loaders and never mutated), so a rerun with the same settings decodes nothing.
+explorer.ui.loaders and never mutated), so a rerun with the same settings decodes nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import streamlit as st
 
 from core.data import DatasetError
 from core.latent import prior_samples
-from explorer import figures, images, loaders, sidebar, spaces, uploads
+from explorer.logic import figures, images, spaces, uploads
+from explorer.ui import loaders, sidebar
 
 
 MANIFOLD_MIN_PX = 480  # the decoded grid is upscaled to at least this many pixels across

@@ -72,7 +72,7 @@ from core.models import DenseLayer
 MODES = ("sliders", "pad")
 ACTIVATIONS = ("relu", "sigmoid", "clamp01")
 MAX_SLIDER_DIMS = 16
-COMPONENT_DIR = Path(__file__).parent / "components" / "latent_decoder"
+COMPONENT_DIR = Path(__file__).resolve().parents[1] / "components" / "latent_decoder"
 SERVER_NOTICE = (
     "This decoder is convolutional, which the browser cannot run: the image is decoded on "
     "the server when you release the pointer."

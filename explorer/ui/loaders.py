@@ -19,7 +19,7 @@ from core.data import Dataset, DatasetError, default_data_dir, load_dataset
 from core.evaluate import encode_means
 from core.models import LatentModel
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def shipped_dir() -> Path:

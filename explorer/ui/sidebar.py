@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.data import Dataset
 from core.models import LatentModel
-from explorer import loaders
+from explorer.ui import loaders
 
 KIND_LABELS = {"pca": "PCA", "linear-ae": "Linear AE", "ae": "AE", "vae": "VAE"}
 

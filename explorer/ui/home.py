@@ -7,7 +7,7 @@ from typing import NamedTuple
 import pandas as pd
 import streamlit as st
 
-from explorer.sidebar import KIND_LABELS, dataset_of
+from explorer.ui.sidebar import KIND_LABELS, dataset_of
 
 INTRO = """
 - **PCA** is the simplest encoder and decoder: project an image onto the top principal directions,
