@@ -62,6 +62,17 @@ class RunSpec:
     seed: int = _default(TrainConfig, "seed")
     device: str = _default(TrainConfig, "device")
 
+    @classmethod
+    def from_configs(cls, model_config: ModelConfig, train_config: TrainConfig) -> "RunSpec":
+        """The spec of a run already described by its two configs."""
+        m, t = model_config, train_config
+        return cls(
+            kind=m.kind, latent_dim=m.latent_dim, hidden=m.hidden, architecture=m.architecture,
+            likelihood=m.likelihood, gaussian_variance=m.gaussian_variance, input_noise=m.input_noise,
+            epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, beta=t.beta, beta_schedule=t.beta_schedule,
+            warmup_epochs=t.warmup_epochs, kl_only=t.reconstruction_weight == 0, seed=t.seed, device=t.device,
+        )
+
     def replace(self, **changes: Any) -> "RunSpec":
         return dataclasses.replace(self, **changes)
 
