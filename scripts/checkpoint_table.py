@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from core.card import Card
 from core.checkpoints import list_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,15 +43,9 @@ def _order(cards: list[dict]) -> list[dict]:
 
 
 def row(card: dict, folder: Path) -> list[str]:
-    cfg = card.get("model_config", {})
-    m = card.get("metrics") or {}
-    ds = card.get("dataset") or {}
-    kind = card.get("kind", "?")
-    beta = "–"
-    if kind == "vae":
-        beta = f"{card.get('beta', 1):g}"
-        if (card.get("train_config") or {}).get("reconstruction_weight", 1) == 0:
-            beta += " (KL only)"
+    card = Card.of(card)
+    cfg, m, ds, kind = card.model_config, card.metrics, card.dataset, card.kind
+    beta = card.beta_text
     likelihood = cfg.get("likelihood", "?")
     if likelihood == "gaussian":
         likelihood += f" (c={cfg.get('gaussian_variance'):g})"
