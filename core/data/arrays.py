@@ -125,3 +125,26 @@ def resized(ds: Dataset, size: tuple[int, int] | None) -> Dataset:
         source=f"{ds.source}, resized to {size[0]}x{size[1]}",
         notice=ds.notice,
     )
+
+
+def split_dataset(
+    name: str,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    class_names: list[str] | None,
+    source: str,
+    test_fraction: float,
+    seed: int,
+) -> Dataset:
+    """A Dataset of ``images`` split by ``split`` (stratified when labeled); the source says how."""
+    train, test = split(len(images), labels, test_fraction, seed, name)
+    kind = "stratified" if labels is not None else "random"
+    return Dataset(
+        name=name,
+        train_images=images[train],
+        train_labels=None if labels is None else labels[train],
+        test_images=images[test],
+        test_labels=None if labels is None else labels[test],
+        class_names=class_names,
+        source=f"{source}, {kind} split test_fraction={test_fraction:g} seed={seed}",
+    )

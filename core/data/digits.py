@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.arrays import split
+from core.data.arrays import split_dataset
 from core.data.dataset import Dataset
 from core.data.mnist import MNIST_CLASSES
 
@@ -18,16 +18,5 @@ def load(root: Path, download: bool, test_fraction: float, seed: int) -> Dataset
     bunch = load_digits()
     images = (np.asarray(bunch.images, dtype=np.float32) / 16.0)[:, None]  # (1797, 1, 8, 8)
     labels = np.asarray(bunch.target, dtype=np.int64)
-    train, test = split(len(images), labels, test_fraction, seed, "digits")
-    return Dataset(
-        name="digits",
-        train_images=images[train],
-        train_labels=labels[train],
-        test_images=images[test],
-        test_labels=labels[test],
-        class_names=list(MNIST_CLASSES),
-        source=(
-            "scikit-learn's bundled 1,797 8x8 digits (load_digits), "
-            f"stratified split test_fraction={test_fraction:g} seed={seed}"
-        ),
-    )
+    return split_dataset("digits", images, labels, list(MNIST_CLASSES),
+                         "scikit-learn's bundled 1,797 8x8 digits (load_digits)", test_fraction, seed)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.arrays import split, to_unit_float
+from core.data.arrays import split_dataset, to_unit_float
 from core.data.dataset import Dataset, DatasetError
 from core.data.download import REDOWNLOAD, download_file, first_existing, loadmat
 
@@ -44,16 +44,5 @@ def load(root: Path, download: bool, test_fraction: float, seed: int) -> Dataset
             f"got {ff.shape}: {REDOWNLOAD}"
         )
     images = to_unit_float(np.ascontiguousarray(ff.T).reshape(-1, 28, 20), f"frey: {path}")[:, None]
-    train, test = split(len(images), None, test_fraction, seed, "frey")
-    return Dataset(
-        name="frey",
-        train_images=images[train],
-        train_labels=None,
-        test_images=images[test],
-        test_labels=None,
-        class_names=None,
-        source=(
-            f"Frey faces ({len(images):,} 28x20) from {path}, "
-            f"random split test_fraction={test_fraction:g} seed={seed}"
-        ),
-    )
+    return split_dataset("frey", images, None, None, f"Frey faces ({len(images):,} 28x20) from {path}",
+                         test_fraction, seed)

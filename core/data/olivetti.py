@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.arrays import split, to_unit_float
+from core.data.arrays import split_dataset, to_unit_float
 from core.data.dataset import Dataset, DatasetError
 from core.data.download import REDOWNLOAD, first_existing, loadmat
 
@@ -46,17 +46,6 @@ def load(root: Path, download: bool, test_fraction: float, seed: int) -> Dataset
         images = to_unit_float(np.asarray(bunch.images, dtype=np.float32), "olivetti (scikit-learn)")[:, None]
         labels = np.asarray(bunch.target, dtype=np.int64)
         where = f"via scikit-learn's fetch_olivetti_faces in {root}"
-    train, test = split(len(images), labels, test_fraction, seed, "olivetti")
     n_people = int(labels.max()) + 1
-    return Dataset(
-        name="olivetti",
-        train_images=images[train],
-        train_labels=labels[train],
-        test_images=images[test],
-        test_labels=labels[test],
-        class_names=[f"person {i}" for i in range(n_people)],
-        source=(
-            f"Olivetti faces ({len(images):,} 64x64, {n_people} people) {where}, "
-            f"stratified split test_fraction={test_fraction:g} seed={seed}"
-        ),
-    )
+    return split_dataset("olivetti", images, labels, [f"person {i}" for i in range(n_people)],
+                         f"Olivetti faces ({len(images):,} 64x64, {n_people} people) {where}", test_fraction, seed)

@@ -10,33 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.arrays import resize, split, to_unit_float
+from core.data.arrays import resize, split_dataset, to_unit_float
 from core.data.dataset import Dataset, DatasetError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 DEFAULT_FOLDER_IMAGE_SIZE = (28, 28)
-
-
-def finish_custom(
-    name: str,
-    images: np.ndarray,
-    labels: np.ndarray | None,
-    class_names: list[str] | None,
-    source: str,
-    test_fraction: float,
-    seed: int,
-) -> Dataset:
-    train, test = split(len(images), labels, test_fraction, seed, name)
-    kind = "stratified" if labels is not None else "random"
-    return Dataset(
-        name=name,
-        train_images=images[train],
-        train_labels=None if labels is None else labels[train],
-        test_images=images[test],
-        test_labels=None if labels is None else labels[test],
-        class_names=class_names,
-        source=f"{source}, {kind} split test_fraction={test_fraction:g} seed={seed}",
-    )
 
 
 def to_nchw(arr: np.ndarray, what: str) -> np.ndarray:
@@ -150,7 +128,7 @@ def load_array_file(
             )
     c, h, w = images.shape[1:]
     source = f"{len(images):,} images {c}x{h}x{w} from {path}"
-    return finish_custom(f"custom:{path.name}", images, labels, class_names, source, test_fraction, seed)
+    return split_dataset(f"custom:{path.name}", images, labels, class_names, source, test_fraction, seed)
 
 
 def load_image_folder(
@@ -198,7 +176,7 @@ def load_image_folder(
     labels = np.asarray(labels_list, dtype=np.int64) if class_names is not None else None
     n_cls = f"{len(class_names)} classes" if class_names else "no classes"
     source = f"image folder {root} ({len(files):,} images, {n_cls}, as {c}x{size[0]}x{size[1]})"
-    return finish_custom(f"custom:{root.name}", out, labels, class_names, source, test_fraction, seed)
+    return split_dataset(f"custom:{root.name}", out, labels, class_names, source, test_fraction, seed)
 
 
 def load_path(name_or_path: str | os.PathLike[str], size: tuple[int, int] | None, grayscale: bool,
