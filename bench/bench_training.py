@@ -41,10 +41,7 @@ import json
 import os
 import statistics
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
