@@ -9,7 +9,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer import explore, home, images, loaders, sidebar
+from explorer.logic import images
+
+from explorer.ui import explore, home, loaders, sidebar
 
 ROOT = Path(__file__).parent
 

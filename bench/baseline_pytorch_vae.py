@@ -166,7 +166,7 @@ def train_baseline(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.bench_training import load_benchmark_data
+    from bench.bench_data import load_benchmark_data
 
     parser = argparse.ArgumentParser(description="The pytorch/examples VAE loop on the MNIST subset / t10k.")
     parser.add_argument("--data-dir", default="/work/shared/data")

@@ -149,7 +149,7 @@ def _stats(values: list[float]) -> dict:
 
 
 def app_pages() -> list[str]:
-    from tests.e2e_support import page_files
+    from devtools.e2e import page_files
 
     return ["streamlit_app.py"] + [str(p.relative_to(REPO)) for p in page_files()]
 
@@ -157,8 +157,8 @@ def app_pages() -> list[str]:
 # ---- 2. in Chromium ------------------------------------------------------------------------------
 
 def browser_timings(repeats: int, cold_starts: int) -> dict:
-    from tests.browser_utils import chromium, chromium_missing_reason
-    from tests.e2e_support import app_pages as url_pages, app_server, new_app_page, open_app, timed_app_server
+    from devtools.browser import chromium, chromium_missing_reason
+    from devtools.e2e import app_pages as url_pages, app_server, new_app_page, open_app, timed_app_server
 
     reason = chromium_missing_reason()
     if reason:
@@ -226,8 +226,8 @@ def _guarded(measure) -> dict:
 
 def _interactions(browser, url: str, pages: dict, repeats: int, run_log: Path, decoder: bool) -> dict:
     """Slider release -> new image (and -> rerun over), client side; the same runs' server-side script time."""
-    from tests.browser_utils import component_frame
-    from tests.e2e_support import (
+    from devtools.browser import component_frame
+    from devtools.e2e import (
         click_toggle, drag_slider, error_texts, new_app_page, open_app, read_run_log, rerun, wait_idle,
     )
 
@@ -299,7 +299,7 @@ _MARK = "() => { window.__st.mark = performance.now(); window.__st.markDone = wi
 def _release_and_wait(page, press, changed_js: str, arg) -> tuple[float, float]:
     """Press and drag (``press``), then release; returns (ms from the release to ``changed_js``
     returning true, ms from the release to the rerun being over)."""
-    from tests.e2e_support import wait_charts, wait_idle
+    from devtools.e2e import wait_charts, wait_idle
 
     wait_charts(page)
     # two animation frames: Plotly's redraw after the last rerun may still move the layout

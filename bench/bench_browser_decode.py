@@ -1,6 +1,6 @@
 """Benchmark: decoding in the browser while dragging, against Streamlit's own sliders.
 
-Runs `streamlit run tests/apps/decoder_demo.py` on a free localhost port and drives it with
+Runs `streamlit run devtools/apps/decoder_demo.py` on a free localhost port and drives it with
 headless Chromium (the system's /usr/bin/chromium, through Playwright):
 
 - component, sliders (VAE, 16-D, 784-pixel MLP decoder 16-200-400-784) and pad (VAE, 2-D):
@@ -37,10 +37,10 @@ import streamlit
 import torch
 
 from core.models import ModelConfig, build_model
-from explorer.latent_decoder import COMPONENT_DIR, pack_layers
-from tests.browser_utils import CHROMIUM_PATH, REPO_ROOT, chromium, chromium_missing_reason, component_frame, streamlit_server
+from explorer.ui.latent_decoder import COMPONENT_DIR, pack_layers
+from devtools.browser import CHROMIUM_PATH, REPO_ROOT, chromium, chromium_missing_reason, component_frame, streamlit_server
 
-DEMO = REPO_ROOT / "tests" / "apps" / "decoder_demo.py"
+DEMO = REPO_ROOT / "devtools" / "apps" / "decoder_demo.py"
 RESULTS = REPO_ROOT / "bench" / "results"
 
 # In the main page: image loads and pointer down/up, on the page's own clock.

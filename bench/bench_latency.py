@@ -5,7 +5,7 @@
 
 What is timed (medians over repeats, CPU, after a warm-up call):
 
-* decode one image: the app's path (``explorer.loaders.decode``: ``torch.no_grad``, one code)
+* decode one image: the app's path (``explorer.ui.loaders.decode``: ``torch.no_grad``, one code)
   against the same forward with autograd left on (what a plain ``model.decode(z)`` costs);
 * a 30 x 30 manifold grid: ``core.latent.latent_grid`` + one batched decode of the 900 codes
   + tiling into one picture, against decoding the 900 codes one at a time in a Python loop;
@@ -57,8 +57,8 @@ def timed(fn, repeats: int, warmup: int = 1) -> dict:
 
 
 def bench_model(path: Path, repeats: int) -> dict:
-    from explorer.images import tile
-    from explorer.loaders import decode as app_decode
+    from explorer.logic.images import tile
+    from explorer.ui.loaders import decode as app_decode
 
     model, card = load_checkpoint(path)
     model.eval()

@@ -4,7 +4,7 @@
     python -m bench.load_test --sessions 4 --seconds 20
 
 One `streamlit run` server on localhost (its script runs timed server-side, see
-tests.e2e_support.timed_app_server), one headless Chromium, one browser context per session.
+devtools.e2e.timed_app_server), one headless Chromium, one browser context per session.
 Each user session walks the pages through the sidebar and, on each, moves what a user moves:
 the grid size on Manifold, a plain slider on Latent sliders, a point on Latent map, the steps
 on Interpolation, beta on Beta and the tradeoff. Meanwhile the trainer session starts a VAE on
@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from bench.run_all import RESULTS, machine_info, machine_markdown, md_table, write_results
-from tests.e2e_support import IDLE_JS, INIT_SCRIPT, VIEWPORT, RunTracker, read_run_log, timed_app_server
+from devtools.e2e import IDLE_JS, INIT_SCRIPT, VIEWPORT, RunTracker, read_run_log, timed_app_server
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_NAME = "load-test-digits-vae"
@@ -117,7 +117,7 @@ class Session:
         self.errors.extend(f"{kind}: {e}" for e in found)
         return ms
 
-    # ---- widgets (async twins of tests.e2e_support's) ----
+    # ---- widgets (async twins of devtools.e2e's) ----
     async def nav(self, pattern: str) -> None:
         links = self.page.locator('[data-testid="stSidebarNav"] a')
         texts = [t.strip() for t in await links.all_inner_texts()]
@@ -235,7 +235,7 @@ async def trainer(s: Session, url: str, epochs: int, deadline_train: float) -> d
 async def run(args, trained_dir: Path, run_log: Path) -> dict:
     from playwright.async_api import async_playwright
 
-    from tests.browser_utils import CHROMIUM_ARGS, CHROMIUM_PATH
+    from devtools.browser import CHROMIUM_ARGS, CHROMIUM_PATH
 
     result: dict = {"machine": machine_info()}
     env = {"LATENT_EXPLORER_TRAINED": str(trained_dir)}
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(RESULTS / "load"), help="output path without extension")
     args = parser.parse_args(argv)
 
-    from tests.browser_utils import chromium_missing_reason
+    from devtools.browser import chromium_missing_reason
 
     reason = chromium_missing_reason()
     if reason:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shlex
 import sys
 from pathlib import Path
 
-from core.models import ARCHITECTURES, MODEL_KINDS, ModelConfig
+from core.card import Card, beta_suffix
+from core.data import DATASET_NAMES
 from core.losses import LIKELIHOODS
+from core.models import ARCHITECTURES, MODEL_KINDS, ModelConfig
+from core.report import format_metrics_table
+from core.runspec import RunSpec, command_line
 from core.train import BETA_SCHEDULES, TrainConfig, TqdmCallback, TrainingDiverged
 
 
@@ -70,7 +73,7 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="mnist",
-                   help="digits, mnist, fashion-mnist, frey, olivetti, or a folder of images / a .npz or .npy file")
+                   help=f"{', '.join(DATASET_NAMES)}, or a folder of images / a .npz or .npy file")
     p.add_argument("--data-dir", default=None, help="where datasets are found or downloaded (default: ~/.cache/latent-explorer)")
     p.add_argument("--no-download", action="store_true", help="never try the network")
     p.add_argument("--image-size", type=_image_size, default=None, help="resize images to HxW (your own data, faces)")
@@ -150,28 +153,20 @@ def _load_data(parser: argparse.ArgumentParser, args: argparse.Namespace, name: 
     return dataset
 
 
-def _configs(parser, args, dataset, beta: float) -> tuple[ModelConfig, TrainConfig]:
-    model_config = ModelConfig(
-        kind=args.model, image_shape=dataset.image_shape, latent_dim=args.latent_dim, hidden=args.hidden,
-        architecture=args.architecture, likelihood=args.likelihood, gaussian_variance=args.gaussian_variance,
-        input_noise=args.input_noise,
-    )
-    train_config = TrainConfig(
+def _run_spec(args: argparse.Namespace, beta: float) -> RunSpec:
+    return RunSpec(
+        kind=args.model, latent_dim=args.latent_dim, hidden=args.hidden, architecture=args.architecture,
+        likelihood=args.likelihood, gaussian_variance=args.gaussian_variance, input_noise=args.input_noise,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=beta, beta_schedule=args.beta_schedule,
-        warmup_epochs=args.warmup_epochs, reconstruction_weight=0.0 if args.kl_only else 1.0,
-        seed=args.seed, device=args.device,
+        warmup_epochs=args.warmup_epochs, kl_only=args.kl_only, seed=args.seed, device=args.device,
     )
+
+
+def _configs(parser, args, dataset, beta: float) -> tuple[ModelConfig, TrainConfig]:
     try:
-        model_config.validate()
-        train_config.validate()
-        if args.model == "pca" and args.latent_dim > min(len(dataset.train_images), model_config.num_pixels):
-            raise ValueError(
-                f"latent_dim={args.latent_dim} is larger than PCA allows here: at most "
-                f"min(images, pixels) = {min(len(dataset.train_images), model_config.num_pixels)}"
-            )
+        return _run_spec(args, beta).configs(dataset)
     except ValueError as err:
         parser.error(f"argument {_flag_for(err)}: {err}")
-    return model_config, train_config
 
 
 # Config fields whose CLI flag is not simply "--" + the field name with dashes.
@@ -191,7 +186,7 @@ def _train_one(parser, args, dataset, beta: float, out: str) -> int:
     from core.pipeline import train_and_save
 
     model_config, train_config = _configs(parser, args, dataset, beta)
-    command = "python -m core " + " ".join(shlex.quote(a) for a in args.argv)
+    command = command_line(args.argv[0], args.argv[1:])  # what was typed
     # What `evaluate` needs to load the same data again: the file/folder of custom data and the resize.
     ds_card = dataset.describe()
     if dataset.name.startswith("custom:"):
@@ -212,28 +207,6 @@ def _train_one(parser, args, dataset, beta: float, out: str) -> int:
     return 0
 
 
-def format_metrics_table(cards: list[dict]) -> str:
-    """A plain-text table of the cards' test metrics (nats per image)."""
-    head = ["name", "kind", "dataset", "D", "beta", "lik.", "MSE", "recon", "KL", "-ELBO", "IWAE", "AU", "kNN 1%"]
-    rows = [head]
-    for card in cards:
-        if "error" in card:
-            rows.append([card.get("name", "?"), "error: " + card["error"]] + [""] * (len(head) - 2))
-            continue
-        m = card.get("metrics") or {}
-        cfg = card.get("model_config", {})
-        fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
-        rows.append([
-            card.get("name", "?"), card.get("kind", "?"), (card.get("dataset") or {}).get("name", "?"),
-            str(cfg.get("latent_dim", "?")), fmt(card.get("beta") if card.get("kind") == "vae" else None, "g"),
-            cfg.get("likelihood", "?"), fmt(m.get("mse"), ".4f"), fmt(m.get("reconstruction"), ".1f"),
-            fmt(m.get("kl"), ".2f"), fmt(m.get("neg_elbo"), ".1f"), fmt(m.get("iwae_nll"), ".1f"),
-            fmt(m.get("active_units"), "d"), fmt(m.get("knn_accuracy"), ".3f"),
-        ])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
-
-
 def _evaluate(parser, args) -> int:
     import torch
 
@@ -244,10 +217,10 @@ def _evaluate(parser, args) -> int:
         model, card = load_checkpoint(args.checkpoint)
     except CheckpointError as err:
         parser.error(f"argument checkpoint: {err}")
-    ds_card = card.get("dataset") or {}
-    args.image_size = tuple(ds_card["image_size"]) if ds_card.get("image_size") else None
+    card = Card.from_dict(card)
+    args.image_size = card.image_size
     args.rgb = model.image_shape[0] == 3
-    dataset = _load_data(parser, args, ds_card.get("name", "mnist") if not ds_card.get("path") else ds_card["path"])
+    dataset = _load_data(parser, args, card.dataset_key or "mnist")
     if dataset.image_shape != model.image_shape:
         parser.error(f"argument checkpoint: the model reads {model.image_shape} images, the dataset gives {dataset.image_shape}")
     metrics = evaluate(
@@ -258,7 +231,7 @@ def _evaluate(parser, args) -> int:
     if args.json:
         print(json.dumps(result, indent=1))
     else:
-        print(format_metrics_table([{**card, "metrics": metrics.to_dict()}]))
+        print(format_metrics_table([{**card.to_dict(), "metrics": metrics.to_dict()}]))
         print(f"units: nats per image, {metrics.likelihood} likelihood; MSE per pixel; test images: {metrics.n_test}")
     return 0
 
@@ -273,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sweep":
         dataset = _load_data(parser, args, args.dataset)
         for beta in args.betas:
-            status = _train_one(parser, args, dataset, beta, f"{args.out}-beta{beta:g}")
+            status = _train_one(parser, args, dataset, beta, args.out + beta_suffix(beta))
             if status:
                 return status
         return 0

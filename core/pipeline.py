@@ -12,7 +12,7 @@ from typing import Sequence
 
 import torch
 
-from core.checkpoints import Checkpoint, save_checkpoint
+from core.checkpoints import save_checkpoint
 from core.data import Dataset
 from core.evaluate import Metrics, evaluate
 from core.models import LatentModel, ModelConfig, build_model
@@ -83,7 +83,3 @@ def train_and_save(
     if out is not None:
         card = save_checkpoint(model, out, card, precision=precision)
     return TrainedModel(model, result, metrics, card)
-
-
-def as_checkpoint(trained: TrainedModel) -> Checkpoint:
-    return Checkpoint(trained.model, trained.card or {})

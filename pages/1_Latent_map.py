@@ -3,7 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from explorer import explore, mapview, sidebar, sliders, spaces, uploads
+from explorer.logic import spaces, uploads
+
+from explorer.ui import explore, mapview, sidebar, sliders
 
 st.set_page_config(page_title="Latent map · Latent explorer", page_icon=":material/scatter_plot:", layout="wide")
 st.title("Latent map")

@@ -3,7 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from explorer import explore, figures, sidebar, spaces
+from explorer.logic import figures, spaces
+
+from explorer.ui import explore, sidebar
 
 st.set_page_config(page_title="Manifold · Latent explorer", page_icon=":material/grid_view:", layout="wide")
 st.title("Manifold")
@@ -59,10 +61,10 @@ if compare:
     wanted = {"ae": "vae", "vae": "ae"}.get(selection.card["kind"], "ae")
     partner = explore.partner_card(selection.card, wanted)
     if partner is None:
-        st.info(f"No {wanted.upper()} with a {d}-D latent space for {sidebar.dataset_of(selection.card)} "
+        st.info(f"No {wanted.upper()} with a {d}-D latent space for {selection.card.dataset_name} "
                 "to compare with: showing this model alone.")
     else:
-        pair = [selection, explore.selection_for(partner)]
+        pair = [selection, sidebar.selection_for(partner)]
         panels = sorted(pair, key=lambda s: s.card["kind"] != "ae")  # the AE first, then the VAE
 
 
@@ -74,7 +76,7 @@ def show(panel: sidebar.Selection) -> None:
     grid = explore.manifold(panel, n, spacing, dims, panel_base, span)
     stats = explore.code_stats(panel, span)
     axis_titles = (f"z{dims[0]}", f"z{dims[1]}")
-    label = sidebar.model_label(panel.card)
+    label = panel.card.display_name
     left, right = st.columns(2)
     left.plotly_chart(
         figures.manifold_figure(grid.png, grid.x_values, grid.y_values, grid.cell_shape, axis_titles=axis_titles,

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explorer import explore, sidebar, sliders
+from explorer.ui import explore, sidebar, sliders
 
 st.set_page_config(page_title="Latent sliders · Latent explorer", page_icon=":material/tune:", layout="wide")
 st.title("Latent sliders")

@@ -3,8 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from core.latent import prior_samples
-from explorer import analysis, charts, explore, images, loaders, sidebar
+from explorer.logic import analysis, charts, images
+from explorer.ui import explore, loaders, sidebar
 
 st.set_page_config(page_title="Interpolation · Latent explorer", page_icon="🔀", layout="wide")
 st.title("Interpolation")
@@ -15,41 +15,27 @@ st.markdown(
     "change per step, with each model's largest jump starred."
 )
 
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def path_for(model_path: str, ends: tuple[int, int] | None, seed: int, steps: int, method: str):
-    """The decoded path between test images ``ends`` = (i, j), or between two prior draws when None."""
-    model, card = loaders.load_model(model_path)
-    if ends is None:
-        z0, z1 = prior_samples(2, model.latent_dim, seed=seed)
-    else:
-        x = loaders.data_for(card).test_images
-        z0, z1 = analysis.encode_pair(model, np.array(x[ends[0]]), np.array(x[ends[1]]))
-    return analysis.interpolation_path(model, z0, z1, steps, method)
-
-
 cards = loaders.all_cards()
 dataset = sidebar.pick_dataset(cards)
-dims = sorted({analysis.latent_dim(c) for c in cards if analysis.dataset_name(c) == dataset})
+dims = sorted({c.latent_dim for c in cards if c.dataset_name == dataset})
 if not dims:
     st.info("No model to show yet: train one on the Train page, or run `python -m core pretrain`.")
     st.stop()
 dim = st.sidebar.selectbox("Latent dimension", dims, index=dims.index(2) if 2 in dims else 0, key="interp_dim",
                            format_func=lambda d: f"{d}-D")
-candidates = {c["name"]: c for c in cards if analysis.dataset_name(c) == dataset and analysis.latent_dim(c) == dim}
+candidates = {c["name"]: c for c in cards if c.dataset_name == dataset and c.latent_dim == dim}
 default = [c["name"] for k, c in analysis.canonical_models(cards, dataset, dim).items() if k != "linear-ae"]
 chosen = st.sidebar.multiselect("Models (one row each)", list(candidates), default=default,
                                 key=f"interp_models_{dataset}_{dim}",
-                                format_func=lambda n: sidebar.model_label(candidates[n]))
+                                format_func=lambda n: candidates[n].display_name)
 if not chosen:
     st.info("Pick at least one model in the sidebar.")
     st.stop()
-panels = [explore.selection_for(candidates[n]) for n in chosen]
+panels = [sidebar.selection_for(candidates[n]) for n in chosen]
 data = next((p.dataset for p in panels if p.dataset is not None), None)
 sidebar.show_data_status(panels[0])
 st.caption("Pixel change: the mean absolute difference of intensities in [0, 1]. Models: "
-           + "; ".join(f"{p.name} ({analysis.training_label(p.card)})" for p in panels) + ".")
+           + "; ".join(f"{p.name} ({p.card.training_label})" for p in panels) + ".")
 
 c1, c2, c3 = st.columns([3, 2, 2])
 steps = c2.slider("Steps (images per path)", 3, 24, 10, key="interp_steps")
@@ -99,8 +85,8 @@ else:
 
 paths = {}
 for panel in panels:
-    path = path_for(panel.path, (i, j) if i is not None and panel.dataset is not None else None, seed, steps, method)
-    label = sidebar.model_label(panel.card)
+    path = explore.interpolation(panel.path, (i, j) if i is not None and panel.dataset is not None else None, seed, steps, method)
+    label = panel.card.display_name
     paths[label] = path.steps
     jump = int(np.argmax(path.steps)) + 1
     st.markdown(f"**{label}** · mean step {path.mean_step:.4f} · largest jump {path.largest_jump:.4f} "

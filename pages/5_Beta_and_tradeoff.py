@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from explorer import analysis, charts, explore, figures, images, loaders, sidebar
+from explorer.logic import analysis, charts, figures, images
+
+from explorer.ui import explore, loaders, sidebar
 
 st.set_page_config(page_title="Beta and the tradeoff · Latent explorer", page_icon="⚖️", layout="wide")
 st.title("Beta and the tradeoff")
@@ -34,7 +36,7 @@ betas = group.betas
 beta = st.select_slider("β, the weight on the KL term", options=betas, value=1.0 if 1.0 in betas else betas[0],
                         format_func=lambda b: f"{b:g}", key=f"beta_value_{group_name}")
 card = group.at_beta(beta)
-selection = explore.selection_for(card)
+selection = sidebar.selection_for(card)
 sidebar.show_data_status(selection)
 m = card.get("metrics") or {}
 st.caption(f"{sidebar.units_caption(card)} Showing **{card['name']}**; all {len(betas)} models of the sweep "
@@ -77,7 +79,7 @@ if group.kl_only is not None:
 st.plotly_chart(charts.rate_distortion_chart(
     r_betas, rates, distortions, chosen=r_betas.index(beta) if beta in r_betas else None,
     kl_only=kl_only_point if kl_only_point and kl_only_point[1] is not None else None,
-    likelihood=analysis.likelihood_label(card)),
+    likelihood=card.likelihood_label),
     key="beta_rd", config={"displayModeBar": False})
 st.caption("Each point is one model of the sweep, on the test split. Moving right, the code carries more "
            "information and reconstructions improve. β = 0 is a plain autoencoder with noise; the KL-only "
@@ -90,7 +92,7 @@ kl_group_name = st.selectbox("Sweep for this view", deep, key="beta_kl_sweep", f
                              help="A latent space of more than 2 dims tells the story best: as β grows, "
                                   "dims switch off one by one (their KL drops to ~0).")
 kl_group = groups[kl_group_name]
-bars = {f"β={analysis.beta_of(c):g}": c["metrics"]["kl_per_dim"] for c in kl_group.models
+bars = {f"β={c.beta:g}": c["metrics"]["kl_per_dim"] for c in kl_group.models
         if (c.get("metrics") or {}).get("kl_per_dim")}
 if bars:
     st.plotly_chart(charts.kl_per_dim_bars(bars, chosen=f"β={beta:g}"), key="beta_kl_bars",

@@ -3,7 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from explorer import analysis, charts, explore, figures, images, loaders, sidebar
+from core.card import KIND_LABELS
+from explorer.logic import analysis, charts, figures, images
+
+from explorer.ui import explore, loaders, sidebar
 
 st.set_page_config(page_title="Compare · Latent explorer", page_icon="🆚", layout="wide")
 st.title("Compare the four models")
@@ -12,16 +15,6 @@ st.markdown(
     "subspace by gradient descent; an **AE** bends it with nonlinear layers; a **VAE** adds a posterior "
     "distribution and a KL term that packs the codes into N(0, I). Same data, same latent dimension, same test images."
 )
-
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def reconstructions(path: str, indices: tuple[int, ...], factor: int) -> np.ndarray:
-    """One model's reconstructions of the given test images, side by side (uint8)."""
-    model = loaders.load_model(path).model
-    x = np.asarray(loaders.data_for(loaders.load_model(path).card).test_images[list(indices)])
-    return explore.row_picture(loaders.decode(model, loaders.encode(model, x)[0]), factor)
-
 
 cards = loaders.all_cards()
 dataset = sidebar.pick_dataset(cards)
@@ -39,14 +32,14 @@ with st.sidebar.expander("Models compared", expanded=False):
     for kind in chosen:
         options = {c["name"]: c for c in analysis.models_of(cards, dataset, dim, kind)}
         if len(options) > 1:
-            name = st.selectbox(sidebar.KIND_LABELS[kind], list(options), key=f"compare_{kind}_{dataset}_{dim}",
+            name = st.selectbox(KIND_LABELS[kind], list(options), key=f"compare_{kind}_{dataset}_{dim}",
                                 index=list(options).index(chosen[kind]["name"]),
-                                format_func=lambda n: sidebar.model_label(options[n]))
+                                format_func=lambda n: options[n].display_name)
             chosen[kind] = options[name]
-panels = [explore.selection_for(c) for c in chosen.values()]
+panels = [sidebar.selection_for(c) for c in chosen.values()]
 sidebar.show_data_status(panels[0])
 data = next((p.dataset for p in panels if p.dataset is not None), None)
-st.caption("Models: " + "; ".join(f"**{p.name}** ({analysis.training_label(p.card)})" for p in panels)
+st.caption("Models: " + "; ".join(f"**{p.name}** ({p.card.training_label})" for p in panels)
            + ". Losses in nats per image on the test split; MSE per pixel on intensities in [0, 1].")
 
 st.subheader("Reconstructions")
@@ -62,8 +55,8 @@ else:
     top[0].markdown("**Test images**")
     st.image(explore.row_picture(x, factor))
     for p in panels:
-        st.markdown(f"**{sidebar.model_label(p.card)}**")
-        st.image(reconstructions(p.path, tuple(int(i) for i in idx), factor) if p.dataset is not None
+        st.markdown(f"**{p.card.display_name}**")
+        st.image(explore.reconstructions(p.path, tuple(int(i) for i in idx), factor) if p.dataset is not None
                  else explore.row_picture(loaders.decode(p.model, loaders.encode(p.model, x)[0]), factor))
 
 st.subheader("Test metrics")
@@ -93,14 +86,14 @@ if data is not None:
         col.plotly_chart(figures.latent_map(
             codes.means[pick][:, [d0, d1]], None if codes.labels is None else codes.labels[pick],
             explore.class_names(p), index=pick, axis_titles=(f"z{d0}", f"z{d1}"), height=380,
-            prior_center=(0.0, 0.0) if p.model.variational else None, title=sidebar.KIND_LABELS[p.card["kind"]]),
+            prior_center=(0.0, 0.0) if p.model.variational else None, title=p.card.kind_label),
             key=f"compare_map_{p.name}", config={"displayModeBar": False})
     st.caption("Each map has its own axes: PCA's codes spread as widely as the data's variance along each axis, "
                "an AE's wherever training put them; only the VAE's are held near N(0, I) (dashed circles).")
 
 st.subheader("Samples: decode z ~ N(0, I)")
 for col, p in zip(st.columns(len(panels)), panels):
-    col.markdown(f"**{sidebar.KIND_LABELS[p.card['kind']]}**")
+    col.markdown(f"**{p.card.kind_label}**")
     col.image(images.upscale(explore.prior_picture(p, count=36, ncols=6, seed=0),
                              images.display_scale(p.model.image_shape[1], target=40)))
 st.markdown(

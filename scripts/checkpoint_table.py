@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from core.card import Card
 from core.checkpoints import list_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,22 +43,14 @@ def _order(cards: list[dict]) -> list[dict]:
 
 
 def row(card: dict, folder: Path) -> list[str]:
-    cfg = card.get("model_config", {})
-    m = card.get("metrics") or {}
-    ds = card.get("dataset") or {}
-    kind = card.get("kind", "?")
-    beta = "–"
-    if kind == "vae":
-        beta = f"{card.get('beta', 1):g}"
-        if (card.get("train_config") or {}).get("reconstruction_weight", 1) == 0:
-            beta += " (KL only)"
+    card = Card.of(card)
+    cfg, m, ds, kind = card.model_config, card.metrics, card.dataset, card.kind
+    beta = card.beta_text
     likelihood = cfg.get("likelihood", "?")
     if likelihood == "gaussian":
         likelihood += f" (c={cfg.get('gaussian_variance'):g})"
     weights = folder / f"{card['name']}.safetensors"
     iwae = _fmt(m.get("iwae_nll"), ".1f")
-    if m.get("iwae_nll") is not None and card.get("iwae_images") and card["iwae_images"] < m.get("n_test", 0):
-        iwae += "*"
     return [
         f"`{card['name']}`", kind, ds.get("name", "?"), str(cfg.get("latent_dim", "?")), beta, likelihood,
         f"{ds.get('n_train', 0):,} / {ds.get('n_test', 0):,}",
@@ -85,8 +78,6 @@ def document(folder: Path) -> str:
     seconds = sum((c.get("pretrain") or {}).get("seconds") or 0 for c in cards)
     threads = sorted({(c.get("pretrain") or {}).get("threads") for c in cards} - {None})
     versions = cards[0].get("versions", {})
-    iwae_subset = sorted({(c["iwae_images"], c["metrics"]["n_test"]) for c in cards
-                          if c.get("iwae_images") and c["iwae_images"] < c["metrics"]["n_test"]})
     data_needs = {}
     for c in cards:
         if c.get("rebuild_data"):
@@ -139,12 +130,6 @@ def document(folder: Path) -> str:
         markdown_table(cards, folder),
         "",
     ]
-    if iwae_subset:
-        parts += [
-            "\\* IWAE on the first " + ", ".join(f"{a:,} of {b:,}" for a, b in iwae_subset)
-            + " test images (to keep the rebuild short); every other column uses the whole test split.",
-            "",
-        ]
     sweeps = sorted({c.get("sweep") for c in cards} - {None})
     if sweeps:
         parts += ["Sweep groups (beta sweeps whose members the app compares side by side):", ""]

@@ -18,8 +18,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from tests.browser_utils import REPO_ROOT, chromium, chromium_missing_reason
-from tests.e2e_support import (
+from devtools.browser import REPO_ROOT, chromium, chromium_missing_reason
+from devtools.e2e import (
     VIEWPORT, app_pages, app_server, choose, click_button, data_trace, error_texts, fill_input, full_page_screenshot,
     new_app_page, open_app, plotly_point_xy, plotly_traces, rerun, selectbox_options, wait_charts, wait_idle,
 )

@@ -1,11 +1,12 @@
-"""explorer.analysis: choosing checkpoints, sweep groups, endpoints, paths, subspace angles."""
+"""explorer.logic.analysis: choosing checkpoints, sweep groups, endpoints, paths, subspace angles."""
 
 import numpy as np
 import pytest
 import torch
 
+from core.card import Card
 from core.models import ModelConfig, build_model
-from explorer import analysis
+from explorer.logic import analysis
 
 
 def card(name, kind="vae", dataset="mnist", dim=2, beta=1.0, sweep=None, kl_only=False, origin="shipped",
@@ -108,8 +109,8 @@ def test_principal_angles_zero_for_a_mix_of_the_pca_axes_and_large_otherwise():
 
 def test_labels_and_rows():
     vae = card("v", beta=4.0, metrics={"mse": 0.01, "kl": 2.0})
-    assert analysis.training_label(vae) == "Bernoulli likelihood, β = 4"
-    assert analysis.training_label(card("k", kl_only=True)).endswith("KL only")
+    assert Card.of(vae).training_label == "Bernoulli likelihood, β = 4"
+    assert Card.of(card("k", kl_only=True)).training_label.endswith("KL only")
     row = analysis.metrics_rows([vae])[0]
     assert row["mse"] == 0.01 and row["neg_elbo"] is None and row["likelihood"] == "Bernoulli"
     assert analysis.fmt(None) == "–" and analysis.fmt(2.345, ".1f", " nats") == "2.3 nats"

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import analysis, loaders
+from explorer.logic import analysis
+
+from explorer.ui import loaders
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = loaders.shipped_dir()

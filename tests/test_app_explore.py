@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import home, loaders
+from explorer.ui import home, loaders
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = str(ROOT / "streamlit_app.py")
@@ -105,7 +105,7 @@ def test_home_lists_models_links_pages_and_shows_prior_samples():
     assert set(table["name"]) == {c["name"] for c in loaders.all_cards()}
     assert {"kind", "data", "D", "beta", "likelihood", "test MSE", "-ELBO", "KL", "active units",
             "kNN 1%"} <= set(table.columns)
-    # A link to every file in pages/ (and nothing else), labelled as in explorer.home.PAGES.
+    # A link to every file in pages/ (and nothing else), labelled as in explorer.ui.home.PAGES.
     files = sorted(p.name for p in (ROOT / "pages").glob("*.py"))
     assert sorted(Path(p.path).name for p in home.PAGES if (ROOT / p.path).exists()) == files
     labels = [link.value for link in at.get("page_link")]

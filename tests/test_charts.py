@@ -1,10 +1,10 @@
-"""The Plotly builders of explorer.charts, without Streamlit: traces, highlights, units."""
+"""The Plotly builders of explorer.logic.charts, without Streamlit: traces, highlights, units."""
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from explorer import charts
+from explorer.logic import charts
 
 
 def _axis_title(fig: go.Figure, axis: str) -> str:

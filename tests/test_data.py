@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import data
+from core.data import download, fashion_mnist, frey, mnist
 from core.data import DATASET_NAMES, Dataset, DatasetError, default_data_dir, load_dataset, read_idx
 from tests.fixtures_data import (
     idx_bytes,
@@ -194,7 +194,7 @@ def test_mnist_download_failure_falls_back(tmp_path, monkeypatch):
     def fail(class_name, root):
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
 
-    monkeypatch.setattr(data, "_torchvision_download", fail)
+    monkeypatch.setattr(download, "torchvision_download", fail)
     write_mnist_split(tmp_path / "MNIST" / "raw", "t10k", 10)
     ds = load_dataset("mnist", tmp_path, download=True)
     assert len(ds.train_images) == 5000
@@ -203,7 +203,7 @@ def test_mnist_download_failure_falls_back(tmp_path, monkeypatch):
 
 def test_mnist_download_offline_fails_fast_without_torchvision_download(tmp_path, monkeypatch):
     # the reachability probe fails (sockets are off), so the real downloader gives up at once
-    why = data._try_download("MNIST", tmp_path)
+    why = download.try_download("MNIST", tmp_path)
     assert why is not None  # offline (or torchvision missing): a reason, never an exception
 
 
@@ -214,7 +214,7 @@ def test_mnist_successful_download_is_used(tmp_path, monkeypatch):
         write_mnist_split(raw, "train", 12, gz=False)
         write_mnist_split(raw, "t10k", 8, gz=False)
 
-    monkeypatch.setattr(data, "_torchvision_download", fake_download)
+    monkeypatch.setattr(download, "torchvision_download", fake_download)
     ds = load_dataset("mnist", tmp_path, download=True)
     assert (len(ds.train_images), len(ds.test_images)) == (12, 8)
     assert ds.notice is None
@@ -302,7 +302,7 @@ def test_fashion_mnist_download_failure_error(tmp_path, monkeypatch):
     def fail(class_name, root):
         raise OSError("cannot reach fashion-mnist.s3-website.eu-central-1.amazonaws.com (offline?)")
 
-    monkeypatch.setattr(data, "_torchvision_download", fail)
+    monkeypatch.setattr(download, "torchvision_download", fail)
     write_mnist_split(tmp_path / "FashionMNIST" / "raw", "train", 10)
     with pytest.raises(DatasetError, match=r"offline\?.*missing: t10k-images-idx3-ubyte\.gz, t10k-labels"):
         load_dataset("fashion-mnist", tmp_path, download=True)
@@ -324,8 +324,8 @@ def test_class_names_match_torchvision():
         from torchvision.datasets import MNIST, FashionMNIST
     except Exception as e:  # a missing or mismatched torchvision build
         pytest.skip(f"torchvision not importable: {e}")
-    assert data.FASHION_MNIST_CLASSES == FashionMNIST.classes
-    assert data.MNIST_CLASSES == [c.split(" - ")[0] for c in MNIST.classes]
+    assert fashion_mnist.FASHION_MNIST_CLASSES == FashionMNIST.classes
+    assert mnist.MNIST_CLASSES == [c.split(" - ")[0] for c in MNIST.classes]
 
 
 # --------------------------------------------------------------------------- Frey
@@ -356,7 +356,7 @@ def test_frey_download_offline(tmp_path, monkeypatch):
     def offline(url, timeout=None):
         raise urllib.error.URLError("Name or service not known")
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
     with pytest.raises(DatasetError, match=r"frey_rawface\.mat is missing and downloading it from .* failed"):
         load_dataset("frey", tmp_path, download=True)
     assert list(tmp_path.iterdir()) == []  # no partial file left behind
@@ -371,10 +371,10 @@ def test_frey_download_writes_atomically(tmp_path, monkeypatch):
         seen["url"], seen["timeout"] = url, timeout
         return open(source, "rb")
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(download.urllib.request, "urlopen", fake_urlopen)
     root = tmp_path / "root"
     ds = load_dataset("frey", root, download=True)
-    assert seen == {"url": data.FREY_URL, "timeout": data.DOWNLOAD_TIMEOUT_S}
+    assert seen == {"url": frey.FREY_URL, "timeout": download.DOWNLOAD_TIMEOUT_S}
     assert sorted(p.name for p in root.iterdir()) == ["frey_rawface.mat"]  # no temp files
     assert len(ds.train_images) + len(ds.test_images) == len(faces)
 
@@ -382,7 +382,7 @@ def test_frey_download_writes_atomically(tmp_path, monkeypatch):
 def test_frey_download_of_wrong_content_is_removed(tmp_path, monkeypatch):
     import io
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout=None: io.BytesIO(b"<html>moved</html>"))
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout=None: io.BytesIO(b"<html>moved</html>"))
     with pytest.raises(DatasetError, match=r"frey_rawface\.mat as a MATLAB \.mat file"):
         load_dataset("frey", tmp_path, download=True)
     assert not (tmp_path / "frey_rawface.mat").exists()

@@ -3,7 +3,7 @@
 One ``streamlit run streamlit_app.py`` server per module (stopped at the end, whatever
 happens), Debian's Chromium through Playwright, one fresh browser context (a new Streamlit
 session) per test. Models trained here go to a temporary folder (LATENT_EXPLORER_TRAINED).
-Every wait is on Streamlit's DOM (see tests/e2e_support.py); every test ends with "no
+Every wait is on Streamlit's DOM (see devtools/e2e.py); every test ends with "no
 exception, no traceback, no error alert, still connected". A full-page screenshot of each
 test's last state is kept in artifacts/screenshots/ (gitignored).
 
@@ -18,8 +18,8 @@ import re
 import numpy as np
 import pytest
 
-from tests.browser_utils import chromium, chromium_missing_reason, component_frame
-from tests.e2e_support import (
+from devtools.browser import chromium, chromium_missing_reason, component_frame
+from devtools.e2e import (
     app_pages, app_server, assert_no_errors, choose, click_button, click_nav, click_toggle, data_trace, drag_slider,
     error_texts, fill_input, image_fingerprint, images_src, main_text, new_app_page, open_app, plotly_chart_count,
     plotly_image_hrefs, plotly_point_xy, plotly_traces, rerun, save_artifact, selectbox_options, selectbox_value,

@@ -1,4 +1,4 @@
-"""Figure builders (explorer.figures) and the numbers behind them (explorer.spaces), without Streamlit."""
+"""Figure builders (explorer.logic.figures) and the numbers behind them (explorer.logic.spaces), without Streamlit."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 
 from core.latent import latent_grid
 from core.models import ModelConfig, build_model
-from explorer import figures, spaces
+from explorer.logic import figures, spaces
 
 
 def _blobs(n_per_class: int = 30, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

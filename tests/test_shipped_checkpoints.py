@@ -12,7 +12,8 @@ from tests.test_pretrain import EXPECTED_NAMES
 import torch
 from safetensors import safe_open
 
-from core import pretrain
+from core.pretrain import float16, run
+from core.pretrain import specs as specs_module
 from core.checkpoints import list_checkpoints, load_checkpoint, read_card
 from core.pretrain import pretrain_specs, run_pretrain
 
@@ -85,13 +86,13 @@ def test_card_has_every_field(name):
         assert "--data-dir" in card["command"] and card["rebuild_data"]
     assert "--out" not in card["command"], "shipped cards rebuild into checkpoints/"
     assert card["dataset"]["name"] == spec.dataset
-    assert (card["dataset"]["n_train"], card["dataset"]["n_test"]) == pretrain.SHIPPED_SPLITS[spec.dataset]
+    assert (card["dataset"]["n_train"], card["dataset"]["n_test"]) == specs_module.SHIPPED_SPLITS[spec.dataset]
     assert card["model_config"]["latent_dim"] == spec.latent_dim
     train = card["train_config"]
     assert (train["epochs"], train["lr"], train["beta"], train["seed"], train["device"]) == (
         spec.train.epochs, spec.train.lr, spec.train.beta, spec.train.seed, "cpu")
     assert len(card["history"]) == card["epochs"] == (1 if spec.kind == "pca" else spec.train.epochs)
-    assert card["pretrain"]["threads"] == pretrain.PRETRAIN_THREADS and card["pretrain"]["seconds"] > 0
+    assert card["pretrain"]["threads"] == run.PRETRAIN_THREADS and card["pretrain"]["seconds"] > 0
     assert card["versions"]["torch"] and card["weights_sha256"]
     m = card["metrics"]
     assert m["n_test"] == card["dataset"]["n_test"]
@@ -122,7 +123,7 @@ def test_float16_weights_decode_like_the_float32_model(name):
     float16 weights must reproduce them within 1e-3 per pixel."""
     model, card = load_checkpoint(SHIPPED / name)
     check = card["float16_check"]
-    assert check["tolerance"] == pretrain.FLOAT16_TOLERANCE == 1e-3
+    assert check["tolerance"] == float16.FLOAT16_TOLERANCE == 1e-3
     assert 0 <= check["max_abs_diff"] <= check["tolerance"]
     z = torch.tensor(check["reference_z"], dtype=torch.float32)
     reference = torch.tensor(check["reference_decoded_float32"], dtype=torch.float32)

@@ -1,4 +1,4 @@
-"""explorer.training: background jobs run side by side, cancel, diverge and fail cleanly."""
+"""explorer.logic.training: background jobs run side by side, cancel, diverge and fail cleanly."""
 
 import dataclasses
 import io
@@ -10,8 +10,9 @@ import pytest
 from core.checkpoints import list_checkpoints, load_checkpoint
 from core.data import DatasetError, load_dataset
 from core.models import ModelConfig
+from core.runspec import RunSpec
 from core.train import TrainConfig
-from explorer import training
+from explorer.logic import training
 
 
 @pytest.fixture(scope="module")
@@ -122,16 +123,16 @@ def test_check_name():
     assert training.unique_name("m", {"m", "m-2"}) == "m-3"
 
 
-def test_make_configs_validates(digits):
-    model, train = training.make_configs("vae", digits, 2, 4.0, "bernoulli", 3)
+def test_run_spec_configs_validate_against_the_data(digits):
+    model, train = RunSpec("vae", 2, likelihood="bernoulli", epochs=3, beta=4.0).configs(digits)
     assert model.image_shape == (1, 8, 8) and train.beta == 4.0 and train.epochs == 3
     with pytest.raises(ValueError, match="latent_dim=65 must be at most the number of pixels"):
-        training.make_configs("ae", digits, 65, 1.0, "bernoulli", 3)
+        RunSpec("ae", 65, likelihood="bernoulli", epochs=3, beta=1.0).configs(digits)
     tiny = dataclasses.replace(digits, train_images=digits.train_images[:10], train_labels=digits.train_labels[:10])
-    with pytest.raises(ValueError, match="too large for PCA"):
-        training.make_configs("pca", tiny, 20, 1.0, "gaussian", 1)
+    with pytest.raises(ValueError, match="larger than PCA allows"):
+        RunSpec("pca", 20, likelihood="gaussian", epochs=1, beta=1.0).configs(tiny)
     with pytest.raises(ValueError, match="epochs=0"):
-        training.make_configs("vae", digits, 2, 1.0, "bernoulli", 0)
+        RunSpec("vae", 2, likelihood="bernoulli", epochs=0, beta=1.0).configs(digits)
 
 
 def test_load_upload_names_the_users_file():
@@ -148,7 +149,7 @@ def test_new_job_keeps_an_upload_for_reloading_and_drops_it_when_refused(tmp_pat
     buffer = io.BytesIO()
     np.savez(buffer, images=(digits.train_images[:60, 0] * 255).astype(np.uint8), labels=digits.train_labels[:60])
     data = training.load_upload(buffer.getvalue(), "few.npz")
-    model, train = training.make_configs("ae", data, 2, 1.0, "bernoulli", 1)
+    model, train = RunSpec("ae", 2, likelihood="bernoulli", epochs=1, beta=1.0).configs(data)
     job = training.new_job("own", tmp_path, data, model, train, upload=(buffer.getvalue(), "few.npz"))
     kept = tmp_path / "data" / "own.npz"
     assert kept.exists() and job.spec.dataset_card["path"] == str(kept) and job.spec.owned_files == (kept,)

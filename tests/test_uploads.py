@@ -1,4 +1,4 @@
-"""Uploaded images (explorer.uploads): good files become model images, bad files a clear ValueError."""
+"""Uploaded images (explorer.logic.uploads): good files become model images, bad files a clear ValueError."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer import uploads
+from explorer.logic import uploads
 
 
 def _png(arr: np.ndarray, mode: str | None = None) -> bytes:

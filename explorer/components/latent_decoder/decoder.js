@@ -3,7 +3,7 @@
 // Pure functions, no DOM: main.js draws what they return, and the tests load this file
 // alone in headless Chromium to compare decode() with torch's model.decode().
 //
-// Weights arrive packed by explorer/latent_decoder.py (_pack_layers): one little-endian
+// Weights arrive packed by explorer/ui/latent_decoder.py (_pack_layers): one little-endian
 // float32 buffer holding, layer after layer, W (out x in, row-major, as torch's
 // nn.Linear.weight) then b (out), described by meta = [{in, out, activation}, ...].
 "use strict";

@@ -1,7 +1,7 @@
 // Latent decoder component: the Streamlit side of the wire (components v1 iframe protocol,
 // written by hand: no npm, no build step) and the UI (sliders or a 2-D pad, an image canvas).
 //
-// Protocol (see explorer/latent_decoder.py):
+// Protocol (see explorer/ui/latent_decoder.py):
 //   render args  model_id, layer_meta | null, weights (bytes, only until we report having
 //                them), image_shape, z, z_token, mode, dims, value_range, dim_names,
 //                points (bytes) + points_token, point_labels (bytes), server_image (bytes),

@@ -3,7 +3,7 @@
 Query parameters pick what it shows:
     model  vae2 (default) | vae16 | pca | rgb | conv   random-weight models, fixed seed
     mode   sliders (default) | pad | native             native: st.slider + server decode
-Run: streamlit run tests/apps/decoder_demo.py   then open ?model=vae16&mode=sliders
+Run: streamlit run devtools/apps/decoder_demo.py   then open ?model=vae16&mode=sliders
 """
 
 import json
@@ -13,7 +13,7 @@ import streamlit as st
 import torch
 
 from core.models import ModelConfig, build_model
-from explorer.latent_decoder import latent_decoder
+from explorer.ui.latent_decoder import latent_decoder
 
 CONFIGS = {
     "vae2": ModelConfig("vae", (1, 28, 28), 2),

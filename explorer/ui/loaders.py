@@ -14,12 +14,14 @@ import numpy as np
 import streamlit as st
 import torch
 
+from core.card import Card
 from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint
 from core.data import Dataset, DatasetError, default_data_dir, load_dataset
 from core.evaluate import encode_means
 from core.models import LatentModel
+from explorer.logic.training import JobBoard, load_upload
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def shipped_dir() -> Path:
@@ -56,24 +58,14 @@ def _cards(signature: tuple) -> list[dict]:
     return cards
 
 
-def all_cards() -> list[dict]:
-    """Every readable checkpoint card, shipped first then trained in the app, each with 'path'."""
-    return [c for c in _cards(_folder_signature()) if "error" not in c]
-
-
-def card_by_name(name: str) -> dict | None:
-    return next((c for c in all_cards() if c["name"] == name), None)
+def all_cards() -> list[Card]:
+    """Every readable checkpoint card, shipped first then trained in the app, each with its path."""
+    return [Card.from_dict(c) for c in _cards(_folder_signature()) if "error" not in c]
 
 
 @st.cache_resource(show_spinner="Loading model...", max_entries=64)
 def load_model(path: str) -> Checkpoint:
     return load_checkpoint(path)
-
-
-def dataset_key(card: dict) -> str:
-    """What to pass to load_dataset for the data a checkpoint was trained on."""
-    info = card.get("dataset") or {}
-    return info.get("path") or info.get("name", "")
 
 
 @st.cache_resource(show_spinner="Loading data...", max_entries=16)
@@ -96,17 +88,17 @@ def dataset(key: str, image_size: tuple[int, int] | None = None, grayscale: bool
     return _load_data(str(key), size, bool(grayscale), str(root) if root else None)
 
 
-def data_for(card: dict) -> Dataset | str:
+def data_for(card: Card | dict) -> Dataset | str:
     """The dataset a checkpoint was trained on, or the error message saying how to get it.
 
     The card's ``dataset.image_size`` (set when the images were resized for training) picks
     the size; without it the native size is tried first, then the model's (H, W).
     """
-    shape = tuple(card["model_config"]["image_shape"])
-    size = (card.get("dataset") or {}).get("image_size")
-    loaded = dataset(dataset_key(card), tuple(size) if size else None, grayscale=shape[0] == 1)
+    card = Card.of(card)
+    shape, size = card.image_shape, card.image_size
+    loaded = dataset(card.dataset_key, size, grayscale=shape[0] == 1)
     if isinstance(loaded, Dataset) and loaded.image_shape != shape and not size:
-        loaded = dataset(dataset_key(card), shape[1:], grayscale=shape[0] == 1)
+        loaded = dataset(card.dataset_key, shape[1:], grayscale=shape[0] == 1)
     if isinstance(loaded, Dataset) and loaded.image_shape != shape:
         return f"the dataset gives {loaded.image_shape} images but the model reads {shape}"
     return loaded
@@ -149,3 +141,21 @@ def decode(model: LatentModel, z: np.ndarray | torch.Tensor) -> np.ndarray:
 def encode(model: LatentModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     posterior = model.encode(torch.from_numpy(np.array(images, dtype=np.float32)))  # a copy: inputs may be read-only
     return posterior.mean.numpy(), None if posterior.logvar is None else posterior.logvar.numpy()
+
+
+# --------------------------------------------------------------------------- the Train page's
+
+
+@st.cache_resource
+def job_board() -> JobBoard:
+    """The training jobs of this server process (shared by every session)."""
+    return JobBoard(max_running=2)
+
+
+@st.cache_resource(show_spinner="Reading the upload...", max_entries=4)
+def uploaded(file_id: str, size: tuple[int, int] | None, grayscale: bool, _data: bytes, filename: str) -> Dataset | str:
+    """An uploaded .npz / .npy as a Dataset, or the error message saying what is wrong with it."""
+    try:
+        return load_upload(_data, filename, size, grayscale)
+    except DatasetError as err:
+        return str(err)

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import explore, figures, loaders, spaces, uploads
-from explorer.sidebar import Selection
+from explorer.logic import figures, spaces, uploads
+
+from explorer.ui import explore, loaders
+from explorer.ui.sidebar import Selection
 
 N_ELLIPSES = 100
 N_DRAWS = 6

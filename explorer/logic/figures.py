@@ -131,6 +131,81 @@ def _padded_range(values: np.ndarray, pad: float = 0.06) -> list[float]:
 # --------------------------------------------------------------------------- latent map
 
 
+def _class_traces(xy: np.ndarray, labels: np.ndarray | None, class_names: Sequence[str] | None,
+                  index: np.ndarray, axis_titles: tuple[str, str]) -> list[dict]:
+    """One WebGL scatter per class, in label order (one "images" trace for unlabeled data)."""
+    n = len(xy)
+    traces: list[dict] = []
+    if labels is None:
+        groups = [(None, np.arange(n))]
+    else:
+        labels = np.asarray(labels).reshape(-1)
+        if len(labels) != n:
+            raise ValueError(f"labels has {len(labels)} entries but xy has {n} points")
+        groups = [(int(c), np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    marker_size = 6 if n <= 2000 else 4
+    for label, members in groups:
+        name = "images" if label is None else (
+            class_names[label] if class_names is not None and label < len(class_names) else str(label))
+        traces.append(dict(
+            type="scattergl", x=xy[members, 0], y=xy[members, 1], mode="markers", name=str(name),
+            customdata=index[members].reshape(-1, 1),
+            marker=dict(size=marker_size, color=class_color(label or 0), opacity=0.75, line=dict(width=0)),
+            hovertemplate=f"{name} · image %{{customdata[0]}}<br>({axis_titles[0]}, {axis_titles[1]}) = "
+                          "(%{x:.2f}, %{y:.2f})<extra></extra>",
+        ))
+    return traces
+
+
+def _overlay_traces(xy: np.ndarray, ellipses: Ellipses | None, prior_center: Sequence[float] | None,
+                    highlight: MapMarker | None, samples: np.ndarray | None,
+                    markers: Sequence[MapMarker]) -> tuple[list[dict], list[np.ndarray]]:
+    """What is drawn over the data (ellipses, prior circles, highlight, draws, stars), and the
+    points the axes must show."""
+    n = len(xy)
+    traces: list[dict] = []
+    extent = [xy] if n else []
+    if ellipses is not None and len(ellipses.centers):
+        ex, ey = ellipses_xy(ellipses.centers, ellipses.covariances, ellipses.n_std)
+        traces.append(dict(
+            type="scattergl", x=ex, y=ey, mode="lines", name=f"q(z|x) ±{ellipses.n_std:g}σ",
+            line=dict(color=ELLIPSE_COLOR, width=1), hoverinfo="skip",
+        ))
+        extent.append(np.stack([ex, ey], 1))
+    if prior_center is not None:
+        outlines = [ellipse_xy(prior_center, np.eye(2), s) for s in PRIOR_SIGMAS]
+        px, py = _joined_outlines(outlines)
+        traces.append(dict(
+            type="scattergl", x=px, y=py, mode="lines", name="prior 1, 2, 3σ",
+            line=dict(color=PRIOR_COLOR, width=1.5, dash="dash"), hoverinfo="skip",
+        ))
+        extent.append(np.stack([px, py], 1))
+    if highlight is not None:
+        traces.append(dict(
+            type="scattergl", x=[highlight.x], y=[highlight.y], mode="markers", name=highlight.label,
+            marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(width=2.5, color=HIGHLIGHT_COLOR)),
+            hovertemplate=f"{highlight.label}<extra></extra>",
+        ))
+        extent.append(np.array([[highlight.x, highlight.y]]))
+    if samples is not None and len(samples):
+        samples = np.asarray(samples, dtype=np.float64).reshape(-1, 2)
+        traces.append(dict(
+            type="scattergl", x=samples[:, 0], y=samples[:, 1], mode="markers", name="z ~ q(z|x)",
+            marker=dict(symbol="x", size=9, color=HIGHLIGHT_COLOR, line=dict(width=1, color="white")),
+            hovertemplate="z ~ q(z|x): (%{x:.2f}, %{y:.2f})<extra></extra>",
+        ))
+        extent.append(samples)
+    for m in markers:
+        traces.append(dict(
+            type="scattergl", x=[m.x], y=[m.y], mode="markers+text", name=m.label, text=[m.label],
+            textposition="top center",
+            marker=dict(symbol="star", size=20, color=UPLOAD_COLOR, line=dict(width=1.5, color="white")),
+            hovertemplate=f"{m.label}: (%{{x:.2f}}, %{{y:.2f}})<extra></extra>",
+        ))
+        extent.append(np.array([[m.x, m.y]]))
+    return traces, extent
+
+
 def latent_map(
     xy: np.ndarray,
     labels: np.ndarray | None = None,
@@ -172,64 +247,9 @@ def latent_map(
     index = np.arange(n) if index is None else np.asarray(index).reshape(-1)
     if len(index) != n:
         raise ValueError(f"index has {len(index)} entries but xy has {n} points")
-    traces: list[dict] = []
-    if labels is None:
-        groups = [(None, np.arange(n))]
-    else:
-        labels = np.asarray(labels).reshape(-1)
-        if len(labels) != n:
-            raise ValueError(f"labels has {len(labels)} entries but xy has {n} points")
-        groups = [(int(c), np.flatnonzero(labels == c)) for c in np.unique(labels)]
-    marker_size = 6 if n <= 2000 else 4
-    for label, members in groups:
-        name = "images" if label is None else (
-            class_names[label] if class_names is not None and label < len(class_names) else str(label))
-        traces.append(dict(
-            type="scattergl", x=xy[members, 0], y=xy[members, 1], mode="markers", name=str(name),
-            customdata=index[members].reshape(-1, 1),
-            marker=dict(size=marker_size, color=class_color(label or 0), opacity=0.75, line=dict(width=0)),
-            hovertemplate=f"{name} · image %{{customdata[0]}}<br>({axis_titles[0]}, {axis_titles[1]}) = "
-                          "(%{x:.2f}, %{y:.2f})<extra></extra>",
-        ))
-    extent = [xy] if n else []
-    if ellipses is not None and len(ellipses.centers):
-        ex, ey = ellipses_xy(ellipses.centers, ellipses.covariances, ellipses.n_std)
-        traces.append(dict(
-            type="scattergl", x=ex, y=ey, mode="lines", name=f"q(z|x) ±{ellipses.n_std:g}σ",
-            line=dict(color=ELLIPSE_COLOR, width=1), hoverinfo="skip",
-        ))
-        extent.append(np.stack([ex, ey], 1))
-    if prior_center is not None:
-        outlines = [ellipse_xy(prior_center, np.eye(2), s) for s in PRIOR_SIGMAS]
-        px, py = _joined_outlines(outlines)
-        traces.append(dict(
-            type="scattergl", x=px, y=py, mode="lines", name="prior 1, 2, 3σ",
-            line=dict(color=PRIOR_COLOR, width=1.5, dash="dash"), hoverinfo="skip",
-        ))
-        extent.append(np.stack([px, py], 1))
-    if highlight is not None:
-        traces.append(dict(
-            type="scattergl", x=[highlight.x], y=[highlight.y], mode="markers", name=highlight.label,
-            marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(width=2.5, color=HIGHLIGHT_COLOR)),
-            hovertemplate=f"{highlight.label}<extra></extra>",
-        ))
-        extent.append(np.array([[highlight.x, highlight.y]]))
-    if samples is not None and len(samples):
-        samples = np.asarray(samples, dtype=np.float64).reshape(-1, 2)
-        traces.append(dict(
-            type="scattergl", x=samples[:, 0], y=samples[:, 1], mode="markers", name="z ~ q(z|x)",
-            marker=dict(symbol="x", size=9, color=HIGHLIGHT_COLOR, line=dict(width=1, color="white")),
-            hovertemplate="z ~ q(z|x): (%{x:.2f}, %{y:.2f})<extra></extra>",
-        ))
-        extent.append(samples)
-    for m in markers:
-        traces.append(dict(
-            type="scattergl", x=[m.x], y=[m.y], mode="markers+text", name=m.label, text=[m.label],
-            textposition="top center",
-            marker=dict(symbol="star", size=20, color=UPLOAD_COLOR, line=dict(width=1.5, color="white")),
-            hovertemplate=f"{m.label}: (%{{x:.2f}}, %{{y:.2f}})<extra></extra>",
-        ))
-        extent.append(np.array([[m.x, m.y]]))
+    traces = _class_traces(xy, labels, class_names, index, axis_titles)
+    overlays, extent = _overlay_traces(xy, ellipses, prior_center, highlight, samples, markers)
+    traces += overlays
     points = np.concatenate(extent) if extent else np.zeros((1, 2))
     points = points[np.isfinite(points).all(1)]
     if not len(points):

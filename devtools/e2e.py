@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tests.browser_utils import REPO_ROOT, _healthy, free_port, stop_process_group, streamlit_server
+from devtools.browser import REPO_ROOT, _healthy, free_port, stop_process_group, streamlit_server
 
 ARTIFACTS = REPO_ROOT / "artifacts" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
@@ -139,7 +139,7 @@ main()
 def timed_app_server(run_log: str | Path, script: str | Path = APP_SCRIPT, env: dict[str, str] | None = None,
                      timeout: float = 90.0, extra_args: list[str] | None = None) -> Iterator[str]:
     """Like app_server, and every script run's server-side duration goes to ``run_log`` (JSON lines;
-    read them with read_run_log). The same `streamlit run` flags as tests.browser_utils.streamlit_server."""
+    read them with read_run_log). The same `streamlit run` flags as devtools.browser.streamlit_server."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [

@@ -6,43 +6,25 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from core.card import Card
 from core.data import Dataset
 from core.models import LatentModel
-from explorer import loaders
-
-KIND_LABELS = {"pca": "PCA", "linear-ae": "Linear AE", "ae": "AE", "vae": "VAE"}
-
+from explorer.ui import loaders
 
 @dataclass
 class Selection:
-    card: dict
+    card: Card
     model: LatentModel
     dataset: Dataset | None  # None when the data is not on this machine
     data_error: str | None  # why the data is missing, and how to get it
 
     @property
     def name(self) -> str:
-        return self.card["name"]
+        return self.card.name
 
     @property
     def path(self) -> str:
-        return self.card["path"]
-
-
-def model_label(card: dict) -> str:
-    """A short label: 'mnist-vae-2 · VAE, 2-D, beta 1' (trained-in-app models marked)."""
-    cfg = card["model_config"]
-    parts = [KIND_LABELS.get(card["kind"], card["kind"]), f"{cfg['latent_dim']}-D"]
-    if card["kind"] == "vae":
-        parts.append(f"beta {card.get('beta', 1):g}")
-    if (card.get("train_config") or {}).get("reconstruction_weight") == 0:
-        parts.append("KL only")
-    origin = " (trained here)" if card.get("origin") == "trained" else ""
-    return f"{card['name']} · {', '.join(parts)}{origin}"
-
-
-def dataset_of(card: dict) -> str:
-    return (card.get("dataset") or {}).get("name", "?")
+        return self.card.path
 
 
 def _remembered_select(label: str, options: list[str], memory_key: str, widget_key: str,
@@ -61,9 +43,9 @@ def _remembered_select(label: str, options: list[str], memory_key: str, widget_k
     return choice
 
 
-def pick_dataset(cards: list[dict] | None = None, key: str = "dataset") -> str | None:
+def pick_dataset(cards: list[Card] | None = None, key: str = "dataset") -> str | None:
     cards = loaders.all_cards() if cards is None else cards
-    names = list(dict.fromkeys(dataset_of(c) for c in cards))
+    names = list(dict.fromkeys(c.dataset_name for c in cards))
     if not names:
         st.sidebar.error("No checkpoints found. Run `python -m core pretrain` or train one on the Train page.")
         return None
@@ -88,21 +70,25 @@ def pick_model(
         dataset = pick_dataset(cards)
         if dataset is None:
             return None
-    cards = [c for c in cards if dataset_of(c) == dataset and (kinds is None or c["kind"] in kinds)
-             and (max_latent_dim is None or c["model_config"]["latent_dim"] <= max_latent_dim)]
+    cards = [c for c in cards if c.dataset_name == dataset and (kinds is None or c.kind in kinds)
+             and (max_latent_dim is None or c.latent_dim <= max_latent_dim)]
     if not cards:
         (container or st.sidebar).warning(f"No {'/'.join(kinds or ('',))} model for {dataset} yet.")
         return None
-    by_name = {c["name"]: c for c in cards}
+    by_name = {c.name: c for c in cards}
     name = _remembered_select(label, list(by_name), f"picked_{key}", f"{key}_picker",
-                              format_func=lambda n: model_label(by_name[n]), container=container, default=default)
-    card = by_name[name]
-    checkpoint = loaders.load_model(card["path"])
-    data = loaders.data_for(card)
-    selection = Selection(checkpoint.card | {"path": card["path"], "origin": card.get("origin")}, checkpoint.model,
-                          data if not isinstance(data, str) else None, data if isinstance(data, str) else None)
+                              format_func=lambda n: by_name[n].display_name, container=container, default=default)
+    selection = selection_for(by_name[name])
     show_data_status(selection)
     return selection
+
+
+def selection_for(card: Card) -> Selection:
+    """The loaded model and data of a checkpoint card (the data may be missing: then why)."""
+    checkpoint = loaders.load_model(card.path)
+    data = loaders.data_for(card)
+    return Selection(Card.from_dict(checkpoint.card, path=card.path, origin=card.origin), checkpoint.model,
+                     None if isinstance(data, str) else data, data if isinstance(data, str) else None)
 
 
 def _without_parentheses(text: str) -> str:
@@ -143,13 +129,11 @@ def show_data_status(selection: Selection) -> None:
             st.caption(notice.replace("_", r"\_").replace("*", r"\*"))
 
 
-def units_caption(card: dict) -> str:
+def units_caption(card: Card) -> str:
     """The units a number on the page is in, said once per page."""
-    cfg = card["model_config"]
-    lik = cfg["likelihood"]
-    if lik == "gaussian":
-        lik = f"Gaussian likelihood with fixed variance c = {cfg['gaussian_variance']:g}"
-    else:
+    if card.likelihood == "bernoulli":
         lik = "Bernoulli likelihood"
-    beta = f", trained with beta = {card.get('beta', 1):g}" if card["kind"] == "vae" else ""
+    else:
+        lik = f"Gaussian likelihood with fixed variance c = {card.model_config['gaussian_variance']:g}"
+    beta = f", trained with beta = {card.beta:g}" if card.beta is not None else ""
     return f"Losses in nats per image; {lik}{beta}."

@@ -16,8 +16,9 @@ import streamlit as st
 import torch
 
 from core.latent import prior_samples, traversal
-from explorer import explore, images, loaders, spaces
-from explorer.sidebar import Selection
+from explorer.logic import images, spaces
+from explorer.ui import explore, loaders
+from explorer.ui.sidebar import Selection
 
 MAX_DIMS = 16
 STARTS = ("zero", "random", "image")
@@ -73,7 +74,7 @@ def _ranges(selection: Selection, z0: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def browser_decoder_available() -> bool:
     try:
-        import explorer.latent_decoder  # noqa: F401
+        import explorer.ui.latent_decoder  # noqa: F401
     except ImportError:
         return False
     return True
@@ -98,8 +99,8 @@ def decode_one(selection: Selection, z: np.ndarray) -> np.ndarray:
 def browser_sliders(selection: Selection, z0: np.ndarray, key: str, mode: str = "sliders",
                     dims: tuple[int, int] = (0, 1), points: np.ndarray | None = None,
                     point_labels: np.ndarray | None = None) -> np.ndarray:
-    """The browser-side decoder (explorer.latent_decoder); returns the code after a release."""
-    from explorer.latent_decoder import latent_decoder
+    """The browser-side decoder (explorer.ui.latent_decoder); returns the code after a release."""
+    from explorer.ui.latent_decoder import latent_decoder
 
     layers = _decoder_layers(selection.path)
     low, high = _ranges(selection, z0)

@@ -1,8 +1,8 @@
 """Cached computations for the exploration pages (home, latent map, manifold, sliders).
 
-Pages stay thin: they read widgets, call these, and hand the results to explorer.figures.
+Pages stay thin: they read widgets, call these, and hand the results to explorer.logic.figures.
 Everything here is keyed by the checkpoint path (models are loaded once by
-explorer.loaders and never mutated), so a rerun with the same settings decodes nothing.
+explorer.ui.loaders and never mutated), so a rerun with the same settings decodes nothing.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from typing import NamedTuple
 import numpy as np
 import streamlit as st
 
+from core.card import Card
 from core.data import DatasetError
 from core.latent import prior_samples
-from explorer import figures, images, loaders, sidebar, spaces, uploads
+from explorer.logic import analysis, figures, images, spaces, uploads
+from explorer.ui import loaders, sidebar
 
 
 MANIFOLD_MIN_PX = 480  # the decoded grid is upscaled to at least this many pixels across
@@ -48,25 +50,14 @@ def require_model(hint: str | None = None, **kwargs) -> sidebar.Selection:
     return selection
 
 
-def selection_for(card: dict) -> sidebar.Selection:
-    """A Selection for a checkpoint chosen by the page rather than the sidebar (compare mode)."""
-    checkpoint = loaders.load_model(card["path"])
-    data = loaders.data_for(card)
-    return sidebar.Selection(checkpoint.card | {"path": card["path"], "origin": card.get("origin")},
-                             checkpoint.model, None if isinstance(data, str) else data,
-                             data if isinstance(data, str) else None)
-
-
-def partner_card(card: dict, kind: str) -> dict | None:
+def partner_card(card: Card, kind: str) -> Card | None:
     """The checkpoint of ``kind`` made to be compared with ``card``: same dataset, same latent
     dim; for a VAE the plain one (beta 1, with reconstruction) if there is one."""
-    dataset, dim = sidebar.dataset_of(card), card["model_config"]["latent_dim"]
-    candidates = [c for c in loaders.all_cards() if c["kind"] == kind and sidebar.dataset_of(c) == dataset
-                  and c["model_config"]["latent_dim"] == dim and c["name"] != card["name"]]
+    candidates = [c for c in loaders.all_cards() if c.kind == kind and c.dataset_name == card.dataset_name
+                  and c.latent_dim == card.latent_dim and c.name != card.name]
 
-    def preference(c: dict) -> tuple:
-        plain = c.get("beta", 1) == 1 and (c.get("train_config") or {}).get("reconstruction_weight", 1) != 0
-        return (not plain, c.get("origin") != "shipped", c["name"])
+    def preference(c: Card) -> tuple:
+        return (not c.is_plain, c.origin != "shipped", c.name)
 
     return min(candidates, key=preference) if candidates else None
 
@@ -164,6 +155,27 @@ def prior_picture(selection: sidebar.Selection, count: int = 48, ncols: int = 12
     return _prior_picture(selection.path, count, ncols, seed)
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def interpolation(model_path: str, ends: tuple[int, int] | None, seed: int, steps: int,
+                  method: str) -> analysis.InterpolationPath:
+    """The decoded path between test images ``ends`` = (i, j), or between two prior draws when None."""
+    model, card = loaders.load_model(model_path)
+    if ends is None:
+        z0, z1 = prior_samples(2, model.latent_dim, seed=seed)
+    else:
+        x = loaders.data_for(card).test_images
+        z0, z1 = analysis.encode_pair(model, np.array(x[ends[0]]), np.array(x[ends[1]]))
+    return analysis.interpolation_path(model, z0, z1, steps, method)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def reconstructions(path: str, indices: tuple[int, ...], factor: int) -> np.ndarray:
+    """One model's reconstructions of the given test images, side by side (uint8)."""
+    model = loaders.load_model(path).model
+    x = np.asarray(loaders.data_for(loaders.load_model(path).card).test_images[list(indices)])
+    return row_picture(loaders.decode(model, loaders.encode(model, x)[0]), factor)
+
+
 def show_scale(selection: sidebar.Selection) -> int:
     h = selection.model.image_shape[1]
     return images.display_scale(h, target=112)
@@ -209,8 +221,8 @@ def label_name(selection: sidebar.Selection, label: int) -> str:
 
 
 __all__ = [
-    "Codes", "Manifold", "require_model", "selection_for", "partner_card", "decoded_line", "dim_names", "codes",
+    "Codes", "Manifold", "require_model", "partner_card", "decoded_line", "dim_names", "codes",
     "code_stats", "manifold", "projection",
-    "prior_picture", "show_scale", "picture", "row_picture", "dark_background", "class_names", "image_caption",
+    "prior_picture", "interpolation", "reconstructions", "show_scale", "picture", "row_picture", "dark_background", "class_names", "image_caption",
     "label_name",
 ]

@@ -1,7 +1,7 @@
 """Helpers for browser tests and benchmarks: a free port, a `streamlit run` server that is
 always stopped, and headless Chromium (the system's, never a downloaded one).
 
-    with streamlit_server("tests/apps/decoder_demo.py") as url, chromium() as browser:
+    with streamlit_server("devtools/apps/decoder_demo.py") as url, chromium() as browser:
         page = browser.new_page()
         page.goto(url + "/?mode=pad")
 

@@ -72,7 +72,7 @@ from core.models import DenseLayer
 MODES = ("sliders", "pad")
 ACTIVATIONS = ("relu", "sigmoid", "clamp01")
 MAX_SLIDER_DIMS = 16
-COMPONENT_DIR = Path(__file__).parent / "components" / "latent_decoder"
+COMPONENT_DIR = Path(__file__).resolve().parents[1] / "components" / "latent_decoder"
 SERVER_NOTICE = (
     "This decoder is convolutional, which the browser cannot run: the image is decoded on "
     "the server when you release the pointer."
@@ -171,26 +171,10 @@ def _previous_value(key: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def latent_decoder(
-    model_id: str,
-    layers: list[DenseLayer] | None,
-    image_shape: tuple[int, int, int],
-    z: Sequence[float],
-    *,
-    mode: str = "sliders",
-    dims: tuple[int, int] = (0, 1),
-    value_range: float = 3.0,
-    points: np.ndarray | None = None,
-    point_labels: np.ndarray | None = None,
-    server_image: ServerImage | None = None,
-    dim_names: list[str] | None = None,
-    height: int | None = None,
-    start_label: str = "From image",
-    image_px: int = 224,
-    key: str,
-) -> list[float]:
-    """Show the decoder component; return the code on screen (see the module docstring)."""
-    # ---- validate ------------------------------------------------------------------------
+def _checked_args(model_id: str, key: str, mode: str, image_shape: tuple[int, int, int], z: Sequence[float],
+                  value_range: float, dims: tuple[int, int], dim_names: list[str] | None, height: int | None,
+                  image_px: int) -> tuple[tuple[int, int, int], np.ndarray, tuple[int, ...]]:
+    """(image shape, z as float64 (D,), dims as ints); ValueError names the argument, its value and the range."""
     if not isinstance(model_id, str) or not model_id:
         raise ValueError(f"model_id={model_id!r} must be a non-empty string")
     if not isinstance(key, str) or not key:
@@ -198,7 +182,6 @@ def latent_decoder(
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not one of {MODES}")
     shape = _check_image_shape(image_shape)
-    num_pixels = shape[0] * shape[1] * shape[2]
     z_arr = np.asarray(z, dtype=np.float64)
     if z_arr.ndim != 1 or z_arr.size == 0:
         raise ValueError(f"z must be a 1-D sequence of latent values; got shape {z_arr.shape}")
@@ -228,8 +211,12 @@ def latent_decoder(
         raise ValueError(f"height={height!r} must be a positive integer or None")
     if not (isinstance(image_px, int) and 16 <= image_px <= 1024):
         raise ValueError(f"image_px={image_px!r} must be an integer in [16, 1024]")
-    meta, blob = (None, b"") if layers is None else pack_layers(layers, latent_dim, num_pixels)
+    return shape, z_arr, dims_t
 
+
+def _points_payload(points: np.ndarray | None, point_labels: np.ndarray | None, mode: str,
+                    dims_t: tuple[int, ...], latent_dim: int) -> tuple[bytes | None, bytes | None, str | None]:
+    """(xy bytes, label bytes, their token) of the points drawn under the pad; all None without points."""
     xy_bytes = label_bytes = None
     points_token = None
     if points is not None:
@@ -257,15 +244,50 @@ def latent_decoder(
     elif point_labels is not None:
         raise ValueError("point_labels was given without points")
 
-    # ---- what the browser holds and which code is on screen -------------------------------
+    return xy_bytes, label_bytes, points_token
+
+
+def _code_on_screen(model_id: str, key: str, z_arr: np.ndarray) -> tuple[str, set, list[float]]:
+    """(token of the code the page sent, what the browser already holds, the code on screen):
+    the user's code when the page sent the same code as last time, else the page's."""
     z_token = _token(model_id.encode(), z_arr.tobytes())
     previous = _previous_value(key)
     have = set(previous.get("have") or []) if previous else set()
     z_out = [float(v) for v in z_arr]
     if previous and previous.get("base") == z_token:
         user_z = previous.get("z")
-        if isinstance(user_z, list) and len(user_z) == latent_dim:
+        if isinstance(user_z, list) and len(user_z) == len(z_arr):
             z_out = [float(v) for v in user_z]
+
+    return z_token, have, z_out
+
+
+def latent_decoder(
+    model_id: str,
+    layers: list[DenseLayer] | None,
+    image_shape: tuple[int, int, int],
+    z: Sequence[float],
+    *,
+    mode: str = "sliders",
+    dims: tuple[int, int] = (0, 1),
+    value_range: float = 3.0,
+    points: np.ndarray | None = None,
+    point_labels: np.ndarray | None = None,
+    server_image: ServerImage | None = None,
+    dim_names: list[str] | None = None,
+    height: int | None = None,
+    start_label: str = "From image",
+    image_px: int = 224,
+    key: str,
+) -> list[float]:
+    """Show the decoder component; return the code on screen (see the module docstring)."""
+    shape, z_arr, dims_t = _checked_args(model_id, key, mode, image_shape, z, value_range, dims, dim_names, height,
+                                         image_px)
+    latent_dim = int(z_arr.size)
+    num_pixels = shape[0] * shape[1] * shape[2]
+    meta, blob = (None, b"") if layers is None else pack_layers(layers, latent_dim, num_pixels)
+    xy_bytes, label_bytes, points_token = _points_payload(points, point_labels, mode, dims_t, latent_dim)
+    z_token, have, z_out = _code_on_screen(model_id, key, z_arr)
 
     image_bytes = None
     if server_image is not None:

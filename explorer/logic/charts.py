@@ -1,4 +1,4 @@
-"""Plotly builders for curves and bars: data in, ``go.Figure`` out (latent maps: explorer.figures).
+"""Plotly builders for curves and bars: data in, ``go.Figure`` out (latent maps: explorer.logic.figures).
 
 No Streamlit here, so every builder can be tested (and reused in notebooks) on its own.
 Axis titles carry their units: losses are in nats per image, pixel changes are on the
@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.evaluate import ACTIVE_UNIT_THRESHOLD
-from explorer.figures import CLASS_COLORS  # one palette for every chart
+from explorer.logic.figures import CLASS_COLORS  # one palette for every chart
 
 HIGHLIGHT = "#d62728"
 MUTED = "#b8bcc2"

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from scipy.linalg import subspace_angles
 
-from core.evaluate import ACTIVE_UNIT_THRESHOLD
+from core.card import Card
 from core.latent import lerp, path_smoothness, slerp
 from core.models import PCA, LatentModel, LinearAE
 
@@ -18,23 +18,7 @@ KIND_ORDER = ("pca", "linear-ae", "ae", "vae")
 METHODS = {"linear": lerp, "spherical": slerp}
 
 
-# --------------------------------------------------------------------------- reading cards
-
-
-def dataset_name(card: dict) -> str:
-    return (card.get("dataset") or {}).get("name", "?")
-
-
-def latent_dim(card: dict) -> int:
-    return int(card["model_config"]["latent_dim"])
-
-
-def beta_of(card: dict) -> float:
-    return float(card.get("beta", 1.0) if card.get("kind") == "vae" else 0.0)
-
-
-def is_kl_only(card: dict) -> bool:
-    return (card.get("train_config") or {}).get("reconstruction_weight") == 0
+# --------------------------------------------------------------------------- choosing cards
 
 
 def fmt(value: float | int | None, spec: str = ".1f", unit: str = "") -> str:
@@ -42,32 +26,22 @@ def fmt(value: float | int | None, spec: str = ".1f", unit: str = "") -> str:
     return "–" if value is None else f"{value:{spec}}{unit}"
 
 
-def likelihood_label(card: dict) -> str:
-    """'Bernoulli' or 'Gaussian, c = 0.01': which p(x|z) a number in nats refers to."""
-    cfg = card["model_config"]
-    return "Bernoulli" if cfg["likelihood"] == "bernoulli" else f"Gaussian, c = {cfg['gaussian_variance']:g}"
+def _beta(card: Card) -> float:
+    """Beta as a number to sort and compare by (0 for models without one)."""
+    return card.beta if card.beta is not None else 0.0
 
 
-def training_label(card: dict) -> str:
-    """'Bernoulli likelihood, beta = 4': what a model's losses mean, in a few words."""
-    text = f"{likelihood_label(card)} likelihood"
-    if card.get("kind") == "vae":
-        text += f", β = {beta_of(card):g}" + (", KL only" if is_kl_only(card) else "")
-    return text
-
-
-def canonical_models(cards: list[dict], dataset: str, dim: int) -> dict[str, dict]:
+def canonical_models(cards: list[Card | dict], dataset: str, dim: int) -> dict[str, Card]:
     """One card per kind (in KIND_ORDER) for ``dataset`` at latent ``dim``.
 
     Several candidates of a kind (a beta sweep): the VAE with beta 1 and a reconstruction
     term wins, then shipped before trained-here, then the shortest name (mnist-vae-2
     before mnist-vae-2-beta1).
     """
-    def rank(card: dict) -> tuple:
-        return (is_kl_only(card), abs(beta_of(card) - 1.0) if card["kind"] == "vae" else 0.0,
-                card.get("origin") == "trained", len(card["name"]), card["name"])
+    def rank(card: Card) -> tuple:
+        return (card.is_kl_only, abs(_beta(card) - 1.0), card.origin == "trained", len(card.name), card.name)
 
-    out: dict[str, dict] = {}
+    out: dict[str, Card] = {}
     for kind in KIND_ORDER:
         found = models_of(cards, dataset, dim, kind)
         if found:
@@ -75,84 +49,84 @@ def canonical_models(cards: list[dict], dataset: str, dim: int) -> dict[str, dic
     return out
 
 
-def models_of(cards: list[dict], dataset: str, dim: int, kind: str) -> list[dict]:
+def models_of(cards: list[Card | dict], dataset: str, dim: int, kind: str) -> list[Card]:
     """The cards of one kind of model for ``dataset`` at latent ``dim``."""
-    return [c for c in cards if c["kind"] == kind and dataset_name(c) == dataset and latent_dim(c) == dim]
+    return [c for c in map(Card.of, cards) if c.kind == kind and c.dataset_name == dataset and c.latent_dim == dim]
 
 
-def latent_dims_with(cards: list[dict], dataset: str, min_kinds: int = 2) -> list[int]:
+def latent_dims_with(cards: list[Card | dict], dataset: str, min_kinds: int = 2) -> list[int]:
     """Latent dims of ``dataset`` at which at least ``min_kinds`` kinds of model exist, ascending."""
     kinds: dict[int, set[str]] = {}
-    for c in cards:
-        if dataset_name(c) == dataset:
-            kinds.setdefault(latent_dim(c), set()).add(c["kind"])
+    for c in map(Card.of, cards):
+        if c.dataset_name == dataset:
+            kinds.setdefault(c.latent_dim, set()).add(c.kind)
     return sorted(d for d, k in kinds.items() if len(k) >= min_kinds)
 
 
 @dataclass
 class SweepGroup:
     name: str  # the cards' "sweep" field
-    models: list[dict]  # beta-sorted, with a reconstruction term
-    kl_only: dict | None  # the model trained on the KL term alone, if the sweep has one
+    models: list[Card]  # beta-sorted, with a reconstruction term
+    kl_only: Card | None  # the model trained on the KL term alone, if the sweep has one
 
     @property
     def betas(self) -> list[float]:
-        return [beta_of(c) for c in self.models]
+        return [_beta(c) for c in self.models]
 
     @property
     def dataset(self) -> str:
-        return dataset_name(self.models[0])
+        return self.models[0].dataset_name
 
     @property
     def latent_dim(self) -> int:
-        return latent_dim(self.models[0])
+        return self.models[0].latent_dim
 
-    def at_beta(self, beta: float) -> dict | None:
-        return next((c for c in self.models if np.isclose(beta_of(c), beta)), None)
+    def at_beta(self, beta: float) -> Card | None:
+        return next((c for c in self.models if np.isclose(_beta(c), beta)), None)
 
 
-def sweep_groups(cards: list[dict]) -> dict[str, SweepGroup]:
+def sweep_groups(cards: list[Card | dict]) -> dict[str, SweepGroup]:
     """VAE cards grouped by their ``sweep`` field (models sharing everything but beta).
 
     When no card names a sweep (e.g. only models trained here), VAEs sharing dataset,
     latent dim and likelihood with at least two distinct betas form a group instead.
     """
-    raw: dict[str, list[dict]] = {}
-    for c in cards:
-        if c.get("kind") == "vae" and c.get("sweep"):
-            raw.setdefault(str(c["sweep"]), []).append(c)
+    vaes = [c for c in map(Card.of, cards) if c.variational]
+    raw: dict[str, list[Card]] = {}
+    for c in vaes:
+        if c.sweep:
+            raw.setdefault(str(c.sweep), []).append(c)
     if not raw:
-        for c in cards:
-            if c.get("kind") == "vae":
-                key = f"{dataset_name(c)}-vae-{latent_dim(c)} ({c['model_config']['likelihood']})"
-                raw.setdefault(key, []).append(c)
+        for c in vaes:
+            raw.setdefault(f"{c.dataset_name}-vae-{c.latent_dim} ({c.likelihood})", []).append(c)
     groups = {}
     for name, members in raw.items():
-        models = sorted((c for c in members if not is_kl_only(c)), key=lambda c: (beta_of(c), len(c["name"])))
-        unique = list({beta_of(c): c for c in reversed(models)}.values())[::-1]  # one card per beta
+        models = sorted((c for c in members if not c.is_kl_only), key=lambda c: (_beta(c), len(c.name)))
+        unique = list({_beta(c): c for c in reversed(models)}.values())[::-1]  # one card per beta
         if len(unique) >= 2:
-            groups[name] = SweepGroup(name, sorted(unique, key=beta_of),
-                                      next((c for c in members if is_kl_only(c)), None))
+            groups[name] = SweepGroup(name, sorted(unique, key=_beta),
+                                      next((c for c in members if c.is_kl_only), None))
     return dict(sorted(groups.items(), key=lambda kv: (kv[1].latent_dim, kv[0])))
 
 
-def rate_distortion(cards: list[dict]) -> tuple[list[float], list[float], list[float]]:
+def rate_distortion(cards: list[Card | dict]) -> tuple[list[float], list[float], list[float]]:
     """(betas, test KL, test reconstruction) of the cards, nats per image."""
     betas, rates, distortions = [], [], []
-    for c in cards:
-        m = c.get("metrics") or {}
+    for c in map(Card.of, cards):
+        m = c.metrics
         if m.get("kl") is None or m.get("reconstruction") is None:
             continue
-        betas.append(beta_of(c))
+        betas.append(_beta(c))
         rates.append(float(m["kl"]))
         distortions.append(float(m["reconstruction"]))
     return betas, rates, distortions
 
 
-def map_dims(card: dict) -> tuple[int, int]:
+def map_dims(card: Card | dict) -> tuple[int, int]:
     """The two latent dims to draw a map over: the two with the most KL for a VAE, else 0 and 1."""
-    kl = (card.get("metrics") or {}).get("kl_per_dim")
-    if card.get("kind") == "vae" and kl and len(kl) > 2:
+    card = Card.of(card)
+    kl = card.metrics.get("kl_per_dim")
+    if card.variational and kl and len(kl) > 2:
         top = np.argsort(-np.asarray(kl), kind="stable")[:2]
         return int(top[0]), int(top[1])
     return 0, 1
@@ -161,7 +135,7 @@ def map_dims(card: dict) -> tuple[int, int]:
 METRIC_KEYS = ("mse", "reconstruction", "kl", "neg_elbo", "knn_accuracy", "active_units")
 
 
-def metrics_table(cards: list[dict]):
+def metrics_table(cards: list[Card | dict]):
     """metrics_rows as a DataFrame with numeric metric columns, so undefined values show blank."""
     import pandas as pd
 
@@ -171,13 +145,13 @@ def metrics_table(cards: list[dict]):
     return table
 
 
-def metrics_rows(cards: list[dict]) -> list[dict]:
+def metrics_rows(cards: list[Card | dict]) -> list[dict]:
     """One row per card for the Compare table (test split; None where not defined)."""
     rows = []
-    for c in cards:
-        m = c.get("metrics") or {}
+    for c in map(Card.of, cards):
+        m = c.metrics
         rows.append({
-            "model": c["name"], "kind": c["kind"], "likelihood": likelihood_label(c),
+            "model": c.name, "kind": c.kind, "likelihood": c.likelihood_label,
             **{key: m.get(key) for key in METRIC_KEYS},
         })
     return rows
@@ -248,10 +222,6 @@ def principal_angles_deg(linear_ae: LinearAE, pca: PCA) -> np.ndarray:
     decoder = linear_ae.decoder.weight.detach().double().numpy()  # (P, D)
     components = pca.components.detach().double().numpy().T  # (P, D)
     return np.sort(np.degrees(subspace_angles(decoder, components)))
-
-
-def active_units(kl_per_dim: list[float] | None) -> int | None:
-    return None if kl_per_dim is None else int(sum(v > ACTIVE_UNIT_THRESHOLD for v in kl_per_dim))
 
 
 def basis_images(matrix: torch.Tensor | np.ndarray, image_shape: tuple[int, int, int]) -> np.ndarray:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import shlex
 import tempfile
 import threading
 import time
@@ -37,8 +36,10 @@ import numpy as np
 import torch
 
 from core.data import Dataset, DatasetError, load_dataset
+from core.losses import kl_per_dimension
 from core.models import LatentModel, ModelConfig
 from core.pipeline import train_and_save
+from core.runspec import RunSpec
 from core.train import EpochStats, TrainConfig, TrainingDiverged
 
 log = logging.getLogger(__name__)
@@ -75,23 +76,6 @@ def unique_name(base: str, taken: set[str]) -> str:
     while f"{base}-{k}" in taken:
         k += 1
     return f"{base}-{k}"
-
-
-def make_configs(kind: str, dataset: Dataset, latent_dim: int, beta: float, likelihood: str, epochs: int,
-                 batch_size: int = 128, lr: float = 1e-3, seed: int = 0) -> tuple[ModelConfig, TrainConfig]:
-    """Validated configs for one run; ValueError names the field, its value and the allowed range."""
-    model_config = ModelConfig(kind=kind, image_shape=dataset.image_shape, latent_dim=int(latent_dim),
-                               likelihood=likelihood).validate()
-    train_config = TrainConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
-                               beta=float(beta) if kind == "vae" else 1.0, seed=int(seed)).validate()
-    if kind == "pca":
-        limit = min(len(dataset.train_images), model_config.num_pixels)
-        if latent_dim > limit:
-            raise ValueError(f"latent_dim={latent_dim} is too large for PCA here: at most min(train images, "
-                             f"pixels) = {limit}")
-    if len(dataset.train_images) < 2:
-        raise ValueError(f"the dataset has {len(dataset.train_images)} training images; at least 2 are needed")
-    return model_config, train_config
 
 
 def load_upload(data: bytes, filename: str, image_size: tuple[int, int] | None = None,
@@ -294,8 +278,7 @@ class TrainingJob:
                 xy, dims = np.column_stack([codes[:, 0], np.zeros(len(codes))]), (0, 0)
             else:
                 if posterior.logvar is not None and codes.shape[1] > 2:
-                    spread = (codes ** 2 + np.exp(posterior.logvar.cpu().numpy()) - 1
-                              - posterior.logvar.cpu().numpy()).mean(0)  # 2 x KL per dim
+                    spread = kl_per_dimension(posterior.mean, posterior.logvar).mean(0).cpu().numpy()
                 else:
                     spread = codes.var(0)
                 top = np.argsort(-spread, kind="stable")[:2] if codes.shape[1] > 2 else np.array([0, 1])
@@ -353,20 +336,10 @@ def _own_copy(dataset: Dataset) -> Dataset:
 
 def cli_command(spec: JobSpec) -> str:
     """The command line that trains the same model with ``python -m core train``."""
-    m, t = spec.model_config, spec.train_config
     data = (spec.dataset_card or {}).get("path") or spec.dataset.name
-    args = ["python", "-m", "core", "train", "--model", m.kind, "--dataset", str(data),
-            "--latent-dim", str(m.latent_dim), "--likelihood", m.likelihood, "--epochs", str(t.epochs),
-            "--batch-size", str(t.batch_size), "--lr", f"{t.lr:g}", "--seed", str(t.seed)]
-    if m.kind == "vae":
-        args += ["--beta", f"{t.beta:g}"]
-    size = (spec.dataset_card or {}).get("image_size")
-    if size:
-        args += ["--image-size", f"{size[0]}x{size[1]}"]
-    if m.image_shape[0] == 3:
-        args.append("--rgb")
-    args += ["--out", str(spec.out)]
-    return " ".join(shlex.quote(a) for a in args)
+    run = RunSpec.from_configs(spec.model_config, spec.train_config)
+    return run.train_command(data, spec.out, (spec.dataset_card or {}).get("image_size"),
+                             rgb=spec.model_config.image_shape[0] == 3)
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import pandas as pd
 import streamlit as st
 
-from explorer.sidebar import KIND_LABELS, dataset_of
+from core.card import Card
 
 INTRO = """
 - **PCA** is the simplest encoder and decoder: project an image onto the top principal directions,
@@ -76,23 +76,21 @@ TABLE_COLUMNS = {
 }
 
 
-def models_table(cards: list[dict]) -> pd.DataFrame:
+def models_table(cards: list[Card]) -> pd.DataFrame:
     """One row per checkpoint card, in the columns of TABLE_COLUMNS."""
     rows = []
-    for card in cards:
-        cfg = card.get("model_config") or {}
-        metrics = card.get("metrics") or {}
-        kind = card.get("kind", "?")
-        about = card.get("title") or ""
-        if card.get("origin") == "trained":
+    for card in map(Card.of, cards):
+        metrics = card.metrics
+        about = card.title
+        if card.origin == "trained":
             about = (about + " " if about else "") + "(trained in the app)"
         rows.append({
-            "name": card.get("name", "?"),
-            "kind": KIND_LABELS.get(kind, kind),
-            "data": dataset_of(card),
-            "D": cfg.get("latent_dim"),
-            "beta": card.get("beta", 1.0) if kind == "vae" else None,
-            "likelihood": cfg.get("likelihood"),
+            "name": card.name,
+            "kind": card.kind_label,
+            "data": card.dataset_name,
+            "D": card.model_config.get("latent_dim"),
+            "beta": card.beta,
+            "likelihood": card.model_config.get("likelihood"),
             "test MSE": metrics.get("mse"),
             "-ELBO": metrics.get("neg_elbo"),
             "KL": metrics.get("kl"),

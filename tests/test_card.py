@@ -1,0 +1,56 @@
+"""core.card.Card: the shipped cards parse unchanged, and each question has one answer."""
+
+from pathlib import Path
+
+import pytest
+
+from core.card import Card, beta_suffix, beta_text
+from core.checkpoints import list_checkpoints
+from core.data import DATASET_NAMES, DATASETS
+from core.__main__ import build_parser
+
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def shipped_cards() -> list[dict]:
+    cards = list_checkpoints(SHIPPED)
+    if not cards:
+        pytest.skip("no shipped checkpoints")
+    return cards
+
+
+def test_every_shipped_card_parses_and_round_trips():
+    for raw in shipped_cards():
+        card = Card.from_dict(raw)
+        assert card.to_dict() == raw and dict(card) == raw
+        assert card.name == raw["name"] and card.dataset_name == raw["dataset"]["name"]
+        assert card.latent_dim == raw["model_config"]["latent_dim"]
+        if card.kind == "vae":
+            assert card.beta == raw["beta"] == raw["train_config"]["beta"]
+        else:
+            assert card.beta is None and card.beta_text == "–"
+
+
+def test_the_kl_only_and_plain_rules():
+    cards = {c["name"]: Card.from_dict(c) for c in shipped_cards()}
+    assert cards["mnist-vae-2-klonly"].is_kl_only and not cards["mnist-vae-2-klonly"].is_plain
+    assert cards["mnist-vae-2-klonly"].beta_text == "1 (KL only)"
+    assert cards["mnist-vae-2"].is_plain and not cards["mnist-vae-2-beta4"].is_plain
+    assert cards["mnist-ae-2"].is_plain
+
+
+def test_labels():
+    card = Card.from_dict({"name": "m", "kind": "vae", "beta": 4.0, "origin": "trained",
+                           "model_config": {"latent_dim": 2, "likelihood": "gaussian", "gaussian_variance": 0.03}})
+    assert card.display_name == "m · VAE, 2-D, beta 4 (trained here)"
+    assert card.likelihood_label == "Gaussian, c = 0.03"
+    assert card.training_label == "Gaussian, c = 0.03 likelihood, β = 4"
+    assert Card.of(card) is card and Card.from_dict(card, path="p").path == "p"
+    assert beta_suffix(0.25) == "-beta0.25" and beta_text(None) == "–" and beta_text(2.0, True) == "2 (KL only)"
+
+
+def test_the_cli_learns_the_datasets_from_the_registry():
+    assert DATASET_NAMES == tuple(DATASETS)
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    help_text = next(a.help for a in train._actions if a.dest == "dataset")
+    assert all(name in help_text for name in DATASET_NAMES)
