@@ -158,8 +158,8 @@
     ctx.strokeStyle = ctx.fillStyle = "#fff";
   }
 
-  function paint(ctx, stroke, from, size) {
-    const p = stroke.points;
+  function paint(ctx, stroke, from, size, to) {
+    const p = stroke.points, end = to || p.length;
     strokeStyle(ctx, stroke, size);
     if (p.length === 1 || from < 0) {
       ctx.beginPath();
@@ -170,8 +170,16 @@
     }
     ctx.beginPath();
     ctx.moveTo(p[from][0] * size, p[from][1] * size);
-    for (let i = from + 1; i < p.length; i++) ctx.lineTo(p[i][0] * size, p[i][1] * size);
+    for (let i = from + 1; i < end; i++) ctx.lineTo(p[i][0] * size, p[i][1] * size);
     ctx.stroke();
+  }
+
+  // Replay a stroke exactly as it was painted live (a dot, then one segment at a time: the
+  // anti-aliased overlaps differ from one long path), so undo restores the very same ink.
+  function replay(ctx, stroke, size) {
+    const one = { tool: stroke.tool, points: stroke.points.slice(0, 1) };
+    paint(ctx, one, -1, size);
+    for (let i = 1; i < stroke.points.length; i++) paint(ctx, stroke, i - 1, size, i + 1);
   }
 
   // Paint only the newest segment on both canvases: a frame costs O(1), not O(strokes).
@@ -193,8 +201,8 @@
     this.inkCtx.globalCompositeOperation = "source-over";
     this.inkCtx.clearRect(0, 0, INK_SIZE, INK_SIZE);
     for (const s of this.strokes) {
-      paint(v, s, -1, this.canvas.width);
-      paint(this.inkCtx, s, -1, INK_SIZE);
+      replay(v, s, this.canvas.width);
+      replay(this.inkCtx, s, INK_SIZE);
     }
   };
 
