@@ -114,7 +114,9 @@
     if (structure !== S.structure) { S.structure = structure; build(args, pts); }
     if (args.z_token !== S.zToken) { S.zToken = args.z_token; S.z = args.z.slice(); }
     if (S.net) hideNotice(); else if (!el.notice.classList.contains("error")) showNotice("Loading the model\u2026", false);
-    if (S.net && S.drawOn && !pad.isEmpty()) S.inkDirty = true; // a new model re-encodes the drawing
+    // A new model re-encodes the drawing (another render, e.g. after a release, must not: the
+    // marker would jump back from where the user left it to the drawing's code).
+    if (S.net && S.net !== S.encodedWith && S.drawOn && !pad.isEmpty()) S.inkDirty = true;
     requestFrame();
     if (asked) sendValue(asked);
     SP.fitHeight(args.height);
@@ -143,7 +145,7 @@
     el.drawPanel.classList.toggle("off", !S.drawOn);
     el.drawOff.hidden = S.drawOn;
     el.drawOff.textContent = args.draw_note || "";
-    S.inkDirty = S.drawOn && !pad.isEmpty();
+    S.inkDirty = S.drawOn && !pad.isEmpty() && S.net !== S.encodedWith;
     if (!S.drawOn) { S.mean = S.logvar = null; plane.drawn = null; }
     el.legend.innerHTML = "";
     legendItem("marker", "decoded point (drag it)");
@@ -207,6 +209,7 @@
 
   function encodeDrawing() {
     S.inkDirty = false;
+    S.encodedWith = S.net;
     const t0 = performance.now();
     const fit = DR.fitLikeMnist(pad.readInk(), DR.INK_SIZE, DR.INK_SIZE, S.shape[1], S.shape[2]);
     S.modelImage = fit.image;

@@ -7,8 +7,7 @@
 "use strict";
 
 (function (root) {
-  const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  const PALETTE = window.StreamlitProtocol.PALETTE; // protocol.js: the app's class colours
 
   function niceStep(span) {
     const raw = span / 6, p = Math.pow(10, Math.floor(Math.log10(raw)));

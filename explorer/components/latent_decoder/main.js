@@ -13,14 +13,10 @@
 
 (function () {
   const LD = window.LatentDecoder;
-  const MAX_CACHED_MODELS = 4;
-  const MAX_CACHED_POINTS = 4;
-  const KEEP_STATS = 4000;
-  const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  const MAX_CACHED_MODELS = 4, MAX_CACHED_POINTS = 4, KEEP_STATS = 4000;
 
   // ---- Streamlit component protocol (apiVersion 1): protocol.js, shared with latent_canvas
-  const SP = window.StreamlitProtocol;
+  const SP = window.StreamlitProtocol, PALETTE = SP.PALETTE;
   const setComponentValue = SP.setComponentValue, asBytes = SP.asBytes, applyTheme = SP.applyTheme;
   const remember = SP.remember, cssVar = SP.cssVar;
 
@@ -40,7 +36,7 @@
     serverImagesDrawn: 0,
   };
   window.latentDecoderGetZ = function () { return S.z.slice(); };
-  function keep(arr, v) { arr.push(v); if (arr.length > KEEP_STATS) arr.shift(); }
+  const keep = function (arr, v) { arr.push(v); if (arr.length > KEEP_STATS) arr.shift(); };
 
   const el = {
     root: document.getElementById("root"),
@@ -162,7 +158,6 @@
   }
   function hideNotice() { el.notice.hidden = true; }
 
-
   // ---- building the controls -----------------------------------------------------------
   function build(args) {
     S.mode = args.mode;
@@ -224,7 +219,6 @@
   }
 
   function fmt(v) { return (v >= 0 ? "\u2007" : "") + v.toFixed(2); }
-
   function syncControls() {
     if (S.mode === "sliders") {
       const inputs = el.sliders.querySelectorAll("input");

@@ -85,7 +85,12 @@
     post("streamlit:componentReady", { apiVersion: 1 });
   }
 
+  // The app's class colours (explorer/charts.py: Plotly's D3 palette), for both components' maps.
+  const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
   root.StreamlitProtocol = {
+    PALETTE: PALETTE,
     post: post, setComponentValue: setComponentValue, setFrameHeight: setFrameHeight, fitHeight: fitHeight,
     asBytes: asBytes, applyTheme: applyTheme, cssVar: cssVar, remember: remember, makeAsker: makeAsker,
     start: start,
