@@ -188,7 +188,7 @@ def latent_canvas(
     dim_names: list[str] | None = None,
     variational: bool = False,
     draw_note: str | None = None,
-    map_px: int = 360,
+    map_px: int = 340,
     height: int | None = None,
     key: str,
 ) -> CanvasResult:

@@ -137,7 +137,7 @@
     const names = args.dim_names || args.z.map(function (_, d) { return "z" + d; });
     plane.configure(args.extent, [names[S.dims[0]], names[S.dims[1]]], pts);
     plane.resize(args.map_px);
-    sizeImage(el.decoded, W, H, 196);
+    sizeImage(el.decoded, W, H, 168);
     sizeImage(el.modelInput, W, H, 84);
     pad.resize(240);
     S.drawOn = !args.draw_note && !!args.encoder_meta;
