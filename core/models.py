@@ -107,7 +107,7 @@ class DenseLayer(NamedTuple):
 
     weight: np.ndarray  # (out, in) float32
     bias: np.ndarray  # (out,) float32
-    activation: str  # "relu", "sigmoid" or "clamp01" (linear output clipped to [0, 1])
+    activation: str  # "relu", "sigmoid", "clamp01" (linear output clipped to [0, 1]) or "linear" (encoders' last layer)
 
 
 def mlp(widths: list[int]) -> nn.Sequential:
@@ -209,9 +209,14 @@ class LatentModel(nn.Module):
         """The decoder as dense layers (z -> flat image in [0, 1]), or None if it is convolutional."""
         return None
 
+    def encoder_layers(self) -> list[DenseLayer] | None:
+        """The encoder as dense layers (flat image -> mean, or mean then logvar for a VAE: 2D
+        outputs), the last one "linear"; None if it is convolutional. For the browser's encoder."""
+        return None
+
 
 def _dense_layers_from(sequential: nn.Sequential, final_activation: str) -> list[DenseLayer]:
-    linears = [m for m in sequential if isinstance(m, nn.Linear)]
+    linears = [m for m in sequential.modules() if isinstance(m, nn.Linear)]  # nested: the encoder's Flatten + mlp
     return [
         DenseLayer(
             m.weight.detach().cpu().float().numpy().copy(),
@@ -259,6 +264,11 @@ class PCA(LatentModel):
     def decoder_layers(self) -> list[DenseLayer]:
         return [DenseLayer(self.components.T.cpu().numpy().copy(), self.mean.cpu().numpy().copy(), "clamp01")]
 
+    def encoder_layers(self) -> list[DenseLayer]:
+        # (x - mean) W^T = x W^T - (W mean): one affine layer; the bias folded in float64.
+        w = self.components.cpu().double()
+        return [DenseLayer(w.float().numpy().copy(), (-(w @ self.mean.cpu().double())).float().numpy(), "linear")]
+
 
 class LinearAE(LatentModel):
     """One linear map each way, no nonlinearity, trained on squared error.
@@ -280,6 +290,9 @@ class LinearAE(LatentModel):
 
     def decoder_layers(self) -> list[DenseLayer]:
         return _dense_layers_from(nn.Sequential(self.decoder), "clamp01")
+
+    def encoder_layers(self) -> list[DenseLayer]:
+        return _dense_layers_from(nn.Sequential(self.encoder), "linear")
 
 
 class AE(LatentModel):
@@ -321,6 +334,11 @@ class AE(LatentModel):
         if self.config.architecture == "conv":
             return None
         return _dense_layers_from(self.decoder, "sigmoid")
+
+    def encoder_layers(self) -> list[DenseLayer] | None:
+        if self.config.architecture == "conv":
+            return None
+        return _dense_layers_from(self.encoder, "linear")  # a VAE's 2D outputs: mean, then logvar
 
 
 class VAE(AE):
