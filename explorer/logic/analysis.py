@@ -36,10 +36,12 @@ def canonical_models(cards: list[Card | dict], dataset: str, dim: int) -> dict[s
 
     Several candidates of a kind (a beta sweep): the VAE with beta 1 and a reconstruction
     term wins, then shipped before trained-here, then the shortest name (mnist-vae-2
-    before mnist-vae-2-beta1).
+    before mnist-vae-2-beta1). A denoising AE (trained with input noise) is never the plain AE.
     """
     def rank(card: Card) -> tuple:
-        return (card.is_kl_only, abs(_beta(card) - 1.0), card.origin == "trained", len(card.name), card.name)
+        denoiser = float(card.model_config.get("input_noise") or 0.0) > 0
+        return (card.is_kl_only, denoiser, abs(_beta(card) - 1.0), card.origin == "trained", len(card.name),
+                card.name)
 
     out: dict[str, Card] = {}
     for kind in KIND_ORDER:

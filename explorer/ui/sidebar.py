@@ -9,7 +9,7 @@ import streamlit as st
 from core.card import Card
 from core.data import Dataset
 from core.models import LatentModel
-from explorer.ui import loaders
+from explorer.ui import loaders, share
 
 @dataclass
 class Selection:
@@ -43,13 +43,37 @@ def _remembered_select(label: str, options: list[str], memory_key: str, widget_k
     return choice
 
 
-def pick_dataset(cards: list[Card] | None = None, key: str = "dataset") -> str | None:
+def pick_dataset(cards: list[Card] | None = None, key: str = "dataset", from_link: bool = True) -> str | None:
+    """The dataset picker. ``from_link``: a new ``?model=`` in the URL picks that model's dataset
+    (pages without a model picker; pick_model reads the link itself)."""
     cards = loaders.all_cards() if cards is None else cards
     names = list(dict.fromkeys(c.dataset_name for c in cards))
     if not names:
         st.sidebar.error("No checkpoints found. Run `python -m core pretrain` or train one on the Train page.")
         return None
-    return _remembered_select("Dataset", names, "picked_dataset", f"{key}_picker", default="mnist")
+    if from_link:
+        _follow_link(cards, key)
+        share.show_note("model")
+    choice = _remembered_select("Dataset", names, "picked_dataset", f"{key}_picker", default="mnist")
+    if from_link:
+        linked = next((c for c in cards if c.name == st.query_params.get("model")), None)
+        if linked is not None and linked.dataset_name != choice:
+            share.write("model", None)  # the link's model is of another dataset now
+    return choice
+
+
+def _follow_link(cards: list[Card], dataset_key: str, model_key: str | None = None) -> Card | None:
+    """A new ``?model=NAME``: remember its dataset (and the model) as if picked in the sidebar."""
+    linked = share.linked_model([c.name for c in cards])
+    if linked.value is None:
+        return None
+    card = next(c for c in cards if c.name == linked.value)
+    st.session_state["picked_dataset"] = card.dataset_name
+    st.session_state.pop(f"{dataset_key}_picker", None)
+    if model_key is not None:
+        st.session_state[f"picked_{model_key}"] = card.name
+        st.session_state.pop(f"{model_key}_picker", None)
+    return card
 
 
 def pick_model(
@@ -63,11 +87,15 @@ def pick_model(
 ) -> Selection | None:
     """Dataset picker (once per page) and a model picker filtered to it; loads the model.
 
-    Shows the data's notice (e.g. the offline MNIST subset) in the sidebar.
+    Shows the data's notice (e.g. the offline MNIST subset) in the sidebar. The main picker
+    (``key="model"``) follows a new ``?model=NAME`` in the URL and writes its choice back there.
     """
     cards = loaders.all_cards()
+    linked = _follow_link(cards, "dataset", key) if key == "model" else None
+    if key == "model":
+        share.show_note("model")
     if dataset is None:
-        dataset = pick_dataset(cards)
+        dataset = pick_dataset(cards, from_link=False)
         if dataset is None:
             return None
     cards = [c for c in cards if c.dataset_name == dataset and (kinds is None or c.kind in kinds)
@@ -76,8 +104,13 @@ def pick_model(
         (container or st.sidebar).warning(f"No {'/'.join(kinds or ('',))} model for {dataset} yet.")
         return None
     by_name = {c.name: c for c in cards}
+    if linked is not None and linked.name not in by_name:
+        share.refuse("model", f"{linked.name} is not shown on this page", "another model")
+        share.show_note("model")
     name = _remembered_select(label, list(by_name), f"picked_{key}", f"{key}_picker",
                               format_func=lambda n: by_name[n].display_name, container=container, default=default)
+    if key == "model":
+        share.write("model", name)
     selection = selection_for(by_name[name])
     show_data_status(selection)
     return selection
