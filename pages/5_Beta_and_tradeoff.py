@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer.logic import analysis, charts, figures, images
 
-from explorer.ui import explore, loaders, sidebar
+from explorer.ui import explore, loaders, share, sidebar
 
 st.set_page_config(page_title="Beta and the tradeoff · Latent explorer", page_icon="⚖️", layout="wide")
 st.title("Beta and the tradeoff")
@@ -29,13 +29,19 @@ def group_label(name: str) -> str:
 
 
 names = list(groups)
+group_name, linked = share.linked_sweep(groups, "mnist-vae-2" if "mnist-vae-2" in names else names[0])
+share.show_note("model")  # a link's ?model= (a member of a sweep) and ?beta= pick the defaults
 group_name = st.sidebar.selectbox("Beta sweep", names, key="beta_sweep", format_func=group_label,
-                                  index=names.index("mnist-vae-2") if "mnist-vae-2" in names else 0)
+                                  index=names.index(group_name))
 group = groups[group_name]
 betas = group.betas
-beta = st.select_slider("β, the weight on the KL term", options=betas, value=1.0 if 1.0 in betas else betas[0],
+value = share.linked_beta(group, linked, 1.0 if 1.0 in betas else betas[0])
+share.show_note("beta")
+beta = st.select_slider("β, the weight on the KL term", options=betas, value=value,
                         format_func=lambda b: f"{b:g}", key=f"beta_value_{group_name}")
 card = group.at_beta(beta)
+share.write("model", card.name)
+share.write("beta", f"{beta:g}")
 selection = sidebar.selection_for(card)
 sidebar.show_data_status(selection)
 m = card.get("metrics") or {}

@@ -52,8 +52,10 @@ def canonical_models(cards: list[Card | dict], dataset: str, dim: int) -> dict[s
 
 
 def models_of(cards: list[Card | dict], dataset: str, dim: int, kind: str) -> list[Card]:
-    """The cards of one kind of model for ``dataset`` at latent ``dim``."""
-    return [c for c in map(Card.of, cards) if c.kind == kind and c.dataset_name == dataset and c.latent_dim == dim]
+    """The cards of one kind of model for ``dataset`` at latent ``dim``; not the denoising ones
+    (trained with input noise: the Compare page's denoising section shows them)."""
+    return [c for c in map(Card.of, cards) if c.kind == kind and c.dataset_name == dataset and c.latent_dim == dim
+            and not float(c.model_config.get("input_noise") or 0.0) > 0]
 
 
 def latent_dims_with(cards: list[Card | dict], dataset: str, min_kinds: int = 2) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import zipfile
 from pathlib import Path
@@ -12,6 +13,8 @@ from PIL import Image
 
 from explorer.logic import images
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 
 def png_bytes(picture: np.ndarray) -> bytes:
     """A picture (H, W) or (H, W, 3), uint8 or float in [0, 1], as PNG bytes of the same size."""
@@ -21,6 +24,18 @@ def png_bytes(picture: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(picture).save(buf, format="PNG", optimize=True)
     return buf.getvalue()
+
+
+def png_from_data_uri(uri: str) -> bytes:
+    """The bytes of an image data URI, as PNG (a PNG passes through; another format is re-encoded)."""
+    head, _, payload = uri.partition(",")
+    if not head.startswith("data:image/") or ";base64" not in head:
+        raise ValueError(f"not a base64 image data URI: {head[:40]!r}")
+    raw = base64.b64decode(payload)
+    if raw.startswith(PNG_SIGNATURE):
+        return raw
+    with Image.open(io.BytesIO(raw)) as picture:
+        return png_bytes(np.asarray(picture.convert("RGB" if picture.mode not in ("L", "RGB") else picture.mode)))
 
 
 def codes_frame(index: np.ndarray, means: np.ndarray, logvars: np.ndarray | None = None,
@@ -73,4 +88,4 @@ def checkpoint_zip(stem: str | Path) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["png_bytes", "codes_frame", "csv_bytes", "checkpoint_files", "checkpoint_zip"]
+__all__ = ["PNG_SIGNATURE", "png_bytes", "png_from_data_uri", "codes_frame", "csv_bytes", "checkpoint_files", "checkpoint_zip"]

@@ -117,6 +117,8 @@ def linked_code(model_name: str, latent_dim: int) -> np.ndarray | None:
         st.session_state["sliders_start"] = "link"
     stored = st.session_state.get("sliders_link")
     if stored is None or stored[0] != model_name or len(stored[1]) != latent_dim:
+        if st.session_state.get("sliders_start") == "link":  # the link was for another model
+            st.session_state["sliders_start"] = "zero"
         return None
     return np.asarray(stored[1], dtype=np.float64)
 
@@ -125,33 +127,36 @@ def write_code(z: np.ndarray) -> None:
     write("z", links.format_floats(z))
 
 
-def linked_sweep(groups: dict[str, SweepGroup], widget_key: str) -> str | None:
-    """``?model=`` naming a member of a sweep: select that sweep; returns the model's name."""
+def linked_sweep(groups: dict[str, SweepGroup], default: str) -> tuple[str, str | None]:
+    """``?model=`` naming a member of a β sweep: (that sweep, the model); else (``default``, None).
+
+    The sweep is the picker's default: it applies when the picker is new (a link opens a new
+    session) and leaves a choice made in this session alone."""
     text = incoming("model")
     members = {c.name: name for name, g in groups.items() for c in [*g.models, *([g.kl_only] if g.kl_only else [])]}
     parsed = links.parse_choice("model", text, members)
     if text is not None and parsed.value is None:
-        problem = parsed.problem if parsed.problem and len(text) > links.MAX_TEXT else (
-            f"`{links.shown(text)}` is not a VAE of a β sweep")
-        refuse("model", problem, "the sweep picked in the sidebar")
-        return None
-    if parsed.value is not None:
-        st.session_state[widget_key] = members[parsed.value]
-    return parsed.value
+        problem = parsed.problem if len(text) > links.MAX_TEXT else f"`{links.shown(text)}` is not a VAE of a β sweep"
+        refuse("model", problem, "the default sweep")
+        return default, None
+    if parsed.value is None:
+        return default, None
+    return members[parsed.value], parsed.value
 
 
-def linked_beta(group: SweepGroup, widget_key: str, model: str | None) -> None:
-    """``?beta=`` when new and one of the sweep's betas (or the beta of ``model``): set the slider."""
+def linked_beta(group: SweepGroup, model: str | None, default: float) -> float:
+    """``?beta=`` when new and one of the sweep's betas, else the beta of ``model``, else ``default``:
+    the β slider's default (see linked_sweep)."""
     text = incoming("beta")
     parsed = links.parse_number_in("beta", text, group.betas, what=f"β of the sweep {group.name}")
     if parsed.problem:
         refuse("beta", parsed.problem, "the default β")
     if parsed.value is not None:
-        st.session_state[widget_key] = parsed.value
-    elif model is not None and not parsed.problem:
-        card = next((c for c in group.models if c.name == model), None)
-        if card is not None:
-            st.session_state[widget_key] = group.betas[group.models.index(card)]
+        return parsed.value
+    card = next((c for c in group.models if c.name == model), None)
+    if card is not None and not parsed.problem:
+        return group.betas[group.models.index(card)]
+    return default
 
 
 __all__ = ["LINK_LABEL", "incoming", "refuse", "show_note", "write", "current_url", "link_box", "linked_model",

@@ -34,9 +34,14 @@ class Row(NamedTuple):
     caption: str
 
 
+def starts(link: np.ndarray | None) -> tuple[str, ...]:
+    """The starts on offer: STARTS, and "link" while a link's code (``?z=``) is there."""
+    return STARTS if link is None else (*STARTS, "link")
+
+
 def start_label(start: str, model) -> str:
     return {"zero": "0 (the origin)", "random": "a prior sample" if model.variational else "a random code",
-            "image": "an encoded test image"}[start]
+            "image": "an encoded test image", "link": "the code in the link"}[start]
 
 
 def range_note(selection: Selection) -> str:
@@ -50,9 +55,12 @@ def randomize() -> None:
     st.session_state["sliders_start"] = "random"
 
 
-def start_code(selection: Selection, start: str, index: int, seed: int) -> np.ndarray:
-    """The code (D,) the sliders start from."""
+def start_code(selection: Selection, start: str, index: int, seed: int,
+               link: np.ndarray | None = None) -> np.ndarray:
+    """The code (D,) the sliders start from (``link``: the code of a ``?z=`` link)."""
     d = selection.model.latent_dim
+    if start == "link" and link is not None and len(link) == d:
+        return np.asarray(link, dtype=np.float64)
     if start == "random":
         if selection.model.variational:
             return prior_samples(1, d, seed).numpy()[0].astype(np.float64)
@@ -200,7 +208,7 @@ def code_columns(d: int) -> dict:
 
 
 __all__ = [
-    "MAX_DIMS", "STARTS", "START_HELP", "Row", "start_label", "range_note", "randomize", "start_code",
+    "MAX_DIMS", "STARTS", "START_HELP", "Row", "starts", "start_label", "range_note", "randomize", "start_code",
     "browser_decoder_available", "model_id", "decode_one", "browser_sliders", "native_sliders",
     "dims_by_information", "dim_label", "traversal_rows", "neighbours", "code_table", "code_columns",
 ]

@@ -12,7 +12,7 @@ from core.data import DATASET_NAMES, Dataset
 from core.losses import LIKELIHOODS
 from core.models import MODEL_KINDS
 from core.runspec import RunSpec
-from explorer.logic import analysis, charts, figures, training
+from explorer.logic import analysis, charts, exports, figures, training
 from explorer.ui import loaders
 
 SOURCES = ("A dataset of this app", "Your .npz / .npy file", "An image folder on the server")
@@ -134,3 +134,23 @@ def show_job(job: training.TrainingJob, live: bool = False) -> None:
             height=380), key="train_map", config={"displayModeBar": False})
     if live and view.finished:
         st.rerun()  # redraw the whole page once: unlock the form, stop polling
+
+
+def download_checkpoint(job: training.TrainingJob | None) -> None:
+    """A finished job's checkpoint (NAME.safetensors + NAME.json) as one zip, built on click.
+
+    Shows nothing until the job has saved its checkpoint."""
+    if job is None or job.running or job.view().phase != "done":
+        return
+    stem = job.spec.out
+    try:
+        exports.checkpoint_files(stem)
+    except FileNotFoundError as err:
+        st.info(f"Nothing to download: {err}.")
+        return
+    st.download_button(
+        f"Download {job.spec.name} (.zip)", data=lambda: exports.checkpoint_zip(stem), file_name=f"{job.spec.name}.zip",
+        mime="application/zip", on_click="ignore", key="train_download", icon="⬇️",
+        help="The weights (.safetensors) and the card (.json): put both in another app's checkpoints/ folder, or "
+             "load them with core.checkpoints.load_checkpoint.",
+    )
