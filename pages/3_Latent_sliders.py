@@ -19,7 +19,7 @@ st.caption(sidebar.units_caption(selection.card) + " " + sliders.range_note(sele
 
 has_data = selection.dataset is not None
 link = share.linked_code(selection.name, d)  # ?z=...: the code of a shared link
-share.show_note("z")
+note = st.empty()  # why a link's z was not used, if it was not
 c1, c2, c3 = st.columns([4, 2, 2], vertical_alignment="bottom")
 start = c1.radio("Start from", sliders.starts(link), horizontal=True, key="sliders_start",
                  format_func=lambda s: sliders.start_label(s, model), help=sliders.START_HELP)
@@ -43,6 +43,7 @@ if native:
 else:
     z = sliders.browser_sliders(selection, z0, key="sliders_decoder")
 share.write_code(z)
+share.show_note("z", note)
 
 st.subheader("Around this code")
 left, right = st.columns(2)

@@ -29,19 +29,20 @@ def group_label(name: str) -> str:
 
 
 names = list(groups)
+# a link's ?model= (a member of a sweep) and ?beta= choose the defaults
 group_name, linked = share.linked_sweep(groups, "mnist-vae-2" if "mnist-vae-2" in names else names[0])
-share.show_note("model")  # a link's ?model= (a member of a sweep) and ?beta= pick the defaults
 group_name = st.sidebar.selectbox("Beta sweep", names, key="beta_sweep", format_func=group_label,
                                   index=names.index(group_name))
 group = groups[group_name]
 betas = group.betas
 value = share.linked_beta(group, linked, 1.0 if 1.0 in betas else betas[0])
-share.show_note("beta")
 beta = st.select_slider("β, the weight on the KL term", options=betas, value=value,
                         format_func=lambda b: f"{b:g}", key=f"beta_value_{group_name}")
 card = group.at_beta(beta)
 share.write("model", card.name)
 share.write("beta", f"{beta:g}")
+share.show_note("model")
+share.show_note("beta")
 selection = sidebar.selection_for(card)
 sidebar.show_data_status(selection)
 m = card.get("metrics") or {}

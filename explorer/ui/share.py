@@ -19,7 +19,8 @@ from explorer.logic.analysis import SweepGroup
 from explorer.logic.share import Parsed
 
 _SEEN = "_share_seen"  # {param: the value last read from or written to the URL}
-_NOTES = "_share_notes"  # {param: [note, the value written after it (None until then), the page]}
+_NOTES = "_share_notes"  # {param: [note, the value written after it (_UNSET until then), the page]}
+_UNSET = "\x00unset"
 LINK_LABEL = "Link to this view"
 
 
@@ -47,26 +48,26 @@ def _page() -> str:
 
 def refuse(name: str, problem: str, fallback: str) -> None:
     """Note that the link's ``name`` was not used, and what is shown instead."""
-    _notes()[name] = [f"Part of the link was not used: {problem}. Showing {fallback} instead.", None, _page()]
+    _notes()[name] = [f"Part of the link was not used: {problem}. Showing {fallback} instead.", _UNSET, _page()]
 
 
-def show_note(name: str) -> None:
-    """The note about the link's ``name``, if there is one (call it every run, where it should appear);
-    it belongs to the page that read the link, and ends when the user leaves that page."""
+def show_note(name: str, container=None) -> None:
+    """The note about the link's ``name``, if there is one (call it every run, where it should appear,
+    after ``write``); it belongs to the page that read the link, and ends when the user leaves that page."""
     note = _notes().get(name)
     if note is None:
         return
     if note[2] != _page():
         del _notes()[name]
         return
-    st.warning(note[0], icon="⚠️")
+    (container or st).warning(note[0], icon="⚠️")
 
 
 def write(name: str, value: str | None) -> None:
     """Put the view's ``name`` into the URL (None: remove it); a note about it ends when it changes."""
     note = _notes().get(name)
     if note is not None:
-        if note[1] is None:
+        if note[1] == _UNSET:
             note[1] = value
         elif note[1] != value:
             del _notes()[name]

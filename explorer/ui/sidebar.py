@@ -53,12 +53,11 @@ def pick_dataset(cards: list[Card] | None = None, key: str = "dataset", from_lin
         return None
     if from_link:
         _follow_link(cards, key)
-        share.show_note("model")
     choice = _remembered_select("Dataset", names, "picked_dataset", f"{key}_picker", default="mnist")
-    if from_link:
+    if from_link:  # keep ?model= while it names a model of this dataset
         linked = next((c for c in cards if c.name == st.query_params.get("model")), None)
-        if linked is not None and linked.dataset_name != choice:
-            share.write("model", None)  # the link's model is of another dataset now
+        share.write("model", linked.name if linked is not None and linked.dataset_name == choice else None)
+        share.show_note("model")
     return choice
 
 
@@ -92,8 +91,6 @@ def pick_model(
     """
     cards = loaders.all_cards()
     linked = _follow_link(cards, "dataset", key) if key == "model" else None
-    if key == "model":
-        share.show_note("model")
     if dataset is None:
         dataset = pick_dataset(cards, from_link=False)
         if dataset is None:
@@ -106,11 +103,11 @@ def pick_model(
     by_name = {c.name: c for c in cards}
     if linked is not None and linked.name not in by_name:
         share.refuse("model", f"{linked.name} is not shown on this page", "another model")
-        share.show_note("model")
     name = _remembered_select(label, list(by_name), f"picked_{key}", f"{key}_picker",
                               format_func=lambda n: by_name[n].display_name, container=container, default=default)
     if key == "model":
         share.write("model", name)
+        share.show_note("model")
     selection = selection_for(by_name[name])
     show_data_status(selection)
     return selection
