@@ -39,10 +39,9 @@ def png_from_data_uri(uri: str) -> bytes:
 
 
 def codes_frame(index: np.ndarray, means: np.ndarray, logvars: np.ndarray | None = None,
-                labels: np.ndarray | None = None, class_names: list[str] | None = None) -> pd.DataFrame:
-    """One row per image: its index in the test split, its label, z0..z{D-1}; for a VAE also
-    logvar0.. and sigma0.. of q(z|x) (sigma = exp(logvar / 2)). Labels are blank when unknown;
-    ``class_names`` adds a ``class`` column."""
+                labels: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per image: its index in the test split, its label (blank when unknown),
+    z0..z{D-1}; for a VAE also logvar0.. and sigma0.. of q(z|x) (sigma = exp(logvar / 2))."""
     index = np.asarray(index, dtype=np.int64)
     means = np.asarray(means, dtype=np.float64)
     d = means.shape[1]
@@ -51,17 +50,12 @@ def codes_frame(index: np.ndarray, means: np.ndarray, logvars: np.ndarray | None
         frame["label"] = pd.array([pd.NA] * len(index), dtype="Int64")
     else:
         frame["label"] = np.asarray(labels, dtype=np.int64)
-        if class_names:
-            frame["class"] = [class_names[int(k)] if 0 <= int(k) < len(class_names) else "" for k in labels]
-    for i in range(d):
-        frame[f"z{i}"] = means[:, i]
+    columns = {f"z{i}": means[:, i] for i in range(d)}
     if logvars is not None:
         logvars = np.asarray(logvars, dtype=np.float64)
-        for i in range(d):
-            frame[f"logvar{i}"] = logvars[:, i]
-        for i in range(d):
-            frame[f"sigma{i}"] = np.exp(0.5 * logvars[:, i])
-    return frame
+        columns |= {f"logvar{i}": logvars[:, i] for i in range(d)}
+        columns |= {f"sigma{i}": np.exp(0.5 * logvars[:, i]) for i in range(d)}
+    return pd.concat([frame, pd.DataFrame(columns)], axis=1)
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -25,11 +25,10 @@ def grid_png(container, panel: Selection, grid: explore.Manifold, n: int) -> Non
 def codes_csv(container, selection: Selection, codes: explore.Codes) -> None:
     """The codes of the points on the map (every encoded test image) as a CSV file."""
     index = np.arange(len(codes.means))
-    names = selection.dataset.class_names if selection.dataset is not None else None
     extra = ", logvar and sigma of q(z|x) per dim" if codes.logvars is not None else ""
     container.download_button(
         "Download the codes (CSV)", on_click="ignore", key=f"map_csv_{selection.name}",
-        data=lambda: exports.csv_bytes(exports.codes_frame(index, codes.means, codes.logvars, codes.labels, names)),
+        data=lambda: exports.csv_bytes(exports.codes_frame(index, codes.means, codes.logvars, codes.labels)),
         file_name=f"{selection.name}-codes.csv", mime="text/csv",
         help=f"One row per test image on the map ({len(index):,}): index, label, z0..z{codes.means.shape[1] - 1}"
              f"{extra}.",
