@@ -102,7 +102,10 @@ class ModelConfig:
         return self
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["conv_stages"] == 2:  # the default is left out: cards stay exactly as before issue #14
+            del d["conv_stages"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":

@@ -82,7 +82,10 @@ class TrainConfig:
         return self.lr
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["amp"] == "off":  # the default is left out: cards stay exactly as before issue #14
+            del d["amp"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
