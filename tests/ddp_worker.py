@@ -7,7 +7,9 @@ Starting processes is the slow part on a small CI machine, so one launch covers:
 1. ``sweep`` (2 gloo processes, per-rank batch 32) on digits: the card, and who called save_checkpoint;
 2. ``train`` with an --out that cannot be written: every rank must stop with exit code 2, no hang;
 3. ``train`` where rank 1's loss becomes NaN in epoch 2: every rank must stop with exit code 1,
-   nothing written.
+   nothing written;
+4. through core.pipeline: a callback on rank 0 that cancels in epoch 2 (every rank must stop
+   there), and early stopping on a validation split (every rank must stop at the same epoch).
 
 Each rank writes RESULTS_DIR/rank<R>.json with the exit codes and its save_checkpoint calls.
 """
@@ -63,7 +65,30 @@ def run() -> None:
     codes["nan"] = main(["train", *COMMON, "--out", str(results / "nan" / "x")])
     core.train.batch_objective = real_objective
 
-    (results / f"rank{rank}.json").write_text(json.dumps({"codes": codes, "saves": saves,
+    # Through the library: a callback on rank 0 cancels in epoch 2; early stopping on a validation split.
+    from core.data import load_dataset
+    from core.models import ModelConfig
+    from core.train import TrainConfig
+
+    digits = load_dataset("digits")
+    model_config = ModelConfig("vae", digits.image_shape, 2, hidden=(64,))
+
+    class CancelAt2:
+        def on_epoch_end(self, stats):
+            return stats.epoch == 2
+
+    cancelled = core.pipeline.train_and_save(digits, model_config, TrainConfig(epochs=5, batch_size=32, device="cpu"),
+                                             None, callbacks=[CancelAt2()] if rank == 0 else [], iwae_k=0)
+    early = core.pipeline.train_and_save(
+        digits, model_config,
+        TrainConfig(epochs=12, batch_size=32, lr=3e-2, validation_fraction=0.2, patience=1, device="cpu"),
+        None, iwae_k=0)
+    library = {
+        "cancel": [cancelled.result.cancelled, len(cancelled.result.history)],
+        "early": [early.result.best_epoch, len(early.result.history), early.result.n_validation,
+                  [s.validation_loss for s in early.result.history]],
+    }
+    (results / f"rank{rank}.json").write_text(json.dumps({"codes": codes, "saves": saves, "library": library,
                                                           "world": distributed.info().world_size}))
     distributed.shutdown()
 

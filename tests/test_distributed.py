@@ -154,3 +154,12 @@ def test_two_processes_reach_the_one_process_elbo_at_the_same_global_batch(two_p
     spread = max(one.values()) - min(one.values())
     print(f"one process -ELBO by seed {one}, spread {spread:.3f}; two processes {ddp:.3f}")
     assert abs(ddp - one[0]) <= spread, (ddp, one)
+
+
+def test_rank_0_decides_cancel_and_early_stopping_for_every_rank(two_process_run):
+    _, ranks, _ = two_process_run
+    assert [r["library"]["cancel"] for r in ranks] == [[True, 2], [True, 2]]
+    early = [r["library"]["early"] for r in ranks]
+    assert early[0][:3] == early[1][:3]  # same best epoch, same number of epochs, same validation split
+    assert early[0][1] < 12 and early[0][0] is not None  # it did stop early, keeping the best epoch's weights
+    assert early[0][3] == early[1][3]  # rank 0's validation losses, broadcast to rank 1
