@@ -46,7 +46,9 @@ def test_train_writes_both_files_and_prints_the_table(tmp_path, capsys):
     stdout = capsys.readouterr().out
     assert f"saved {out}.safetensors and {out}.json" in stdout
     header, row = stdout.strip().splitlines()[-2:]
-    assert header.split() == ["name", "kind", "dataset", "D", "beta", "lik.", "MSE", "recon", "KL", "-ELBO", "IWAE", "AU", "kNN", "1%"]
+    assert header.split() == ["name", "kind", "dataset", "D", "beta", "MSE", "BCE@mean", "recon", "KL", "-ELBO", "IWAE", "AU",
+                              "kNN", "1%"]
+    assert row.split()[8] == "B"  # nats in the model's own likelihood say which, next to the number
     assert row.split()[:4] == ["ae2", "ae", "digits", "2"]
     model, card = load_checkpoint(out)
     assert card["command"] == (
