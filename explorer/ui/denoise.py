@@ -90,15 +90,16 @@ def section(cards: list[Card], panels: list[Selection], dataset: str, dim: int, 
     factor = images.display_scale(x.shape[2], target=64)
     noisy = denoising.corrupt(x, kind, amount, seed)
     measured = tuple(int(i) for i in analysis.subsample(n_test, N_MEASURED, seed=1))
-    st.markdown(f"**Noisy inputs** ({denoising.noise_label(kind, amount)}; MSE per pixel against the clean "
-                f"images: {denoising.mse_per_pixel(noisy, x):.4f})")
-    st.image(explore.row_picture(noisy, factor))
+    st.markdown(f"**Noisy inputs** ({denoising.noise_label(kind, amount)})")
+    st.image(explore.row_picture(noisy, factor),
+             caption=f"MSE per pixel of these noisy images against the clean ones: {denoising.mse_per_pixel(noisy, x):.4f}")
     errors = {}
     for role, panel in found:
         recon = loaders.decode(panel.model, loaders.encode(panel.model, noisy)[0])
         errors[role] = _measure(panel.path, measured, kind, amount, seed)
-        st.markdown(f"**{role}** · {panel.name} · MSE vs clean on these images {denoising.mse_per_pixel(recon, x):.4f}")
-        st.image(explore.row_picture(recon, factor))
+        st.markdown(f"**{role}** · {panel.name}")
+        st.image(explore.row_picture(recon, factor),
+                 caption=f"its reconstructions; MSE per pixel against the clean images: {denoising.mse_per_pixel(recon, x):.4f}")
     for column, (role, error) in zip(st.columns(len(errors)), errors.items()):
         column.metric(f"{role.split(' (')[0]}: MSE per pixel vs clean", f"{error:.4f}")
     st.caption(f"MSE per pixel (intensities in [0, 1]) between each model's reconstruction of the noisy images and "
