@@ -12,7 +12,7 @@ st.markdown(
     "dimensions (**mnist-vae-16**, **frey-vae-8**) are made for this: some dimensions change the pose or "
     "the stroke, others nothing at all (the VAE switched them off)."
 )
-selection = explore.require_model(max_latent_dim=sliders.MAX_DIMS, default="mnist-vae-16",
+selection = explore.require_model(max_latent_dim=sliders.MAX_DIMS, default=sliders.most_expressive_vae,
                                   hint=f"This page shows models with at most {sliders.MAX_DIMS} latent dims.")
 model, d = selection.model, selection.model.latent_dim
 st.caption(sidebar.units_caption(selection.card) + " " + sliders.range_note(selection))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
@@ -32,6 +33,8 @@ def _remembered_select(label: str, options: list[str], memory_key: str, widget_k
     """A selectbox whose choice survives page switches (widget state does not)."""
     container = container or st.sidebar
     remembered = st.session_state.get(memory_key, default)
+    if remembered not in options:  # e.g. a model of another dataset: this page's own default
+        remembered = default
     index = options.index(remembered) if remembered in options else 0
 
     def remember() -> None:
@@ -81,11 +84,13 @@ def pick_model(
     kinds: tuple[str, ...] | None = None,
     dataset: str | None = None,
     max_latent_dim: int | None = None,
-    default: str | None = None,
+    default: str | Callable[[list[Card]], Card | None] | None = None,
     container=None,
 ) -> Selection | None:
     """Dataset picker (once per page) and a model picker filtered to it; loads the model.
 
+    ``default``: the model shown until the user picks one: a name, or a function choosing among
+    the dataset's cards (so every dataset opens on its own best model for the page).
     Shows the data's notice (e.g. the offline MNIST subset) in the sidebar. The main picker
     (``key="model"``) follows a new ``?model=NAME`` in the URL and writes its choice back there.
     """
@@ -103,6 +108,9 @@ def pick_model(
     by_name = {c.name: c for c in cards}
     if linked is not None and linked.name not in by_name:
         share.refuse("model", f"{linked.name} is not shown on this page", "another model")
+    if callable(default):
+        preferred = default(cards)
+        default = preferred.name if preferred is not None else None
     name = _remembered_select(label, list(by_name), f"picked_{key}", f"{key}_picker",
                               format_func=lambda n: by_name[n].display_name, container=container, default=default)
     if key == "model":
@@ -142,10 +150,14 @@ def short_notice(text: str) -> str:
 
 
 def show_data_status(selection: Selection) -> None:
-    """The offline-subset notice, or why the data is missing; once per page.
+    """The offline-subset notice, or why the data is missing; once per page. When the images here
+    are not those the model's card was trained and tested on, say so plainly.
 
     The sidebar shows the notice's first sentence; the whole text opens below it.
     """
+    if selection.dataset is not None and selection.path:
+        for note in loaders.data_notes(selection.path):
+            st.sidebar.warning(note, icon="⚠️")
     if selection.dataset is not None and selection.dataset.notice:
         notice = selection.dataset.notice
         st.sidebar.info(short_notice(notice), icon="ℹ️")

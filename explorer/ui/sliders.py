@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from core.card import Card
 from core.latent import prior_samples, traversal
 from explorer.logic import images, spaces
 from explorer.ui import explore, loaders
@@ -37,6 +38,13 @@ class Row(NamedTuple):
 def starts(link: np.ndarray | None) -> tuple[str, ...]:
     """The starts on offer: STARTS, and "link" while a link's code (``?z=``) is there."""
     return STARTS if link is None else (*STARTS, "link")
+
+
+def most_expressive_vae(cards: list[Card]) -> Card | None:
+    """The model a dataset's sliders open on: its plain VAE (beta 1, with reconstruction) with the
+    most latent dims the page can show (frey-vae-8, mnist-vae-16), shipped before trained."""
+    vaes = [c for c in cards if c.variational and c.is_plain and c.latent_dim <= MAX_DIMS]
+    return max(vaes, key=lambda c: (c.latent_dim, c.origin == "shipped"), default=None)
 
 
 def start_label(start: str, model) -> str:
