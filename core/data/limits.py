@@ -204,9 +204,13 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------- images
 
 
-def open_image(source: bytes | str | os.PathLike[str], what: str | None = None) -> Any:
+def open_image(source: bytes | str | os.PathLike[str], what: str | None = None,
+               max_pixels: int = MAX_IMAGE_PIXELS) -> Any:
     """A decoded PIL image from bytes or a path; DatasetError for anything that is not a
-    readable picture of at most ``MAX_IMAGE_PIXELS`` (checked from the header, before decoding)."""
+    readable picture of at most ``max_pixels`` (checked from the header, before decoding).
+
+    PIL's own guard (``Image.MAX_IMAGE_PIXELS``) is set to ``MAX_IMAGE_PIXELS`` and its
+    DecompressionBombWarning is raised as an error here, so no path decodes a bomb."""
     from PIL import Image, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # PIL's own check: a warning above, an error at twice this
@@ -221,10 +225,10 @@ def open_image(source: bytes | str | os.PathLike[str], what: str | None = None) 
             width, height = picture.size
             if width < 1 or height < 1:
                 raise DatasetError(f"{what}: the image has no pixels ({width} x {height})")
-            if width * height > MAX_IMAGE_PIXELS:
+            if width * height > max_pixels:
                 raise DatasetError(
                     f"{what}: the image is {width:,} x {height:,} pixels; at most "
-                    f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels are accepted (refused before decoding)"
+                    f"{max_pixels / 1e6:g} megapixels are accepted (refused before decoding)"
                 )
             picture.load()
         return picture
@@ -232,18 +236,19 @@ def open_image(source: bytes | str | os.PathLike[str], what: str | None = None) 
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise DatasetError(
-            f"{what}: the image is too large to decode ({e}); at most {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels"
+            f"{what}: the image is too large to decode ({e}); at most {max_pixels / 1e6:g} megapixels are accepted"
         ) from None
     except UnidentifiedImageError:
-        raise DatasetError(f"{what}: cannot read it as an image (not a picture format; use PNG or JPEG)") from None
+        raise DatasetError(f"{what}: cannot read it as an image (not an image format PIL knows; use PNG or JPEG)") from None
     except (OSError, ValueError, SyntaxError, EOFError, TypeError, IndexError, KeyError, struct.error,
             zlib.error, MemoryError) as e:
         raise DatasetError(f"{what}: cannot read it as an image: it is damaged or truncated ({e})") from None
 
 
-def load_image_file(source: bytes | str | os.PathLike[str], mode: str = "L", what: str | None = None) -> np.ndarray:
+def load_image_file(source: bytes | str | os.PathLike[str], mode: str = "L", what: str | None = None,
+                    max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """An image as a uint8 array in ``mode`` ("L": (H, W), "RGB": (H, W, 3)), checked by ``open_image``."""
-    picture = open_image(source, what)
+    picture = open_image(source, what, max_pixels)
     try:
         return np.asarray(picture.convert(mode), dtype=np.uint8)
     except (OSError, ValueError) as e:
