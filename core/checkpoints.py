@@ -15,7 +15,7 @@ Format version 2 (version 1 cards, as first shipped, still load):
   to their file name (see ``relative_paths``).
 
 The save protocol, all under an exclusive ``fcntl.flock`` on ``.NAME.lock`` in the folder
-(one writer per name; the lock file stays, deleting it would race):
+(one writer per name; see ``checkpoint_lock``: the file goes away with its holder):
 
     0. recover: finish or undo a save that was interrupted (the steps below leave
        ``.NAME.prev.safetensors`` only between steps 3 and 6).
@@ -42,13 +42,13 @@ import hashlib
 import json
 import os
 import platform
-import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
 import torch
 
+from core.card import relative_paths
 from core.models import LatentModel, ModelConfig, build_model
 
 FORMAT_VERSION = 2
@@ -89,18 +89,38 @@ def _side_files(weights_path: Path) -> tuple[Path, Path]:
 
 @contextlib.contextmanager
 def checkpoint_lock(path: str | Path) -> Iterator[None]:
-    """Hold the exclusive per-name lock (``.NAME.lock``, fcntl.flock) of a checkpoint."""
+    """Hold the exclusive per-name lock of a checkpoint: fcntl.flock on ``.NAME.lock``.
+
+    The holder removes the lock file before releasing it, so none is left behind; a waiter
+    that then wakes up holding the lock of a removed file (its inode is no longer the one at
+    that path) opens the path again and retries.
+    """
     import fcntl
 
     weights_path, _ = checkpoint_paths(path)
     lock_path, _ = _side_files(weights_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(lock_path).st_ino
+            except FileNotFoundError:
+                current = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if current == os.fstat(fd).st_ino:
+            break
+        os.close(fd)  # the holder before us removed that file: lock the new one
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)  # releases the lock
+        try:
+            os.unlink(lock_path)
+        finally:
+            os.close(fd)  # releases the lock
 
 
 def _temp_file(target: Path, write) -> Path:
@@ -241,45 +261,6 @@ def _recover(weights_path: Path, card_path: Path) -> None:
         os.replace(prev, weights_path)
     else:
         prev.unlink(missing_ok=True)
-
-
-_ABSOLUTE_PATH = re.compile(r"(?<![\w<>.~:/\\-])/[^\s'\",;()\[\]{}]*[^\s'\",;()\[\]{}.]")
-
-
-def relative_paths(card: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """The card with no absolute path of this machine in it.
-
-    ``dataset.path`` (what loads the data again) becomes relative to the checkpoint's
-    folder; every other absolute path in a text field becomes relative to that folder when
-    it lies inside it, else its file name ("/home/ann/data/frey.mat" -> "frey.mat").
-    """
-    folder = Path(os.path.abspath(folder))
-
-    def short(match: re.Match) -> str:
-        p = Path(match.group(0))
-        try:
-            return p.relative_to(folder).as_posix() or "."
-        except ValueError:
-            return p.name or "/"
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            return _ABSOLUTE_PATH.sub(short, value)
-        if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        return value
-
-    dataset = card.get("dataset")
-    if isinstance(dataset, dict) and isinstance(dataset.get("path"), str) and os.path.isabs(dataset["path"]):
-        dataset = {**dataset, "path": Path(os.path.relpath(dataset["path"], folder)).as_posix()}
-        card = {**card, "dataset": dataset}
-    kept = card.get("dataset", {}).get("path") if isinstance(card.get("dataset"), dict) else None
-    out = walk(card)
-    if kept is not None:
-        out["dataset"]["path"] = kept
-    return out
 
 
 def _json_default(value: Any) -> Any:

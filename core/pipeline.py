@@ -43,10 +43,12 @@ def train_and_save(
     iwae_k: int = 100,
     eval_images: int | None = None,
     extra_card: dict | None = None,
+    overwrite: bool = True,
 ) -> TrainedModel:
     """Train, evaluate on the test split, and save to ``out`` (unless None or cancelled).
 
-    A diverging run raises core.train.TrainingDiverged before anything is written.
+    A diverging run raises core.train.TrainingDiverged before anything is written;
+    ``overwrite=False`` makes the save refuse (CheckpointError) to replace a checkpoint.
     """
     train_config.validate()
     if tuple(model_config.image_shape) != dataset.image_shape:
@@ -81,5 +83,5 @@ def train_and_save(
         **(extra_card or {}),
     }
     if out is not None:
-        card = save_checkpoint(model, out, card, precision=precision)
+        card = save_checkpoint(model, out, card, precision=precision, overwrite=overwrite)
     return TrainedModel(model, result, metrics, card)

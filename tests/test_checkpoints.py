@@ -43,8 +43,7 @@ def make_model(kind: str, latent_dim: int = 3, seed: int = 0, x: torch.Tensor | 
 
 
 def files_in(folder) -> list[str]:
-    """The files of a folder but the per-name lock files (.NAME.lock), which stay by design."""
-    return sorted(p.name for p in folder.iterdir() if not (p.name.startswith(".") and p.name.endswith(".lock")))
+    return sorted(p.name for p in folder.iterdir())
 
 
 def data_bytes(path) -> int:
