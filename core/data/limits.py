@@ -176,9 +176,13 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = [i for i in zf.infolist() if not i.is_dir()]
-            total = sum(i.file_size for i in infos)
-            check_decoded(what, (total,), 1)
+            total, cap = sum(i.file_size for i in infos), max_data_bytes()
             check_ratio(what, total, sum(i.compress_size for i in infos))
+            if total > cap:
+                raise DatasetError(
+                    f"{what}: its arrays inflate to {_mb(total)}; at most {_mb(cap)} is accepted "
+                    f"(set {MAX_DATA_BYTES_ENV} to allow more). Refused before inflating it."
+                )
             out: dict[str, np.ndarray] = {}
             for info in infos:
                 key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
@@ -215,7 +219,7 @@ def open_image(source: bytes | str | os.PathLike[str], what: str | None = None,
 
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # PIL's own check: a warning above, an error at twice this
     is_bytes = isinstance(source, (bytes, bytearray, memoryview))
-    what = what or ("the image" if is_bytes else str(source))
+    what = what or ("the uploaded image" if is_bytes else str(source))
     if is_bytes and len(source) == 0:
         raise DatasetError(f"{what}: the file is empty")
     try:

@@ -245,7 +245,8 @@ def select_specs(only: list[str] | None) -> list[PretrainSpec]:
 def rebuild_command(spec: PretrainSpec, data_dir: str | Path | None, out: str | Path) -> str:
     args = ["--only", spec.name]
     if data_dir is not None and spec.dataset != "digits":
-        args += ["--data-dir", str(data_dir)]
+        # No machine paths in cards: an absolute data dir is written as DIR (as in DATA_NEEDS)
+        args += ["--data-dir", "DIR" if Path(data_dir).expanduser().is_absolute() else str(data_dir)]
     if Path(out) != Path("checkpoints"):
         args += ["--out", str(out)]
     return command_line("pretrain", args)
