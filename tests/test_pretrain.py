@@ -168,7 +168,7 @@ def test_pretrain_one_fast_model_writes_a_complete_card(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits-pca-2.json", "digits-pca-2.safetensors"]
     model, card = load_checkpoint(tmp_path / "digits-pca-2")
     assert card["precision"] == "float16"
-    assert card["command"] == f"python -m core pretrain --only digits-pca-2 --out {tmp_path}"
+    assert card["command"] == "python -m core pretrain --only digits-pca-2 --out ."  # relative to its folder
     assert card["title"] == "Digits PCA, 2-D" and card["sweep"] is None and card["description"]
     assert card["dataset"]["name"] == "digits" and card["dataset"]["n_train"] == 1438
     check = card["float16_check"]
