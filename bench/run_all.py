@@ -13,6 +13,7 @@ Benchmarks (in this order):
     training  bench/bench_training.py: images/s and time-to-quality vs the DataLoader baseline
     latency   bench/bench_latency.py: decode 1 / 30x30 grid, encode 10,000 (vs baselines)
     browser_decode  bench/bench_browser_decode.py: decoding in the browser while dragging vs st.slider
+    draw_drag  bench/bench_draw_drag.py: updates/s while drawing and dragging on the map (2,000 points)
     app       bench/bench_app.py: server-side rerun per page (AppTest), Chromium first render,
               slider release -> new image, cold start
     load      bench/load_test.py: 10 browser sessions + 1 training for a minute
@@ -39,6 +40,7 @@ BENCHMARKS = {
     "training": ("bench.bench_training", [], 1800, ["training*.md"]),
     "latency": ("bench.bench_latency", [], 600, ["latency.md"]),
     "browser_decode": ("bench.bench_browser_decode", [], 600, ["browser_decode.md"]),
+    "draw_drag": ("bench.bench_draw_drag", [], 600, ["draw_drag.md"]),
     "app": ("bench.bench_app", [], 900, ["app.md"]),
     "load": ("bench.load_test", [], 400, ["load.md", "load-*.md"]),
 }

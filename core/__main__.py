@@ -5,6 +5,7 @@ Examples:
     python -m core sweep --model vae --dataset mnist --latent-dim 2 --betas 0,1,4 --out checkpoints/mnist-vae-2
     python -m core evaluate checkpoints/mnist-vae-2 --json
     python -m core list checkpoints
+    torchrun --nproc_per_node 2 -m core train --model vae --dataset digits --batch-size 64 --out runs/digits-vae-ddp
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ import math
 import sys
 from pathlib import Path
 
+from core import distributed
 from core.card import Card, beta_suffix
 from core.data import DATASET_NAMES
 from core.losses import LIKELIHOODS
-from core.models import ARCHITECTURES, MODEL_KINDS, ModelConfig
+from core.models import ARCHITECTURES, MODEL_KINDS, ModelConfig, default_conv_stages
 from core.report import format_metrics_table
 from core.runspec import RunSpec, command_line
 from core.train import (
     BETA_SCHEDULES,
     DEVICE_PATTERN,
+    LR_SCHEDULES,
     MAX_SEED,
     TrainConfig,
     TqdmCallback,
@@ -117,14 +120,66 @@ def _add_model_args(p: argparse.ArgumentParser, with_beta: bool = True) -> None:
     p.add_argument("--beta-schedule", choices=BETA_SCHEDULES, default="constant")
     p.add_argument("--warmup-epochs", type=_number(int, 1, allowed="an integer >= 1"), default=10)
     p.add_argument("--kl-only", action="store_true", help="train on the KL term alone (no reconstruction)")
-    p.add_argument("--epochs", type=_number(int, 1, 10_000, allowed="an integer in [1, 10000]"), default=30)
-    p.add_argument("--batch-size", type=_number(int, 1, allowed="an integer >= 1"), default=128)
-    p.add_argument("--lr", type=_number(float, 0, 1, low_open=True, allowed="a number in (0, 1]"), default=1e-3)
+    p.add_argument("--epochs", type=_number(int, 1, 10_000, allowed="an integer in [1, 10000]"), default=None,
+                   help="passes over the training images (default: per model kind, see core/train.py KIND_DEFAULTS)")
+    p.add_argument("--batch-size", type=_number(int, 1, allowed="an integer >= 1"), default=128,
+                   help="images per step; under torchrun per process (global batch = this x processes)")
+    p.add_argument("--lr", type=_number(float, 0, 1, low_open=True, allowed="a number in (0, 1]"), default=None,
+                   help="Adam's learning rate (default: per model kind)")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
+                   help="constant, or cosine decay to lr/100 (default: per model kind)")
+    p.add_argument("--validation-fraction", type=_number(float, 0, 0.5, allowed="a number in [0, 0.5]"), default=None,
+                   help="share of the training images held out for early stopping (never the test split)")
+    p.add_argument("--patience", type=_number(int, 0, allowed="an integer >= 0"), default=None,
+                   help="stop after this many epochs without a better validation loss (0: never)")
     p.add_argument("--seed", type=_number(int, 0, MAX_SEED, allowed=f"an integer in [0, {MAX_SEED}]"), default=0)
     p.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", choices=("float32", "float16"), default="float32", help="weight storage")
     p.add_argument("--iwae-k", type=_iwae_k(), default=100,
                    help=f"importance samples for the -log p(x) estimate (0 skips it; at most {MAX_IWAE_K})")
+
+
+# --------------------------------------------------------------------------- scale-out (issue #14)
+# The flags and settings for large runs, in one place (to move into the run spec as a unit):
+# mixed precision, streaming a folder with DataLoader workers, the conv depth for 64x64, and
+# the torchrun process group around train/sweep (core/distributed.py).
+
+
+def _add_scale_args(p: argparse.ArgumentParser) -> None:
+    from core.amp import AMP_MODES
+
+    p.add_argument("--amp", choices=AMP_MODES, default="off",
+                   help="mixed precision of the training step: auto = bf16 where supported, else fp16 with a grad scaler")
+    p.add_argument("--stream", action="store_true",
+                   help="read an image folder from disk while training (datasets too large for memory)")
+    p.add_argument("--workers", type=_number(int, 0, 64, allowed="an integer in [0, 64]"), default=4,
+                   help="DataLoader worker processes decoding images with --stream (default 4)")
+    p.add_argument("--max-eval-images", type=_number(int, 1, allowed="an integer >= 1"), default=10_000,
+                   help="with --stream: test images decoded into memory for the metrics (a seeded sample)")
+
+
+def _load_stream(parser: argparse.ArgumentParser, args: argparse.Namespace, name: str):
+    from core.data import DatasetError
+    from core.streaming import load_streamed
+
+    try:
+        return load_streamed(name, args.image_size, grayscale=not args.rgb, seed=0, workers=args.workers,
+                             max_eval_images=args.max_eval_images)
+    except DatasetError as err:
+        parser.error(f"argument --dataset: {err}")
+
+
+def _run_distributed(parser: argparse.ArgumentParser, args: argparse.Namespace, run) -> int:
+    """Run ``run()`` inside torchrun's process group (if any), destroyed at the end; one process: just run()."""
+    try:
+        started = distributed.init_from_env(args.device)
+    except (RuntimeError, ValueError) as err:
+        parser.error(f"cannot start the distributed process group: {err}")
+    try:
+        return run()
+    finally:
+        if started:
+            distributed.shutdown()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,12 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one model and save NAME.safetensors + NAME.json")
     _add_data_args(p)
     _add_model_args(p)
+    _add_scale_args(p)
     p.add_argument("--out", required=True, help="output path without extension, e.g. checkpoints/mnist-vae-2")
     p.add_argument("--force", action="store_true", help="replace an existing checkpoint of that name")
 
     p = sub.add_parser("sweep", help="one model per beta value, same settings")
     _add_data_args(p)
     _add_model_args(p, with_beta=False)
+    _add_scale_args(p)
     p.add_argument("--betas", type=_float_list, required=True, help="comma-separated, e.g. 0,0.5,1,2,4,8")
     p.add_argument("--out", required=True, help="output prefix; writes PREFIX-beta<B>.safetensors/.json")
     p.add_argument("--force", action="store_true", help="replace existing checkpoints of those names")
@@ -197,6 +254,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
 def _load_data(parser: argparse.ArgumentParser, args: argparse.Namespace, name: str):
     from core.data import DatasetError, load_dataset
 
+    if getattr(args, "stream", False):  # issue #14: the training images stay on disk
+        return _load_stream(parser, args, name)
     try:
         dataset = load_dataset(name, args.data_dir, download=not args.no_download,
                                image_size=getattr(args, "image_size", None), grayscale=not getattr(args, "rgb", False))
@@ -207,18 +266,22 @@ def _load_data(parser: argparse.ArgumentParser, args: argparse.Namespace, name: 
     return dataset
 
 
-def _run_spec(args: argparse.Namespace, beta: float) -> RunSpec:
-    return RunSpec(
-        kind=args.model, latent_dim=args.latent_dim, hidden=args.hidden, architecture=args.architecture,
+def _run_spec(args: argparse.Namespace, beta: float, image_shape: tuple[int, int, int]) -> RunSpec:
+    """The run the flags describe; flags left out take the model kind's training defaults."""
+    conv_stages = default_conv_stages(image_shape) if args.architecture == "conv" else 2
+    return RunSpec.for_kind(
+        args.model, args.latent_dim, hidden=args.hidden, architecture=args.architecture,
         likelihood=args.likelihood, gaussian_variance=args.gaussian_variance, input_noise=args.input_noise,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=beta, beta_schedule=args.beta_schedule,
         warmup_epochs=args.warmup_epochs, kl_only=args.kl_only, seed=args.seed, device=args.device,
+        lr_schedule=args.lr_schedule, validation_fraction=args.validation_fraction, patience=args.patience,
+        conv_stages=conv_stages, amp=getattr(args, "amp", None),
     )
 
 
 def _configs(parser, args, dataset, beta: float) -> tuple[ModelConfig, TrainConfig]:
     try:
-        return _run_spec(args, beta).configs(dataset)
+        return _run_spec(args, beta, dataset.image_shape).configs(dataset)
     except ValueError as err:
         parser.error(f"argument {_flag_for(err)}: {err}")
 
@@ -248,15 +311,28 @@ def _train_one(parser, args, dataset, beta: float, out: str) -> int:
         ds_card["path"] = str(Path(args.dataset).expanduser().resolve())
     if args.image_size:
         ds_card["image_size"] = list(args.image_size)
+    main_rank = distributed.is_main()  # under torchrun only rank 0 shows progress, saves and prints
+    unwritable = distributed.check_output_writable(out) if distributed.info().active else None
+    if unwritable:  # every rank gets rank 0's verdict and stops before training
+        if main_rank:
+            print(f"error: argument --out: {unwritable}", file=sys.stderr)
+        return 2
+    from core.data import DatasetError
+
     try:
         trained = train_and_save(
-            dataset, model_config, train_config, out, [TqdmCallback(train_config.epochs, Path(out).name)],
+            dataset, model_config, train_config, out,
+            [TqdmCallback(train_config.epochs, Path(out).name)] if main_rank else [],
             command=command, precision=args.precision, iwae_k=args.iwae_k if args.model == "vae" else 0,
             extra_card={"dataset": ds_card}, overwrite=args.force,
         )
-    except (TrainingDiverged, CheckpointError) as err:  # CheckpointError: created meanwhile (no --force)
-        print(f"error: {err}", file=sys.stderr)
+    except (TrainingDiverged, DatasetError, CheckpointError) as err:  # DatasetError: a streamed file that
+        # cannot be decoded; CheckpointError: a checkpoint of that name was created meanwhile (no --force)
+        if main_rank or not isinstance(err, TrainingDiverged):
+            print(f"error: {err}", file=sys.stderr)
         return 1
+    if not main_rank:
+        return 0
     print(f"saved {out}.safetensors and {out}.json")
     print(format_metrics_table([trained.card]))
     return 0
@@ -291,19 +367,23 @@ def _evaluate(parser, args) -> int:
     return 0
 
 
+def _train_or_sweep(parser, args) -> int:
+    with distributed.main_first():  # under torchrun rank 0 loads (downloads) first, the others after it
+        dataset = _load_data(parser, args, args.dataset)
+    if args.command == "train":
+        return _train_one(parser, args, dataset, args.beta, args.out)
+    for beta in args.betas:
+        status = _train_one(parser, args, dataset, beta, args.out + beta_suffix(beta))
+        if status:
+            return status
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser, args = parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in the card's "command"
-    if args.command == "train":
-        dataset = _load_data(parser, args, args.dataset)
-        return _train_one(parser, args, dataset, args.beta, args.out)
-    if args.command == "sweep":
-        dataset = _load_data(parser, args, args.dataset)
-        for beta in args.betas:
-            status = _train_one(parser, args, dataset, beta, args.out + beta_suffix(beta))
-            if status:
-                return status
-        return 0
+    if args.command in ("train", "sweep"):
+        return _run_distributed(parser, args, lambda: _train_or_sweep(parser, args))
     if args.command == "evaluate":
         return _evaluate(parser, args)
     if args.command == "list":

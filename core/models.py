@@ -23,6 +23,16 @@ from core.losses import LIKELIHOODS, kl_per_dimension, reconstruction_nll
 
 MODEL_KINDS = ("pca", "linear-ae", "ae", "vae")
 ARCHITECTURES = ("mlp", "conv")
+CONV_STAGES = (2, 4)
+# Channels of the stride-2 convolutions: 2 stages as ever (28x28 digits); 4 for 64x64 faces,
+# as in Higgins et al.'s beta-VAE (32, 32, 64, 64 channels down to a 4x4 grid).
+CONV_CHANNELS = {2: (32, 64), 4: (32, 32, 64, 64)}
+
+
+def default_conv_stages(image_shape: tuple[int, int, int]) -> int:
+    """4 stride-2 stages for images of 64x64 and up (sides divisible by 16), else 2 (the original design)."""
+    _, h, w = image_shape
+    return 4 if h >= 64 and w >= 64 and h % 16 == 0 and w % 16 == 0 else 2
 
 
 @dataclass
@@ -35,6 +45,7 @@ class ModelConfig:
     likelihood: str = "bernoulli"  # p(x|z): "bernoulli" (BCE on logits) or "gaussian" (fixed variance)
     gaussian_variance: float = 0.01  # c for the gaussian likelihood: squared error weighted by C = 1/(2c)
     input_noise: float = 0.0  # std of Gaussian noise added to the inputs while training (denoising AE/VAE)
+    conv_stages: int = 2  # stride-2 convolutions of the conv architecture: 2 (28x28 and older cards) or 4 (64x64 faces)
 
     def __post_init__(self) -> None:
         self.image_shape = tuple(int(s) for s in self.image_shape)
@@ -68,12 +79,19 @@ class ModelConfig:
             raise ValueError(f"hidden={self.hidden} must hold at least one width for kind={self.kind!r}")
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture={self.architecture!r} is not one of {ARCHITECTURES}")
+        if self.conv_stages not in CONV_STAGES:
+            raise ValueError(f"conv_stages={self.conv_stages!r} is not one of {CONV_STAGES}")
         if self.architecture == "conv":
             _, h, w = self.image_shape
             if h < 28 or w < 20 or h % 4 or w % 4:
                 raise ValueError(
                     f"architecture='conv' needs images at least 28 pixels high and 20 wide, with height "
                     f"and width divisible by 4; got image_shape={self.image_shape}"
+                )
+            if self.conv_stages == 4 and (h < 64 or w < 64 or h % 16 or w % 16):
+                raise ValueError(
+                    f"conv_stages=4 needs images at least 64x64 with height and width divisible by 16; "
+                    f"got image_shape={self.image_shape}"
                 )
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood={self.likelihood!r} is not one of {LIKELIHOODS}")
@@ -84,7 +102,10 @@ class ModelConfig:
         return self
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["conv_stages"] == 2:  # the default is left out: cards stay exactly as before issue #14
+            del d["conv_stages"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
@@ -107,7 +128,7 @@ class DenseLayer(NamedTuple):
 
     weight: np.ndarray  # (out, in) float32
     bias: np.ndarray  # (out,) float32
-    activation: str  # "relu", "sigmoid" or "clamp01" (linear output clipped to [0, 1])
+    activation: str  # "relu", "sigmoid", "clamp01" (linear output clipped to [0, 1]) or "linear" (encoders' last layer)
 
 
 def mlp(widths: list[int]) -> nn.Sequential:
@@ -121,17 +142,21 @@ def mlp(widths: list[int]) -> nn.Sequential:
 
 
 class ConvEncoder(nn.Module):
-    """Two stride-2 convolutions then dense layers: (N, C, H, W) -> (N, out_dim)."""
+    """``stages`` stride-2 convolutions (2, or 4 for 64x64) then dense layers: (N, C, H, W) -> (N, out_dim).
 
-    def __init__(self, image_shape: tuple[int, int, int], hidden: tuple[int, ...], out_dim: int):
+    With stages=2 the modules (and state_dict keys) are exactly the original ones.
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], hidden: tuple[int, ...], out_dim: int, stages: int = 2):
         super().__init__()
         c, h, w = image_shape
-        self.conv = nn.Sequential(
-            nn.Conv2d(c, 32, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Flatten(),
-        )
-        self.dense = mlp([64 * (h // 4) * (w // 4), *hidden, out_dim])
+        channels = CONV_CHANNELS[stages]
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip((c, *channels[:-1]), channels):
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
+        self.conv = nn.Sequential(*layers, nn.Flatten())
+        scale = 2 ** stages
+        self.dense = mlp([channels[-1] * (h // scale) * (w // scale), *hidden, out_dim])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dense(self.conv(x))
@@ -140,15 +165,19 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """Mirror of ConvEncoder: (N, D) -> logits (N, C, H, W)."""
 
-    def __init__(self, image_shape: tuple[int, int, int], hidden: tuple[int, ...], latent_dim: int):
+    def __init__(self, image_shape: tuple[int, int, int], hidden: tuple[int, ...], latent_dim: int, stages: int = 2):
         super().__init__()
         c, h, w = image_shape
-        self.grid = (64, h // 4, w // 4)
+        channels = CONV_CHANNELS[stages][::-1]  # e.g. (64, 32) or (64, 64, 32, 32)
+        scale = 2 ** stages
+        self.grid = (channels[0], h // scale, w // scale)
         self.dense = nn.Sequential(mlp([latent_dim, *reversed(hidden), int(np.prod(self.grid))]), nn.ReLU())
-        self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(32, c, 4, stride=2, padding=1),
-        )
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip(channels, (*channels[1:], c))):
+            layers.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
+            if i < len(channels) - 1:
+                layers.append(nn.ReLU())
+        self.deconv = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.deconv(self.dense(z).view(-1, *self.grid))
@@ -209,9 +238,14 @@ class LatentModel(nn.Module):
         """The decoder as dense layers (z -> flat image in [0, 1]), or None if it is convolutional."""
         return None
 
+    def encoder_layers(self) -> list[DenseLayer] | None:
+        """The encoder as dense layers (flat image -> mean, or mean then logvar for a VAE: 2D
+        outputs), the last one "linear"; None if it is convolutional. For the browser's encoder."""
+        return None
+
 
 def _dense_layers_from(sequential: nn.Sequential, final_activation: str) -> list[DenseLayer]:
-    linears = [m for m in sequential if isinstance(m, nn.Linear)]
+    linears = [m for m in sequential.modules() if isinstance(m, nn.Linear)]  # nested: the encoder's Flatten + mlp
     return [
         DenseLayer(
             m.weight.detach().cpu().float().numpy().copy(),
@@ -259,6 +293,11 @@ class PCA(LatentModel):
     def decoder_layers(self) -> list[DenseLayer]:
         return [DenseLayer(self.components.T.cpu().numpy().copy(), self.mean.cpu().numpy().copy(), "clamp01")]
 
+    def encoder_layers(self) -> list[DenseLayer]:
+        # (x - mean) W^T = x W^T - (W mean): one affine layer; the bias folded in float64.
+        w = self.components.cpu().double()
+        return [DenseLayer(w.float().numpy().copy(), (-(w @ self.mean.cpu().double())).float().numpy(), "linear")]
+
 
 class LinearAE(LatentModel):
     """One linear map each way, no nonlinearity, trained on squared error.
@@ -281,6 +320,9 @@ class LinearAE(LatentModel):
     def decoder_layers(self) -> list[DenseLayer]:
         return _dense_layers_from(nn.Sequential(self.decoder), "clamp01")
 
+    def encoder_layers(self) -> list[DenseLayer]:
+        return _dense_layers_from(nn.Sequential(self.encoder), "linear")
+
 
 class AE(LatentModel):
     """Deterministic autoencoder (MLP or conv). Nothing shapes its latent space, so codes
@@ -291,7 +333,7 @@ class AE(LatentModel):
         self.encoder = self._build_encoder(self.encoder_outputs)
         c = config
         if c.architecture == "conv":
-            self.decoder = ConvDecoder(c.image_shape, c.hidden, c.latent_dim)
+            self.decoder = ConvDecoder(c.image_shape, c.hidden, c.latent_dim, c.conv_stages)
         else:
             self.decoder = mlp([c.latent_dim, *reversed(c.hidden), c.num_pixels])
 
@@ -302,7 +344,7 @@ class AE(LatentModel):
     def _build_encoder(self, out_dim: int) -> nn.Module:
         c = self.config
         if c.architecture == "conv":
-            return ConvEncoder(c.image_shape, c.hidden, out_dim)
+            return ConvEncoder(c.image_shape, c.hidden, out_dim, c.conv_stages)
         return nn.Sequential(nn.Flatten(), mlp([c.num_pixels, *c.hidden, out_dim]))
 
     def encode(self, x: torch.Tensor) -> Posterior:
@@ -321,6 +363,11 @@ class AE(LatentModel):
         if self.config.architecture == "conv":
             return None
         return _dense_layers_from(self.decoder, "sigmoid")
+
+    def encoder_layers(self) -> list[DenseLayer] | None:
+        if self.config.architecture == "conv":
+            return None
+        return _dense_layers_from(self.encoder, "linear")  # a VAE's 2D outputs: mean, then logvar
 
 
 class VAE(AE):
@@ -365,6 +412,6 @@ def count_parameters(model: nn.Module) -> int:
 
 
 __all__ = [
-    "MODEL_KINDS", "ModelConfig", "Posterior", "LossTerms", "DenseLayer", "LatentModel",
+    "MODEL_KINDS", "CONV_STAGES", "default_conv_stages", "ModelConfig", "Posterior", "LossTerms", "DenseLayer", "LatentModel",
     "PCA", "LinearAE", "AE", "VAE", "build_model", "count_parameters",
 ]

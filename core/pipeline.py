@@ -12,6 +12,7 @@ from typing import Sequence
 
 import torch
 
+from core import distributed
 from core.checkpoints import save_checkpoint
 from core.data import Dataset
 from core.evaluate import Metrics, evaluate
@@ -49,6 +50,8 @@ def train_and_save(
 
     A diverging run raises core.train.TrainingDiverged before anything is written;
     ``overwrite=False`` makes the save refuse (CheckpointError) to replace a checkpoint.
+    Under torchrun every rank trains; only rank 0 evaluates and writes (the others return
+    metrics=None, card=None), and the card records world size, backend and global batch.
     """
     train_config.validate()
     if tuple(model_config.image_shape) != dataset.image_shape:
@@ -58,8 +61,13 @@ def train_and_save(
     torch.manual_seed(train_config.seed)  # the initial weights depend on the seed too
     model = build_model(model_config)
     train_x, test_x = tensors_of(dataset)
-    result = fit(model, train_x, test_x, train_config, callbacks)
+    # A streamed folder (core/streaming.py) trains from disk; its train_images are only the kNN sample.
+    stream = getattr(dataset, "train_stream", None)
+    result = fit(model, train_x if stream is None else stream, test_x, train_config, callbacks)
     if result.cancelled:
+        return TrainedModel(model, result, None, None)
+    if not distributed.is_main():  # DDP: only rank 0 evaluates and writes; the others wait for its save
+        distributed.barrier()
         return TrainedModel(model, result, None, None)
     # Every metric on the same test images: all of them, or the first ``eval_images``.
     n_eval = len(test_x) if eval_images is None else min(eval_images, len(test_x))
@@ -80,8 +88,10 @@ def train_and_save(
         "train_seconds": round(result.seconds, 2),
         "device": result.device,
         "command": command,
+        **distributed.card_fields(train_config.batch_size),  # {} in one process
         **(extra_card or {}),
     }
     if out is not None:
         card = save_checkpoint(model, out, card, precision=precision, overwrite=overwrite)
+    distributed.barrier()  # the other ranks wait here for the checkpoint (no-op in one process)
     return TrainedModel(model, result, metrics, card)

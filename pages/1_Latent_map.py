@@ -5,7 +5,7 @@ import streamlit as st
 
 from explorer.logic import spaces, uploads
 
-from explorer.ui import explore, mapview, sidebar, sliders
+from explorer.ui import draw_section, explore, mapview, sidebar, sliders
 
 st.set_page_config(page_title="Latent map · Latent explorer", page_icon=":material/scatter_plot:", layout="wide")
 st.title("Latent map")
@@ -46,12 +46,14 @@ if model.variational:
 
 projection = explore.projection(selection, mode, dims)
 map_col, info_col = st.columns([3, 2])
+draw_box = st.container()  # draw and drag (explorer/draw_section.py), filled below
 st.subheader("Your own image")
 upload_file = st.file_uploader(
     "Upload a PNG or JPEG: it is resized to the model's image size, encoded, and shown on the map as a star.",
     type=list(uploads.ACCEPTED_TYPES), key="map_upload", max_upload_size=uploads.MAX_UPLOAD_BYTES // 2**20,
 )
 upload = mapview.read_upload(selection, upload_file)
+upload = draw_section.newest_image(selection, upload_file, upload)  # a sent drawing, if newer than the file
 
 n_points = 0 if codes is None else len(codes.means)
 key = mapview.chart_key(selection)
@@ -80,6 +82,9 @@ with info_col:
                       on_click=lambda: st.session_state.update(map_eps_seed=seed + 1))
 if upload is not None:
     mapview.show_upload(selection, upload, codes)
+with draw_box:
+    draw_section.show(selection, codes, dims if mode == "dims" else (0, 1),
+                      upload.mean if upload is not None else (codes.means[index] if index is not None else np.zeros(d)))
 
 st.subheader("Explore by dragging")
 if st.toggle("Show a 2-D pad: drag the marker and the decoder follows in your browser", key="map_pad_on"):

@@ -10,6 +10,8 @@ picked once (``--model``, default mnist-vae-2) is the one the pages show (Latent
 point is clicked, so the picture shows its decodes; on the Train page a small VAE is trained on
 digits first (into a temporary folder), so it shows the loss curves and the latent map.
 Viewport 1280 x 900, full page (the viewport grows to the page's height for the shot).
+After the Latent map, a "7" is drawn and the map dragged: docs/images/draw.png and drag.png
+(the draw-and-drag component; --no-draw skips them).
 """
 
 from __future__ import annotations
@@ -69,12 +71,34 @@ def prepare(page, name: str, model: str) -> None:
         wait_idle(page, settle_ms=1500)
 
 
+def draw_and_drag_shots(page, out: Path) -> list[Path]:
+    """On the Latent map: draw a "7" (docs/images/draw.png), then drag on the map and shoot
+    with the button still pressed (docs/images/drag.png): the component's iframe only."""
+    from devtools.draw_support import SEVEN, canvas_frame, draw, drag_map
+
+    frame = canvas_frame(page)
+    element = frame.frame_element()
+    element.scroll_into_view_if_needed()
+    draw(page, frame, SEVEN, seconds=0.4)
+    page.wait_for_timeout(200)
+    shots = [out / "draw.png", out / "drag.png"]
+    element.screenshot(path=str(shots[0]))
+    drag_map(page, frame, seconds=0.7, release=False)
+    page.wait_for_timeout(100)
+    element.screenshot(path=str(shots[1]))
+    page.mouse.up()
+    wait_idle(page, settle_ms=300)
+    return shots
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Save a full-page screenshot of every page into docs/images/pages/.")
     parser.add_argument("--pages", nargs="*", help="short names (home, latent_map, ...); default: all")
     parser.add_argument("--model", default="mnist-vae-2", help="the model the pages with a model picker show")
     parser.add_argument("--no-train", action="store_true", help="show the Train page as it opens")
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--no-draw", dest="draw", action="store_false",
+                        help="skip the draw-and-drag shots (docs/images/draw.png, drag.png)")
     args = parser.parse_args(argv)
     reason = chromium_missing_reason()
     if reason:
@@ -103,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
                 problems.append(f"{name}: {errors}")
             shot = full_page_screenshot(page, out / f"{name}.png")
             print(f"  wrote {shot.relative_to(REPO_ROOT) if shot.is_relative_to(REPO_ROOT) else shot}")
+            if name == "latent_map" and args.draw:  # draw and drag: docs/images/draw.png, drag.png
+                for extra in draw_and_drag_shots(page, out.parent):
+                    print(f"  wrote {extra}")
     for p in problems:
         print(f"problem: {p}")
     return 1 if problems else 0

@@ -112,7 +112,8 @@ def test_labels_and_rows():
     assert Card.of(vae).training_label == "Bernoulli likelihood, β = 4"
     assert Card.of(card("k", kl_only=True)).training_label.endswith("KL only")
     row = analysis.metrics_rows([vae])[0]
-    assert row["mse"] == 0.01 and row["neg_elbo"] is None and row["likelihood"] == "Bernoulli"
+    assert row["mse"] == 0.01 and row["neg_elbo · Bernoulli"] is None and row["likelihood"] == "Bernoulli"
+    assert "reconstruction" not in row  # nats of different likelihoods never share a column
     assert analysis.fmt(None) == "–" and analysis.fmt(2.345, ".1f", " nats") == "2.3 nats"
     images = analysis.basis_images(np.arange(12, dtype=np.float32).reshape(4, 3), (1, 2, 2))
     assert images.shape == (3, 1, 2, 2) and images.min() == 0 and images.max() == 1

@@ -189,7 +189,8 @@ def test_latent_map_drag_pad_shows_the_browser_decoder_over_the_codes():
     at = app(MAP, "mnist", "mnist-vae-2")
     at.toggle(key="map_pad_on").set_value(True).run()
     assert_ok(at)
-    (component,) = at.get("component_instance")
+    # the page also shows the draw-and-drag component (latent_canvas): pick the decoder's
+    (component,) = [c for c in at.get("component_instance") if c.proto.component_name.endswith(".latent_decoder")]
     args = json.loads(component.proto.json_args)
     assert args["mode"] == "pad" and args["dims"] == [0, 1] and args["points_token"]
 

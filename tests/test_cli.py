@@ -46,7 +46,9 @@ def test_train_writes_both_files_and_prints_the_table(tmp_path, capsys):
     stdout = capsys.readouterr().out
     assert f"saved {out}.safetensors and {out}.json" in stdout
     header, row = stdout.strip().splitlines()[-2:]
-    assert header.split() == ["name", "kind", "dataset", "D", "beta", "lik.", "MSE", "recon", "KL", "-ELBO", "IWAE", "AU", "kNN", "1%"]
+    assert header.split() == ["name", "kind", "dataset", "D", "beta", "MSE", "BCE@mean", "recon", "KL", "-ELBO", "IWAE", "AU",
+                              "kNN", "1%"]
+    assert row.split()[8] == "B"  # nats in the model's own likelihood say which, next to the number
     assert row.split()[:4] == ["ae2", "ae", "digits", "2"]
     model, card = load_checkpoint(out)
     assert card["command"] == (
@@ -194,3 +196,38 @@ def test_evaluate_refuses_a_pickle(tmp_path, capsys):
     (tmp_path / "model.pt").write_bytes(b"\x80\x04")
     err = fails_with(["evaluate", str(tmp_path / "model.pt")], capsys)
     assert "argument checkpoint:" in err and "pickled file format" in err
+
+
+# --------------------------------------------------------------------------- defaults that converge
+
+
+@pytest.mark.parametrize("dataset", ["digits", pytest.param("mnist", marks=pytest.mark.slow)])
+def test_a_linear_ae_at_the_defaults_reaches_pcas_test_error(dataset, tmp_path, capsys):
+    """`python -m core train --model linear-ae --dataset D --latent-dim 2`, no other flag, lands within
+    1% of PCA's test MSE (Eckart-Young: PCA's plane is the best any linear map can do), on digits and
+    on the offline MNIST subset (tested on the shipped t10k images)."""
+    for kind in ("linear-ae", "pca"):
+        assert main(["train", "--model", kind, "--dataset", dataset, "--latent-dim", "2",
+                     "--out", str(tmp_path / kind)]) == 0
+    capsys.readouterr()
+    linear, pca = (load_checkpoint(tmp_path / kind)[1] for kind in ("linear-ae", "pca"))
+    assert linear["train_config"]["epochs"] == 100 and linear["train_config"]["lr_schedule"] == "cosine"
+    assert linear["metrics"]["n_test"] == pca["metrics"]["n_test"]
+    ratio = linear["metrics"]["mse"] / pca["metrics"]["mse"]
+    assert 0.995 < ratio < 1.01, ratio
+
+
+@pytest.mark.parametrize("kind, epochs", [("vae", 50), ("ae", 50), ("linear-ae", 100), ("pca", 1)])
+def test_each_kind_gets_its_own_training_defaults(kind, epochs, tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_train_and_save(dataset, model_config, train_config, out, *args, **kwargs):
+        seen["config"] = train_config
+        raise SystemExit(0)
+
+    monkeypatch.setattr("core.pipeline.train_and_save", fake_train_and_save)
+    with pytest.raises(SystemExit):
+        main(["train", "--model", kind, "--dataset", "digits", "--out", str(tmp_path / "m")])
+    assert seen["config"].epochs == epochs
+    if kind in ("vae", "ae"):
+        assert seen["config"].patience > 0 and 0 < seen["config"].validation_fraction <= 0.5

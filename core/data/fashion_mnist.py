@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.data.dataset import Dataset, DatasetError
-from core.data.download import shown
+from core.data.bundled import describe_location
 from core.data.idx import IDX_FILES, find_idx_sets
 
 FASHION_MNIST_CLASSES = [  # same order as torchvision.datasets.FashionMNIST.classes
@@ -42,7 +42,7 @@ def load(root: Path, download: bool, test_fraction: float, seed: int) -> Dataset
         test_labels=y_test,
         class_names=list(FASHION_MNIST_CLASSES),
         source=(
-            f"Fashion-MNIST training files ({len(x_train):,}) in {shown(train_dir, root)} "
-            f"and t10k files ({len(x_test):,}) in {shown(test_dir, root)}"
+            f"Fashion-MNIST training files ({len(x_train):,}) in {describe_location(train_dir, root)} "
+            f"and t10k files ({len(x_test):,}) in {describe_location(test_dir, root)}"
         ),
     )

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from core.data.arrays import split_dataset, to_unit_float
+from core.data.bundled import describe_location
 from core.data.dataset import Dataset, DatasetError
-from core.data.download import REDOWNLOAD, download_file, file_digest, first_existing, loadmat, shown
+from core.data.download import REDOWNLOAD, download_file, file_digest, first_existing, loadmat
 
 OLIVETTI_URL = "https://ndownloader.figshare.com/files/5976027"  # olivettifaces.mat (as scikit-learn)
 OLIVETTI_SHA256 = "b612fb967f2dc77c9c62d3e1266e0c73d5fca46a4b8906c18e454d41af987794"
@@ -59,5 +60,5 @@ def load(root: Path, download: bool, test_fraction: float, seed: int) -> Dataset
     labels = np.arange(len(images), dtype=np.int64) // 10  # 10 images per person, in order
     n_people = int(labels.max()) + 1
     return split_dataset("olivetti", images, labels, [f"person {i}" for i in range(n_people)],
-                         f"Olivetti faces ({len(images):,} 64x64, {n_people} people) from {shown(path, root)}",
+                         f"Olivetti faces ({len(images):,} 64x64, {n_people} people) from {describe_location(path, root)}",
                          test_fraction, seed)

@@ -132,7 +132,13 @@ def map_dims(card: Card | dict) -> tuple[int, int]:
     return 0, 1
 
 
-METRIC_KEYS = ("mse", "reconstruction", "kl", "neg_elbo", "knn_accuracy", "active_units")
+# Columns on one scale for every model: MSE, and -log Bernoulli(x | decode(mean)).
+COMMON_METRIC_KEYS = ("mse", "bernoulli_nll_at_mean", "kl", "knn_accuracy", "active_units")
+
+
+def neg_elbo_column(likelihood_label: str) -> str:
+    """The -ELBO column of the models with this likelihood: nats of different likelihoods never share one."""
+    return f"neg_elbo · {likelihood_label}"
 
 
 def metrics_table(cards: list[Card | dict]):
@@ -140,20 +146,29 @@ def metrics_table(cards: list[Card | dict]):
     import pandas as pd
 
     table = pd.DataFrame(metrics_rows(cards))
-    for key in METRIC_KEYS:
-        table[key] = pd.to_numeric(table[key], errors="coerce")
+    for key in table.columns:
+        if key in COMMON_METRIC_KEYS or key.startswith("neg_elbo"):
+            table[key] = pd.to_numeric(table[key], errors="coerce")
     return table
 
 
 def metrics_rows(cards: list[Card | dict]) -> list[dict]:
-    """One row per card for the Compare table (test split; None where not defined)."""
+    """One row per card for the Compare table (test split; None where not defined).
+
+    MSE and the Bernoulli NLL of decode(mean) compare all models; the -ELBO is in each model's own
+    likelihood, so it gets one column per likelihood present (a Gaussian's nats depend on its c).
+    """
+    cards = [Card.of(c) for c in cards]
+    elbo_columns = sorted({neg_elbo_column(c.likelihood_label) for c in cards if c.variational})
     rows = []
-    for c in map(Card.of, cards):
+    for c in cards:
         m = c.metrics
-        rows.append({
-            "model": c.name, "kind": c.kind, "likelihood": c.likelihood_label,
-            **{key: m.get(key) for key in METRIC_KEYS},
-        })
+        row = {"model": c.name, "kind": c.kind, "likelihood": c.likelihood_label,
+               **{key: m.get(key) for key in COMMON_METRIC_KEYS}}
+        row.update({column: None for column in elbo_columns})
+        if c.variational:
+            row[neg_elbo_column(c.likelihood_label)] = m.get("neg_elbo")
+        rows.append(row)
     return rows
 
 

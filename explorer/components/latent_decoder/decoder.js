@@ -1,7 +1,9 @@
-// Dense decoder in plain JavaScript: latent code z -> flat image in [0, 1].
+// Dense networks in plain JavaScript: the decoder (latent code z -> flat image in [0, 1]) and,
+// for the latent_canvas component, the encoder (flat image -> mean, logvar): the same forward
+// pass, so both components load this one file.
 //
 // Pure functions, no DOM: main.js draws what they return, and the tests load this file
-// alone in headless Chromium to compare decode() with torch's model.decode().
+// alone in headless Chromium to compare decode() with torch's model.decode() / encode().
 //
 // Weights arrive packed by explorer/ui/latent_decoder.py (_pack_layers): one little-endian
 // float32 buffer holding, layer after layer, W (out x in, row-major, as torch's
@@ -9,7 +11,8 @@
 "use strict";
 
 (function (root) {
-  const ACTIVATIONS = ["relu", "sigmoid", "clamp01"];
+  // "linear" (identity) ends an encoder: its outputs are a mean and a log-variance.
+  const ACTIVATIONS = ["relu", "sigmoid", "clamp01", "linear"];
 
   // Uint8Array (any byteOffset) or ArrayBuffer + meta -> [{W, b, nIn, nOut, activation}].
   function unpackLayers(meta, bytes) {
@@ -37,15 +40,19 @@
     return layers;
   }
 
-  // One decoder with its scratch buffers, so a drag allocates nothing per frame.
-  function makeDecoder(layers) {
+  // One network with its scratch buffers, so a drag allocates nothing per frame. (The sparse
+  // skip below pays off most for an encoder reading a drawing: most pixels are 0.)
+  // inputName / netName only word the size error ("z" / "decoder", or "the image" / "encoder").
+  function makeDecoder(layers, inputName, netName) {
+    inputName = inputName || "z";
+    netName = netName || "decoder";
     const scratch = layers.map(function (l) { return new Float32Array(l.nOut); });
     const nIn = layers[0].nIn;
     const z32 = new Float32Array(nIn);
     const idx = new Int32Array(Math.max.apply(null, layers.map(function (l) { return l.nIn; })));
     // Returns the output Float32Array (reused: copy it to keep it across calls).
     function decode(z) {
-      if (z.length !== nIn) throw new Error("z has " + z.length + " values, the decoder reads " + nIn);
+      if (z.length !== nIn) throw new Error(inputName + " has " + z.length + " values, the " + netName + " reads " + nIn);
       for (let i = 0; i < nIn; i++) z32[i] = z[i]; // round to float32 as torch does
       let x = z32;
       for (let k = 0; k < layers.length; k++) {
@@ -64,6 +71,7 @@
           s += b[o];
           if (l.activation === "relu") y[o] = s > 0 ? s : 0;
           else if (l.activation === "sigmoid") y[o] = 1 / (1 + Math.exp(-s));
+          else if (l.activation === "linear") y[o] = s;
           else y[o] = s < 0 ? 0 : (s > 1 ? 1 : s);
         }
         x = y;
@@ -107,6 +115,7 @@
     ACTIVATIONS: ACTIVATIONS,
     unpackLayers: unpackLayers,
     makeDecoder: makeDecoder,
+    makeEncoder: function (layers) { return makeDecoder(layers, "the image", "encoder"); },
     decodeBatch: decodeBatch,
     toRGBA: toRGBA,
     fromBase64: fromBase64,

@@ -13,29 +13,17 @@
 
 (function () {
   const LD = window.LatentDecoder;
-  const MAX_CACHED_MODELS = 4;
-  const MAX_CACHED_POINTS = 4;
-  const KEEP_STATS = 4000;
-  const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  const MAX_CACHED_MODELS = 4, MAX_CACHED_POINTS = 4, KEEP_STATS = 4000;
 
-  // ---- Streamlit component protocol (apiVersion 1) ------------------------------------
-  function post(type, data) {
-    window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type: type }, data), "*");
-  }
-  function setComponentValue(value) {
-    post("streamlit:setComponentValue", { value: value, dataType: "json" });
-  }
-  let lastHeight = -1;
-  function setFrameHeight(h) {
-    h = Math.ceil(h);
-    if (h !== lastHeight) { lastHeight = h; post("streamlit:setFrameHeight", { height: h }); }
-  }
+  // ---- Streamlit component protocol (apiVersion 1): protocol.js, shared with latent_canvas
+  const SP = window.StreamlitProtocol, PALETTE = SP.PALETTE;
+  const setComponentValue = SP.setComponentValue, asBytes = SP.asBytes, applyTheme = SP.applyTheme;
+  const remember = SP.remember, cssVar = SP.cssVar;
 
   // ---- state ---------------------------------------------------------------------------
   const models = new Map();   // model_id -> {decoder, shape}    (insertion order = LRU)
   const pointSets = new Map(); // points_token -> {xy, labels}
-  const needCount = new Map(); // id -> {n: times asked, at: when last asked}
+  const asker = SP.makeAsker();
   const S = {
     args: null, structure: "", mode: "sliders", D: 0, dims: [0, 1], range: 3,
     z: [], zToken: null, shape: [1, 1, 1], decoder: null, browser: true,
@@ -48,7 +36,7 @@
     serverImagesDrawn: 0,
   };
   window.latentDecoderGetZ = function () { return S.z.slice(); };
-  function keep(arr, v) { arr.push(v); if (arr.length > KEEP_STATS) arr.shift(); }
+  const keep = function (arr, v) { arr.push(v); if (arr.length > KEEP_STATS) arr.shift(); };
 
   const el = {
     root: document.getElementById("root"),
@@ -74,20 +62,6 @@
     stats.valuesSent += 1;
     stats.lastValue = value;
     setComponentValue(value);
-  }
-
-  function remember(map, id, entry, max) {
-    map.delete(id);
-    map.set(id, entry);
-    while (map.size > max) map.delete(map.keys().next().value);
-  }
-
-  function asBytes(v) {
-    if (v == null) return null;
-    if (v instanceof Uint8Array) return v;
-    if (v instanceof ArrayBuffer) return new Uint8Array(v);
-    if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-    return null;
   }
 
   // ---- render from Python --------------------------------------------------------------
@@ -170,14 +144,11 @@
     fitHeight();
   }
 
-  // Ask Python for an id we lack; while one request is in flight (< 3 s) do not repeat it:
-  // a render that arrives before Python answered must not trigger a second rerun.
+  // Ask Python for an id we lack (at most once per 3 s, three times: SP.makeAsker).
   function askFor(id) {
-    const asked = needCount.get(id) || { n: 0, at: -1e9 };
-    if (performance.now() - asked.at < 3000) return false;
-    if (asked.n >= 3) { showNotice("The server did not send the data for " + id + ".", true); return false; }
-    needCount.set(id, { n: asked.n + 1, at: performance.now() });
-    return true;
+    const answer = asker(id);
+    if (answer === "gave up") { showNotice("The server did not send the data for " + id + ".", true); return false; }
+    return answer;
   }
 
   function showNotice(text, isError) {
@@ -186,16 +157,6 @@
     el.notice.className = isError ? "notice error" : "notice";
   }
   function hideNotice() { el.notice.hidden = true; }
-
-  function applyTheme(theme) {
-    if (!theme) return;
-    const st = document.documentElement.style;
-    if (theme.primaryColor) st.setProperty("--primary", theme.primaryColor);
-    if (theme.backgroundColor) st.setProperty("--bg", theme.backgroundColor);
-    if (theme.secondaryBackgroundColor) st.setProperty("--bg2", theme.secondaryBackgroundColor);
-    if (theme.textColor) st.setProperty("--text", theme.textColor);
-    if (theme.font) st.setProperty("--font", theme.font);
-  }
 
   // ---- building the controls -----------------------------------------------------------
   function build(args) {
@@ -258,7 +219,6 @@
   }
 
   function fmt(v) { return (v >= 0 ? "\u2007" : "") + v.toFixed(2); }
-
   function syncControls() {
     if (S.mode === "sliders") {
       const inputs = el.sliders.querySelectorAll("input");
@@ -335,11 +295,6 @@
     S.hoverZ = null;
     onInput();
   });
-
-  function cssVar(name, fallback) {
-    const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-    return v || fallback;
-  }
 
   function drawPadBackground() {
     const c = document.createElement("canvas");
@@ -486,17 +441,8 @@
     el.imageStatus.textContent = "";
   }
 
-  function fitHeight() {
-    if (S.args && S.args.height) { setFrameHeight(S.args.height); return; }
-    requestAnimationFrame(function () {
-      setFrameHeight(document.documentElement.getBoundingClientRect().height + 4);
-    });
-  }
+  function fitHeight() { SP.fitHeight(S.args && S.args.height); }
 
-  window.addEventListener("message", function (ev) {
-    const d = ev.data;
-    if (d && d.type === "streamlit:render") onRender(d.args, d.theme);
-  });
   window.addEventListener("resize", function () { if (!(S.args && S.args.height)) fitHeight(); });
-  post("streamlit:componentReady", { apiVersion: 1 });
+  SP.start(onRender);
 })();

@@ -1,0 +1,125 @@
+"""Drawn digits, without Streamlit: which models can read a drawing, the reference of how the
+browser turns a drawing into a model image, and the packing of dense layers for the browser.
+
+``fit_like_mnist`` is the Python twin of ``fitLikeMnist`` in
+explorer/components/latent_canvas/draw.js (the browser runs that one on every stroke; the
+tests check the two agree). It follows how MNIST was made: the strokes' bounding box is
+size-normalised to fit a 20x20 box (of 28x28) keeping its aspect ratio, anti-aliased (area
+averaging), then placed so that its centre of mass is at the centre of the frame (shifted by
+whole pixels, as MNIST was).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from core.models import DenseLayer
+
+INK_THRESHOLD = 0.1  # draw.js: INK_THRESHOLD
+DENSE_ACTIVATIONS = ("relu", "sigmoid", "clamp01", "linear")  # decoder.js: ACTIVATIONS
+
+
+def box_for(height: int, width: int) -> int:
+    """The side of the box a digit is fitted into: 20 of 28 (MNIST); small frames use all of it."""
+    m = min(height, width)
+    return int(np.floor(20 / 28 * m + 0.5)) if m >= 16 else m
+
+
+def _round_half_up(x: float) -> int:
+    # Python's round() is half-to-even, JavaScript's Math.round half-up for positives only:
+    # both sides use floor(x + 0.5) so they agree on every .5.
+    return int(np.floor(x + 0.5))
+
+
+def area_weights(n: int, m: int) -> np.ndarray:
+    """(m, n) matrix resampling n cells onto m by area: target j averages source [j n/m, (j+1) n/m)."""
+    step = n / m
+    w = np.zeros((m, n))
+    for j in range(m):
+        a, b = j * step, (j + 1) * step
+        for k in range(int(np.floor(a)), min(n - 1, int(np.ceil(b)) - 1) + 1):
+            overlap = min(b, k + 1) - max(a, k)
+            if overlap > 0:
+                w[j, k] = overlap / step
+    return w
+
+
+def fit_like_mnist(ink: np.ndarray, out_shape: tuple[int, int] = (28, 28)) -> np.ndarray:
+    """Ink (H, W) in [0, 1] (light strokes on black) -> (outH, outW) float32 image, MNIST-style.
+
+    Raises ValueError for an ink array that is not 2-D or holds values outside [0, 1].
+    Returns zeros when nothing is drawn (no pixel above INK_THRESHOLD).
+    """
+    ink = np.asarray(ink, dtype=np.float64)
+    if ink.ndim != 2 or min(ink.shape) < 1:
+        raise ValueError(f"ink has shape {ink.shape}; it must be a 2-D (H, W) array")
+    if not np.isfinite(ink).all() or ink.min() < 0 or ink.max() > 1:
+        raise ValueError("ink must hold values in [0, 1]")
+    out_h, out_w = (int(s) for s in out_shape)
+    image = np.zeros((out_h, out_w), dtype=np.float32)
+    mask = ink > INK_THRESHOLD
+    if not mask.any():
+        return image
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    h, w = crop.shape
+    scale = box_for(out_h, out_w) / max(h, w)
+    nh = max(1, min(out_h, _round_half_up(h * scale)))
+    nw = max(1, min(out_w, _round_half_up(w * scale)))
+    small = area_weights(h, nh) @ crop @ area_weights(w, nw).T
+    total = small.sum()
+    cy = (small.sum(1) * np.arange(nh)).sum() / total if total > 0 else (nh - 1) / 2
+    cx = (small.sum(0) * np.arange(nw)).sum() / total if total > 0 else (nw - 1) / 2
+    y0 = min(max(_round_half_up((out_h - 1) / 2 - cy), 0), out_h - nh)
+    x0 = min(max(_round_half_up((out_w - 1) / 2 - cx), 0), out_w - nw)
+    image[y0:y0 + nh, x0:x0 + nw] = np.clip(small, 0, 1)
+    return image
+
+
+def drawing_support(image_shape: Sequence[int], dark_background: bool, has_encoder: bool) -> str | None:
+    """None when a drawing makes sense for the model, else the sentence the UI shows instead."""
+    c, h, w = (int(s) for s in image_shape)
+    if not has_encoder:
+        return ("Drawing needs the encoder in your browser, and this model's encoder is convolutional: "
+                "upload a picture below instead.")
+    if c != 1 or not dark_background:
+        return ("Drawing is offered for digit models (light strokes on black, like MNIST). This model "
+                "reads other pictures (faces, colour): upload one below instead.")
+    if min(h, w) < 8:
+        return f"This model's images are only {w} x {h} pixels: too small to draw on."
+    return None
+
+
+def pack_dense(layers: Sequence[DenseLayer], n_in: int, n_out: int, what: str) -> tuple[list[dict], bytes]:
+    """Check dense layers n_in -> ... -> n_out and pack them as decoder.js reads them.
+
+    Returns (meta [{"in", "out", "activation"}], blob: little-endian float32 W (out x in) then
+    b, layer after layer). ``what`` names the parameter in errors ("encoder_layers", ...).
+    """
+    if not layers:
+        raise ValueError(f"{what}=[] must hold at least one DenseLayer")
+    meta, chunks, expected = [], [], n_in
+    for i, layer in enumerate(layers):
+        weight, bias = np.asarray(layer.weight), np.asarray(layer.bias)
+        if weight.ndim != 2 or bias.shape != (weight.shape[0],):
+            raise ValueError(f"{what}[{i}] has weight {weight.shape} and bias {bias.shape}; "
+                             "they must be (out, in) and (out,)")
+        if weight.shape[1] != expected:
+            raise ValueError(f"{what}[{i}].weight has shape {weight.shape}: it reads {weight.shape[1]} "
+                             f"values but gets {expected}")
+        if layer.activation not in DENSE_ACTIVATIONS:
+            raise ValueError(f"{what}[{i}].activation={layer.activation!r} is not one of {DENSE_ACTIVATIONS}")
+        if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+            raise ValueError(f"{what}[{i}] holds non-finite weights")
+        meta.append({"in": int(weight.shape[1]), "out": int(weight.shape[0]), "activation": layer.activation})
+        chunks += [np.ascontiguousarray(weight, "<f4").tobytes(), np.ascontiguousarray(bias, "<f4").tobytes()]
+        expected = int(weight.shape[0])
+    if expected != n_out:
+        raise ValueError(f"{what} ends with {expected} values; it must give {n_out}")
+    return meta, b"".join(chunks)
+
+
+__all__ = ["INK_THRESHOLD", "DENSE_ACTIVATIONS", "box_for", "area_weights", "fit_like_mnist", "drawing_support",
+           "pack_dense"]

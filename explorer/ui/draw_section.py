@@ -1,0 +1,104 @@
+"""The Latent map page's "Draw and drag" section: the latent_canvas component for the chosen
+model, and the drawing it sends, turned into the page's "your image" (the upload path).
+
+    draw_box = st.container()                       # where the section goes on the page
+    upload = draw_section.newest_image(selection, upload_file, upload)   # before the map figure
+    with draw_box:
+        draw_section.show(selection, codes, dims, start)
+
+The drawing arrives in the component's value (st.session_state), so ``newest_image`` can read it
+before the component is drawn further down: one click on "Use my drawing on the page" is one
+rerun that puts the drawing on the map (a star) and in "Your own image".
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+
+from explorer.logic import spaces, uploads
+from explorer.ui import explore, loaders, mapview
+from explorer.logic.drawing import drawing_support
+from explorer.ui.latent_canvas import latent_canvas, read_value
+from explorer.ui.sidebar import Selection
+
+MAP_POINTS = 2000  # the component's map: a fixed sample of the encoded test set
+DRAWING_NAME = "your drawing"
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _layers(path: str):
+    model = loaders.load_model(path).model
+    return model.decoder_layers(), model.encoder_layers()
+
+
+def component_key(selection: Selection) -> str:
+    return f"map_draw_{selection.name}"
+
+
+def model_id(selection: Selection) -> str:
+    """Names the weights for the browser's cache (the encoder and decoder travel together)."""
+    digest = selection.card.get("weights_sha256") or hashlib.sha1(selection.path.encode()).hexdigest()
+    return f"canvas-{selection.name}-{digest[:12]}"
+
+
+def drawing_upload(selection: Selection, image: np.ndarray) -> mapview.Upload:
+    """A sent drawing (C, H, W) as the page's Upload: encoded and reconstructed on the server."""
+    mean, logvar = loaders.encode(selection.model, image[None])
+    recon = loaders.decode(selection.model, mean)[0]
+    h, w = selection.model.image_shape[1:]
+    prepared = uploads.PreparedImage(image.astype(np.float32), False, (w, h))
+    return mapview.Upload(DRAWING_NAME, prepared, mean[0], None if logvar is None else logvar[0], recon)
+
+
+def newest_image(selection: Selection, upload_file, upload: mapview.Upload | None) -> mapview.Upload | None:
+    """The uploaded file's image or the sent drawing, whichever came last (a new file or a new
+    drawing replaces the other on the figures)."""
+    sent = read_value(component_key(selection), selection.model.image_shape)
+    seq = sent.drawing_seq if sent is not None and sent.drawing is not None else 0
+    file_id = getattr(upload_file, "file_id", None)
+    memo = st.session_state.setdefault(f"{component_key(selection)}_newest", {"seq": 0, "file": None, "use": "file"})
+    if seq != memo["seq"]:
+        memo.update(seq=seq, use="drawing" if seq else "file")
+    if file_id != memo["file"]:
+        memo.update(file=file_id, use="file" if file_id else memo["use"])
+    if memo["use"] == "drawing" and sent is not None and sent.drawing is not None:
+        return drawing_upload(selection, sent.drawing)
+    return upload
+
+
+def show(selection: Selection, codes: explore.Codes | None, dims: tuple[int, int], start: np.ndarray) -> None:
+    """The section: a heading, the component (or why it is not offered), a caption."""
+    model = selection.model
+    st.subheader("Draw and drag")
+    if model.latent_dim < 2:
+        st.info("This model has one latent dimension: there is no plane to drag on.")
+        return
+    decoder, encoder = _layers(selection.path)
+    if decoder is None:
+        st.info("This model's decoder is convolutional, which the browser cannot run: use the pad below "
+                "(\"Explore by dragging\"), which decodes on the server when you release.")
+        return
+    points = labels = None
+    if codes is not None:
+        subset = spaces.ellipse_sample(len(codes.means), MAP_POINTS, seed=1)
+        points = codes.means[subset][:, list(dims)]
+        labels = None if codes.labels is None else codes.labels[subset]
+    note = drawing_support(model.image_shape, explore.dark_background(selection), encoder is not None)
+    latent_canvas(
+        model_id(selection), decoder, encoder, model.image_shape, np.asarray(start, dtype=np.float64),
+        dims=dims, points=points, point_labels=labels, dim_names=explore.dim_names(model.latent_dim),
+        variational=model.variational, draw_note=note, key=component_key(selection),
+    )
+    parts = ["Draw a digit: your browser fits it like MNIST, encodes it on every stroke and puts it on the "
+             "map (the star" + (", with its ±1σ and 2σ ellipse of q(z|x))" if model.variational else ")") + ". "
+             "Press and drag on the map: the image decodes under the pointer. "
+             f"The map shows z{dims[0]} and z{dims[1]} of {MAP_POINTS:,} test images."]
+    if model.latent_dim > 2:
+        parts.append("The other dims keep their values (the drawing's code, or the clicked image's).")
+    st.caption(" ".join(parts))
+
+
+__all__ = ["MAP_POINTS", "DRAWING_NAME", "component_key", "model_id", "drawing_upload", "newest_image", "show"]
