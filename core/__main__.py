@@ -229,26 +229,28 @@ def outputs(args: argparse.Namespace) -> list[str]:
     return []
 
 
-def validate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
-    """Everything that can be checked before loading data: the device is there, every output
-    can be written (and replaces no checkpoint without --force). Exits with status 2 otherwise."""
+def args_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with parsed arguments that can be checked before loading data (the device
+    is there; every output can be written and replaces no checkpoint without --force), or None."""
     from core.outpath import folder_problem, output_problem
 
     if getattr(args, "device", None) and (problem := device_problem(args.device)):
-        parser.error(f"argument --device: {problem}")
+        return f"argument --device: {problem}"
     for out in outputs(args):
         if problem := output_problem(out, overwrite=args.force):
-            parser.error(f"argument --out: {problem}")
+            return f"argument --out: {problem}"
     if args.command == "pretrain" and not args.list and (problem := folder_problem(args.out)):
-        parser.error(f"argument --out: {problem}")
-    return args
+        return f"argument --out: {problem}"
+    return None
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
-    """Parse and validate ``argv``: a namespace, or SystemExit(2) with a message on stderr."""
+    """Parse and check ``argv``: a namespace, or SystemExit(2) with a message on stderr."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    return parser, validate_args(parser, args)
+    if problem := args_problem(args):
+        parser.error(problem)
+    return parser, args
 
 
 def _load_data(parser: argparse.ArgumentParser, args: argparse.Namespace, name: str):
@@ -380,7 +382,12 @@ def _train_or_sweep(parser, args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser, args = parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)  # syntax and ranges: SystemExit(2) with argparse's message
+    if problem := args_problem(args):  # checked before any data is loaded; status 2 like argparse
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {problem}", file=sys.stderr)
+        return 2
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in the card's "command"
     if args.command in ("train", "sweep"):
         return _run_distributed(parser, args, lambda: _train_or_sweep(parser, args))

@@ -60,11 +60,11 @@ def folder_problem(folder: str | Path) -> str | None:
         real = Path(os.path.realpath(existing))
         fs = special_filesystem(real) or special_filesystem(folder)
         if fs:
-            return f"{folder} is on the special filesystem {fs!r} ({real}), not a place for files"
+            return f"cannot write to {folder}: it is on the special filesystem {fs!r} ({real}), not a place for files"
         if not existing.is_dir():
-            return f"{existing} is a file, not a folder"
+            return f"cannot write to {folder}: {existing} is a file, not a folder"
         if not os.access(existing, os.W_OK | os.X_OK):
-            return f"cannot write into {existing} (permission denied)"
+            return f"cannot write to {folder}: permission denied on {existing}"
     except (OSError, ValueError) as err:  # a name too long, a NUL byte, an unencodable name
         return f"{folder!s}: not a usable path ({err})"
     return None
