@@ -1,57 +1,18 @@
-"""Latent explorer, home page (`streamlit run streamlit_app.py`): what the app shows, samples
-from a VAE's prior, where to go, and the loaded models with their metrics.
+"""Latent explorer (`streamlit run streamlit_app.py`): the router.
 
-The views are the files in pages/ (Streamlit lists them in the sidebar); a link to one that
-is missing is left out instead of breaking the page.
+The sidebar's menu lists the pages of explorer/ui/home.py (Home first, at the app's root URL;
+the others at /Latent_map, /Manifold, ...); the page runs, then the sidebar shows the link to
+the current view (its URL with the state in the query string: explorer/ui/share.py).
 """
 
 from pathlib import Path
 
 import streamlit as st
 
-from explorer.logic import images
-
-from explorer.ui import explore, home, loaders, sidebar
+from explorer.ui import home, share
 
 ROOT = Path(__file__).parent
 
-st.set_page_config(page_title="Latent explorer", page_icon=":material/blur_on:", layout="wide")
-available = [p for p in home.PAGES if (ROOT / p.path).exists()]
-
-st.title("Latent explorer")
-st.markdown(
-    "How autoencoders organise what they learn: **PCA**, a **linear autoencoder**, a deep **autoencoder** "
-    "and a **variational autoencoder**, trained on the same images, with their latent spaces laid open."
-)
-left, right = st.columns([3, 2], gap="large")
-with left:
-    st.markdown(home.INTRO)
-with right:
-    selection = sidebar.pick_model(label="VAE for the samples", key="home_vae", kinds=("vae",),
-                                   default="mnist-vae-2")
-    if selection is not None:
-        seed = st.session_state.get("home_seed", 0)
-        st.markdown("**Samples from the prior**")
-        factor = images.display_scale(selection.model.image_shape[2], target=48)
-        st.image(images.upscale(explore.prior_picture(selection, count=48, ncols=8, seed=seed), factor),
-                 width="stretch")
-        st.caption(f"48 codes z ~ N(0, I), decoded by {selection.name}. No image was encoded to get "
-                   "them: a VAE's decoder turns any code its prior would draw into an image.")
-        st.button("New samples", key="home_new_samples",
-                  on_click=lambda: st.session_state.update(home_seed=seed + 1))
-
-st.subheader("Where to go")
-for start in range(0, len(available), 3):
-    for column, page in zip(st.columns(3), available[start:start + 3]):
-        with column:
-            st.page_link(page.path, label=page.label, icon=page.icon)
-            st.caption(page.blurb)
-
-st.subheader("Loaded models")
-cards = loaders.all_cards()
-if not cards:
-    st.info("No checkpoints yet: run `python -m core pretrain` to build the shipped ones, "
-            "or train one on the Train page.")
-else:
-    st.dataframe(home.models_table(cards), hide_index=True, column_config=home.TABLE_COLUMNS, width="stretch")
-    st.caption(home.UNITS)
+st.set_page_config(page_title="Latent explorer", page_icon="🌀", layout="wide")
+st.navigation(home.navigation(ROOT)).run()
+share.link_box()

@@ -92,7 +92,7 @@ def _change_spec(page: str):
         return "button 'Other images'", None, lambda at, k: _by_key(at.button, "compare_shuffle").click().run()
     if "Train" in page:
         def change(at, k):
-            el = _by_key(at.number_input, "train_epochs")
+            el = _by_key(at.number_input, "train_epochs_vae")
             return el.set_value(5 + (k % 50)).run()
         return "number 'Epochs'", None, change
     return None

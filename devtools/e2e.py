@@ -178,13 +178,17 @@ def read_run_log(run_log: str | Path) -> list[dict]:
 
 # ---- pages of the app ----------------------------------------------------------------------
 
+HOME_PAGE = REPO_ROOT / "pages" / "0_Home.py"  # the menu's default page, at the root URL (explorer/ui/home.py)
+
+
 def page_files() -> list[Path]:
-    """pages/*.py in the sidebar's order (the numeric prefix)."""
+    """pages/*.py but the home page, in the sidebar's order (the numeric prefix)."""
     def order(p: Path) -> tuple[int, str]:
         m = re.match(r"(\d+)", p.name)
         return (int(m.group(1)) if m else 10**6, p.name)
 
-    return sorted((p for p in (REPO_ROOT / "pages").glob("*.py") if not p.name.startswith("_")), key=order)
+    return sorted((p for p in (REPO_ROOT / "pages").glob("*.py") if not p.name.startswith("_") and p != HOME_PAGE),
+                  key=order)
 
 
 def url_path(page_file: Path) -> str:

@@ -5,9 +5,9 @@ import streamlit as st
 
 from explorer.logic import spaces, uploads
 
-from explorer.ui import draw_section, explore, mapview, sidebar, sliders
+from explorer.ui import downloads, draw_section, explore, mapview, sidebar, sliders
 
-st.set_page_config(page_title="Latent map · Latent explorer", page_icon=":material/scatter_plot:", layout="wide")
+st.set_page_config(page_title="Latent map · Latent explorer", page_icon="🗺️", layout="wide")
 st.title("Latent map")
 st.markdown(
     "Each dot is one test image, placed where the encoder puts it and coloured by its label. **PCA** and "
@@ -67,6 +67,8 @@ fig = mapview.map_figure(selection, codes, projection, mode, dims, ellipses=show
                          index=index, posterior=posterior, upload=upload)
 map_col.plotly_chart(fig, on_select="rerun", selection_mode=("points",), key=key,
                      config={"scrollZoom": True, "displaylogo": False})
+if codes is not None:
+    downloads.codes_csv(map_col, selection, codes)
 if mode == "pca":
     map_col.caption("The plane of the two directions along which the means vary most (not two latent dims); "
                     "ellipses and circles are projected into it.")

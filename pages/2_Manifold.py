@@ -5,9 +5,9 @@ import streamlit as st
 
 from explorer.logic import figures, spaces
 
-from explorer.ui import explore, sidebar
+from explorer.ui import downloads, explore, sidebar
 
-st.set_page_config(page_title="Manifold · Latent explorer", page_icon=":material/grid_view:", layout="wide")
+st.set_page_config(page_title="Manifold · Latent explorer", page_icon="🔳", layout="wide")
 st.title("Manifold")
 st.markdown(
     "Every tile is the decoder's image of one code on a regular grid over two latent dimensions. "
@@ -83,6 +83,7 @@ def show(panel: sidebar.Selection) -> None:
                                 title=f"Decoded grid · {label}"),
         key=f"manifold_grid_{panel.name}", config={"displayModeBar": False},
     )
+    downloads.grid_png(left, panel, grid, n)
     xy = np.zeros((0, 2)) if codes is None else codes.means[:, list(dims)]
     right.plotly_chart(
         figures.density_figure(xy, grid.x_values, grid.y_values, axis_titles=axis_titles,

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from explorer.ui import explore, sidebar, sliders
+from explorer.ui import explore, share, sidebar, sliders
 
-st.set_page_config(page_title="Latent sliders · Latent explorer", page_icon=":material/tune:", layout="wide")
+st.set_page_config(page_title="Latent sliders · Latent explorer", page_icon="🎚️", layout="wide")
 st.title("Latent sliders")
 st.markdown(
     "One slider per latent dimension; the decoder turns the code into an image. Start from the origin, "
@@ -12,14 +12,16 @@ st.markdown(
     "dimensions (**mnist-vae-16**, **frey-vae-8**) are made for this: some dimensions change the pose or "
     "the stroke, others nothing at all (the VAE switched them off)."
 )
-selection = explore.require_model(max_latent_dim=sliders.MAX_DIMS, default="mnist-vae-16",
+selection = explore.require_model(max_latent_dim=sliders.MAX_DIMS, default=sliders.most_expressive_vae,
                                   hint=f"This page shows models with at most {sliders.MAX_DIMS} latent dims.")
 model, d = selection.model, selection.model.latent_dim
 st.caption(sidebar.units_caption(selection.card) + " " + sliders.range_note(selection))
 
 has_data = selection.dataset is not None
+link = share.linked_code(selection.name, d)  # ?z=...: the code of a shared link
+note = st.empty()  # why a link's z was not used, if it was not
 c1, c2, c3 = st.columns([4, 2, 2], vertical_alignment="bottom")
-start = c1.radio("Start from", sliders.STARTS, horizontal=True, key="sliders_start",
+start = c1.radio("Start from", sliders.starts(link), horizontal=True, key="sliders_start",
                  format_func=lambda s: sliders.start_label(s, model), help=sliders.START_HELP)
 index = 0
 if start == "image":
@@ -30,7 +32,7 @@ if start == "image":
                                     key=f"sliders_index_{selection.name}"))
 c3.button("Randomize", on_click=sliders.randomize, key="sliders_randomize",
           help="Draw a new random code and start from it.")
-z0 = sliders.start_code(selection, start, index, st.session_state.get("sliders_seed", 0))
+z0 = sliders.start_code(selection, start, index, st.session_state.get("sliders_seed", 0), link)
 
 native = st.toggle("Plain Streamlit sliders (decode on the server after each release)", key="sliders_native",
                    value=not sliders.browser_decoder_available(),
@@ -40,6 +42,8 @@ if native:
     z = sliders.native_sliders(selection, z0)
 else:
     z = sliders.browser_sliders(selection, z0, key="sliders_decoder")
+share.write_code(z)
+share.show_note("z", note)
 
 st.subheader("Around this code")
 left, right = st.columns(2)

@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer.logic import analysis, charts, figures, images
 
-from explorer.ui import explore, loaders, sidebar
+from explorer.ui import explore, loaders, share, sidebar
 
 st.set_page_config(page_title="Beta and the tradeoff · Latent explorer", page_icon="⚖️", layout="wide")
 st.title("Beta and the tradeoff")
@@ -29,13 +29,20 @@ def group_label(name: str) -> str:
 
 
 names = list(groups)
+# a link's ?model= (a member of a sweep) and ?beta= choose the defaults
+group_name, linked = share.linked_sweep(groups, "mnist-vae-2" if "mnist-vae-2" in names else names[0])
 group_name = st.sidebar.selectbox("Beta sweep", names, key="beta_sweep", format_func=group_label,
-                                  index=names.index("mnist-vae-2") if "mnist-vae-2" in names else 0)
+                                  index=names.index(group_name))
 group = groups[group_name]
 betas = group.betas
-beta = st.select_slider("β, the weight on the KL term", options=betas, value=1.0 if 1.0 in betas else betas[0],
+value = share.linked_beta(group, linked, 1.0 if 1.0 in betas else betas[0])
+beta = st.select_slider("β, the weight on the KL term", options=betas, value=value,
                         format_func=lambda b: f"{b:g}", key=f"beta_value_{group_name}")
 card = group.at_beta(beta)
+share.write("model", card.name)
+share.write("beta", f"{beta:g}")
+share.show_note("model")
+share.show_note("beta")
 selection = sidebar.selection_for(card)
 sidebar.show_data_status(selection)
 m = card.get("metrics") or {}
@@ -71,19 +78,21 @@ with right:
                "most draws land on something the decoder knows; with β near 0 many fall in holes.")
 
 st.subheader("The rate-distortion curve")
-r_betas, rates, distortions = analysis.rate_distortion(group.models)
-kl_only_point = None
-if group.kl_only is not None:
-    km = group.kl_only.get("metrics") or {}
-    kl_only_point = (km.get("kl", 0.0), km.get("reconstruction"))
+curve_name = analysis.curve_sweep(groups, group_name)
+curve_group = groups[curve_name]
+points = analysis.rate_distortion(curve_group.models)
+kl_only_point = analysis.kl_only_point(curve_group)
+chosen = points.betas.index(beta) if beta in points.betas else None
 st.plotly_chart(charts.rate_distortion_chart(
-    r_betas, rates, distortions, chosen=r_betas.index(beta) if beta in r_betas else None,
-    kl_only=kl_only_point if kl_only_point and kl_only_point[1] is not None else None,
-    likelihood=card.likelihood_label),
-    key="beta_rd", config={"displayModeBar": False})
-st.caption("Each point is one model of the sweep, on the test split. Moving right, the code carries more "
-           "information and reconstructions improve. β = 0 is a plain autoencoder with noise; the KL-only "
-           "model (black marker) ignores the images altogether: zero rate, the worst distortion by far.")
+    points.betas, points.rates, points.distortions, chosen=chosen, kl_only=kl_only_point,
+    likelihood=curve_group.models[0].likelihood_label, rate_std=points.rate_std,
+    distortion_std=points.distortion_std), key="beta_rd", config={"displayModeBar": False})
+shown = "" if curve_name == group_name else (
+    f" The curve is the {curve_group.latent_dim}-D sweep **{curve_name}**: in {group.latent_dim}-D the "
+    "differences between neighbouring betas are smaller than the training noise.")
+spread = " Bars: ± 1 standard deviation over the seeds each β was trained with." if points.has_spread else ""
+st.caption(f"Each point is one model of the sweep, on the test split. {analysis.tradeoff_caption(points)}"
+           f"{spread}{shown} The KL-only model (black) ignores the images: zero rate, the worst distortion.")
 
 st.subheader("Which latent dimensions carry information")
 deep = [n for n in names if groups[n].latent_dim > 2]

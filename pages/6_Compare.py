@@ -6,7 +6,7 @@ import streamlit as st
 from core.card import KIND_LABELS
 from explorer.logic import analysis, charts, figures, images
 
-from explorer.ui import explore, loaders, sidebar
+from explorer.ui import denoise, explore, loaders, sidebar
 
 st.set_page_config(page_title="Compare · Latent explorer", page_icon="🆚", layout="wide")
 st.title("Compare the four models")
@@ -58,6 +58,7 @@ else:
         st.markdown(f"**{p.card.display_name}**")
         st.image(explore.reconstructions(p.path, tuple(int(i) for i in idx), factor) if p.dataset is not None
                  else explore.row_picture(loaders.decode(p.model, loaders.encode(p.model, x)[0]), factor))
+    denoise.section(cards, panels, dataset, dim, x, len(data.test_images))  # noisy inputs, the denoising AE
 
 st.subheader("Test metrics")
 num = st.column_config.NumberColumn

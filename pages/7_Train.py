@@ -78,3 +78,5 @@ if job is not None:
         st.fragment(run_every=1.0)(train_form.show_job)(job, live=True)
     else:
         train_form.show_job(job)
+
+train_form.download_checkpoint(job)  # the finished run's weights and card, as a zip

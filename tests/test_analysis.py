@@ -10,12 +10,12 @@ from explorer.logic import analysis
 
 
 def card(name, kind="vae", dataset="mnist", dim=2, beta=1.0, sweep=None, kl_only=False, origin="shipped",
-         metrics=None):
+         metrics=None, seeds=None):
     return {
         "name": name, "kind": kind, "dataset": {"name": dataset}, "beta": beta, "origin": origin,
         "model_config": {"latent_dim": dim, "likelihood": "bernoulli", "gaussian_variance": 0.01},
         "train_config": {"reconstruction_weight": 0.0 if kl_only else 1.0},
-        **({"sweep": sweep} if sweep else {}), "metrics": metrics or {},
+        **({"sweep": sweep} if sweep else {}), "metrics": metrics or {}, **({"seeds": seeds} if seeds else {}),
     }
 
 
@@ -48,7 +48,31 @@ def test_sweep_groups_sorted_by_beta_with_the_kl_only_model_apart():
     assert g.betas == [0.0, 1.0, 4.0] and g.kl_only["name"] == "mnist-vae-2-klonly"
     assert g.at_beta(4)["name"] == "mnist-vae-2-beta4" and g.at_beta(2) is None
     assert (g.dataset, g.latent_dim) == ("mnist", 2)
-    assert analysis.rate_distortion(g.models) == ([0.0, 1.0, 4.0], [20.0, 5.0, 1.0], [120.0, 140.0, 180.0])
+    points = analysis.rate_distortion(g.models)
+    assert (points.betas, points.rates, points.distortions) == ([0.0, 1.0, 4.0], [20.0, 5.0, 1.0], [120.0, 140.0, 180.0])
+    assert points.follows_theory() and not points.has_spread
+    assert "reconstructions improve" in analysis.tradeoff_caption(points)
+
+
+def test_tradeoff_caption_never_claims_what_the_numbers_contradict():
+    """The shipped 2-D sweep once had beta = 2 beating beta = 1 on both axes under a caption saying
+    reconstructions improve with rate; the caption is now read off the numbers."""
+    zigzag = analysis.RateDistortion([0.5, 1.0, 2.0], [7.3, 6.4, 5.4], [147.9, 148.9, 146.9], [np.nan] * 3, [np.nan] * 3)
+    assert not zigzag.follows_theory()
+    caption = analysis.tradeoff_caption(zigzag)
+    assert "reconstructions improve" not in caption and "do not all line up" in caption
+
+
+def test_rate_distortion_reads_the_seed_spread_and_picks_the_measured_sweep():
+    seeded = [card(f"s{b:g}", dim=16, beta=b, sweep="mnist-vae-16",
+                   metrics={"kl": 30 / (1 + b), "reconstruction": 90 + b},
+                   seeds={"std": {"kl": 0.3, "reconstruction": 0.5}, "runs": [{}, {}, {}]}) for b in (0.5, 1, 4)]
+    groups = analysis.sweep_groups(CARDS + seeded)
+    points = analysis.rate_distortion(groups["mnist-vae-16"].models)
+    assert points.has_spread and points.distortion_std == [0.5, 0.5, 0.5]
+    assert analysis.curve_sweep(groups, "mnist-vae-2") == "mnist-vae-16"  # the 2-D sweep has no seeds
+    assert analysis.curve_sweep(groups, "mnist-vae-16") == "mnist-vae-16"
+    assert analysis.kl_only_point(groups["mnist-vae-2"]) is None or len(analysis.kl_only_point(groups["mnist-vae-2"])) == 2
 
 
 def test_sweep_groups_fall_back_to_shared_settings_without_sweep_fields():

@@ -138,7 +138,7 @@ def trained_here(tmp_path, monkeypatch):
 def test_train_page_trains_a_tiny_digits_model(trained_here):
     at = page("7_Train.py")
     at.selectbox(key="train_dataset").set_value("digits")
-    at.number_input(key="train_epochs").set_value(2)
+    at.number_input(key="train_epochs_vae").set_value(2)
     at.text_input(key="train_name").set_value("apptest-digits").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     at.button(key="train_start").click().run()
@@ -239,7 +239,7 @@ def test_train_page_trains_on_an_image_folder_and_can_reload_it(trained_here, tm
     at.number_input(key="train_w").set_value(16)
     at.text_input(key="train_folder").set_value(str(folder))
     at.selectbox(key="train_kind").set_value("ae")
-    at.number_input(key="train_epochs").set_value(1).run()
+    at.number_input(key="train_epochs_ae").set_value(1).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("of 1 x 12 x 16 pixels, 2 classes" in s.value for s in at.success)
     at.button(key="train_start").click().run()
@@ -250,3 +250,17 @@ def test_train_page_trains_on_an_image_folder_and_can_reload_it(trained_here, tm
     assert not card["dataset"]["path"].startswith("/")  # stored relative to the checkpoint's folder
     reloaded = loaders.data_for(card)
     assert not isinstance(reloaded, str) and reloaded.image_shape == (1, 12, 16)
+
+
+@pytest.mark.parametrize("kind", ["linear-ae", "ae", "vae"])
+def test_train_page_offers_each_kinds_converging_defaults(kind):
+    """The Train page's epochs and learning rate follow the model kind (core.train.KIND_DEFAULTS),
+    so a student who only presses Train gets a linear AE that reaches PCA's plane."""
+    from core.train import KIND_DEFAULTS
+
+    at = page("7_Train.py")
+    at.selectbox(key="train_kind").set_value(kind).run()
+    assert not at.exception
+    assert at.number_input(key=f"train_epochs_{kind}").value == KIND_DEFAULTS[kind]["epochs"]
+    assert at.number_input(key=f"train_lr_{kind}").value == pytest.approx(KIND_DEFAULTS[kind]["lr"])
+    assert any("schedule" in c.value for c in at.caption)

@@ -17,11 +17,20 @@ def test_rate_distortion_highlights_the_chosen_beta_and_sorts_by_beta():
     sweep, chosen = fig.data[0], fig.data[1]
     assert list(sweep.customdata) == [0.0, 1.0, 4.0]  # drawn in beta order
     assert list(sweep.x) == [9.0, 5.0, 1.5]
-    assert list(sweep.text) == ["β=0", "β=1", "β=4"]
+    assert list(sweep.text) == ["β=0: reconstruction only", "β=1", "β=4"]  # the beta = 0 end is labelled
+    assert sweep.error_y.array is None  # no seeds, no error bars
     assert (chosen.x[0], chosen.y[0]) == (5.0, 140.0)
     assert "β=1" in chosen.name
     assert "nats per image" in _axis_title(fig, "xaxis") and "KL" in _axis_title(fig, "xaxis")
     assert "nats per image" in _axis_title(fig, "yaxis") and "Bernoulli" in _axis_title(fig, "yaxis")
+
+
+def test_rate_distortion_draws_the_seed_spread_as_error_bars():
+    fig = charts.rate_distortion_chart([1.0, 0.5], [5.0, 8.0], [140.0, 130.0], rate_std=[0.2, 0.3],
+                                       distortion_std=[1.5, 1.0])
+    sweep = fig.data[0]
+    assert list(sweep.error_y.array) == [1.0, 1.5] and list(sweep.error_x.array) == [0.3, 0.2]  # beta order
+    assert "seeds" in sweep.name
 
 
 def test_rate_distortion_kl_only_point_and_no_highlight():

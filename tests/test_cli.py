@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from core.checkpoints import load_checkpoint
 from core.models import VAE
 
 # Small and fast: digits (bundled), a narrow network, two epochs.
+REPO = Path(__file__).resolve().parents[1]
 FAST = ["--dataset", "digits", "--hidden", "32", "--epochs", "2", "--no-download"]
 
 
@@ -231,3 +233,20 @@ def test_each_kind_gets_its_own_training_defaults(kind, epochs, tmp_path, monkey
     assert seen["config"].epochs == epochs
     if kind in ("vae", "ae"):
         assert seen["config"].patience > 0 and 0 < seen["config"].validation_fraction <= 0.5
+
+
+@pytest.mark.parametrize("name", ["frey-vae-2", "mnist-vae-2"])
+def test_evaluate_measures_a_shipped_model_on_its_own_test_images_offline(name, data_dir, capsys):
+    """With an empty data directory and no network, `evaluate` finds the shipped test images
+    (data/) and measures on exactly the images the card was measured on: same count, same
+    fingerprint, and an -ELBO within the float16 storage's rounding of the card's."""
+    from core.checkpoints import read_card
+
+    path = REPO / "checkpoints" / name
+    card = read_card(path)
+    assert main(["evaluate", str(path), "--iwae-k", "0", "--no-download", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["metrics"]["n_test"] == card["metrics"]["n_test"] == card["dataset"]["n_test"]
+    if "fingerprint" in card["dataset"]:
+        assert result["dataset"]["fingerprint"] == card["dataset"]["fingerprint"]
+    assert result["metrics"]["neg_elbo"] == pytest.approx(card["metrics"]["neg_elbo"], rel=0.005)

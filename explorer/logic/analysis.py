@@ -36,10 +36,12 @@ def canonical_models(cards: list[Card | dict], dataset: str, dim: int) -> dict[s
 
     Several candidates of a kind (a beta sweep): the VAE with beta 1 and a reconstruction
     term wins, then shipped before trained-here, then the shortest name (mnist-vae-2
-    before mnist-vae-2-beta1).
+    before mnist-vae-2-beta1). A denoising AE (trained with input noise) is never the plain AE.
     """
     def rank(card: Card) -> tuple:
-        return (card.is_kl_only, abs(_beta(card) - 1.0), card.origin == "trained", len(card.name), card.name)
+        denoiser = float(card.model_config.get("input_noise") or 0.0) > 0
+        return (card.is_kl_only, denoiser, abs(_beta(card) - 1.0), card.origin == "trained", len(card.name),
+                card.name)
 
     out: dict[str, Card] = {}
     for kind in KIND_ORDER:
@@ -50,8 +52,10 @@ def canonical_models(cards: list[Card | dict], dataset: str, dim: int) -> dict[s
 
 
 def models_of(cards: list[Card | dict], dataset: str, dim: int, kind: str) -> list[Card]:
-    """The cards of one kind of model for ``dataset`` at latent ``dim``."""
-    return [c for c in map(Card.of, cards) if c.kind == kind and c.dataset_name == dataset and c.latent_dim == dim]
+    """The cards of one kind of model for ``dataset`` at latent ``dim``; not the denoising ones
+    (trained with input noise: the Compare page's denoising section shows them)."""
+    return [c for c in map(Card.of, cards) if c.kind == kind and c.dataset_name == dataset and c.latent_dim == dim
+            and not float(c.model_config.get("input_noise") or 0.0) > 0]
 
 
 def latent_dims_with(cards: list[Card | dict], dataset: str, min_kinds: int = 2) -> list[int]:
@@ -109,17 +113,81 @@ def sweep_groups(cards: list[Card | dict]) -> dict[str, SweepGroup]:
     return dict(sorted(groups.items(), key=lambda kv: (kv[1].latent_dim, kv[0])))
 
 
-def rate_distortion(cards: list[Card | dict]) -> tuple[list[float], list[float], list[float]]:
-    """(betas, test KL, test reconstruction) of the cards, nats per image."""
-    betas, rates, distortions = [], [], []
+@dataclass
+class RateDistortion:
+    """A sweep's points on the rate-distortion plane, sorted by beta (nats per image, test split).
+
+    ``*_std`` hold the seed-to-seed standard deviation where the card trained several seeds
+    (NaN where it did not).
+    """
+
+    betas: list[float]
+    rates: list[float]  # KL
+    distortions: list[float]  # reconstruction
+    rate_std: list[float]
+    distortion_std: list[float]
+
+    @property
+    def has_spread(self) -> bool:
+        return any(np.isfinite(self.rate_std)) or any(np.isfinite(self.distortion_std))
+
+    def follows_theory(self) -> bool:
+        """Rate falls strictly and distortion never falls as beta grows (the rate-distortion tradeoff)."""
+        r, d = self.rates, self.distortions
+        return all(a > b for a, b in zip(r, r[1:])) and all(a <= b for a, b in zip(d, d[1:]))
+
+
+def rate_distortion(cards: list[Card | dict]) -> RateDistortion:
+    """The cards' (beta, test KL, test reconstruction), beta-sorted, with seed spreads where recorded."""
+    points = []
     for c in map(Card.of, cards):
         m = c.metrics
         if m.get("kl") is None or m.get("reconstruction") is None:
             continue
-        betas.append(_beta(c))
-        rates.append(float(m["kl"]))
-        distortions.append(float(m["reconstruction"]))
-    return betas, rates, distortions
+        std = (c.get("seeds") or {}).get("std") or {}
+        points.append((_beta(c), float(m["kl"]), float(m["reconstruction"]),
+                       float(std.get("kl", np.nan)), float(std.get("reconstruction", np.nan))))
+    points.sort(key=lambda p: p[0])
+    columns = [list(col) for col in zip(*points)] if points else [[], [], [], [], []]
+    return RateDistortion(*columns)
+
+
+def curve_sweep(groups: dict[str, "SweepGroup"], picked: str) -> str:
+    """The sweep to draw the rate-distortion curve of: the picked one if its seeds were measured,
+    else the one of its dataset with the most measured seeds and latent dims (its points differ
+    by more than training noise)."""
+    def measured(name: str) -> int:
+        return sum(bool(c.get("seeds")) for c in groups[name].models)
+
+    if measured(picked):
+        return picked
+    same_data = [n for n in groups if groups[n].dataset == groups[picked].dataset and measured(n)]
+    return max(same_data, key=lambda n: (measured(n), groups[n].latent_dim), default=picked)
+
+
+def kl_only_point(group: "SweepGroup") -> tuple[float, float] | None:
+    """(rate, distortion) of the sweep's KL-only model, if it has one with both numbers."""
+    if group.kl_only is None:
+        return None
+    m = group.kl_only.metrics
+    if m.get("reconstruction") is None:
+        return None
+    return float(m.get("kl") or 0.0), float(m["reconstruction"])
+
+
+def tradeoff_caption(points: RateDistortion) -> str:
+    """What the curve shows, read off its numbers (never a claim the numbers contradict)."""
+    if len(points.betas) < 2:
+        return "One model: no tradeoff to draw."
+    lo, hi = 0, len(points.betas) - 1
+    span = (f"From β = {points.betas[lo]:g} to β = {points.betas[hi]:g} the rate falls from "
+            f"{points.rates[lo]:.1f} to {points.rates[hi]:.1f} nats and the distortion rises from "
+            f"{points.distortions[lo]:.1f} to {points.distortions[hi]:.1f} nats.")
+    if points.follows_theory():
+        return ("Each larger β buys a smaller rate (KL) with a larger distortion (reconstruction): moving right "
+                "along the curve, the code carries more information and reconstructions improve. " + span)
+    return ("The points do not all line up as the theory says (KL falling, reconstruction rising with β): "
+            "some neighbouring betas differ by less than training noise, so read the overall trend. " + span)
 
 
 def map_dims(card: Card | dict) -> tuple[int, int]:

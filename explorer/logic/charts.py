@@ -79,13 +79,17 @@ def rate_distortion_chart(
     kl_only: tuple[float, float] | None = None,
     likelihood: str = "",
     height: int = 400,
+    rate_std: Sequence[float] | None = None,
+    distortion_std: Sequence[float] | None = None,
 ) -> go.Figure:
     """Reconstruction (distortion) against KL (rate) for a beta sweep, one point per beta.
 
     betas/rates/distortions: per model, in the same order (sorted by beta here);
     chosen: index (into the inputs) of the point to highlight; kl_only: (rate, distortion)
     of the model trained on the KL term alone, drawn as its own marker (pinned to the top edge,
-    value in its label, when it lies far above the sweep).
+    value in its label, when it lies far above the sweep); rate_std / distortion_std: the
+    seed-to-seed standard deviations, drawn as error bars (NaN: none for that point).
+    β = 0 is labelled as the reconstruction-only end of the curve.
     """
     if not len(betas) == len(rates) == len(distortions):
         raise ValueError("betas, rates and distortions must have the same length")
@@ -93,10 +97,17 @@ def rate_distortion_chart(
     b = np.asarray(betas, dtype=float)[order]
     r = np.asarray(rates, dtype=float)[order]
     d = np.asarray(distortions, dtype=float)[order]
+    labels = ["β=0: reconstruction only" if v == 0 else f"β={v:g}" for v in b]
+    errors = {}
+    for axis, std in (("error_x", rate_std), ("error_y", distortion_std)):
+        if std is not None and len(std) == len(b) and np.isfinite(np.asarray(std, dtype=float)).any():
+            errors[axis] = dict(type="data", array=np.nan_to_num(np.asarray(std, dtype=float)[order]),
+                                visible=True, thickness=1.2, width=4)
     traces = [go.Scatter(
-        x=r, y=d, mode="lines+markers+text", name="beta sweep", text=[f"β={v:g}" for v in b],
-        textposition="top right", line=dict(color=CLASS_COLORS[0]), marker=dict(size=9),
+        x=r, y=d, mode="lines+markers+text", name="beta sweep" + (" (± 1 s.d. over seeds)" if errors else ""),
+        text=labels, textposition="top right", line=dict(color=CLASS_COLORS[0]), marker=dict(size=9),
         customdata=b, hovertemplate="β=%{customdata:g}<br>KL %{x:.2f}<br>reconstruction %{y:.1f}<extra></extra>",
+        **errors,
     )]
     if chosen is not None:
         traces.append(go.Scatter(
@@ -114,7 +125,8 @@ def rate_distortion_chart(
         traces.append(go.Scatter(
             x=[kl_only[0]], y=[min(kl_only[1], y_range[1] - 0.3 * y_pad)], mode="markers+text",
             name="KL only (no reconstruction term)", customdata=[kl_only[1]], textposition="middle right",
-            text=[f"KL only: {kl_only[1]:.0f} nats ↑" if off_scale else "KL only"],
+            text=[f"KL only (no reconstruction term): {kl_only[1]:.0f} nats ↑" if off_scale
+                  else "KL only (no reconstruction term)"],
             marker=dict(symbol="triangle-up" if off_scale else "x", size=12, color="black"),
             hovertemplate="KL only<br>KL %{x:.2f}<br>reconstruction %{customdata:.1f}<extra></extra>",
         ))

@@ -1,7 +1,9 @@
-"""The home page's text, page directory and model table."""
+"""The home page's text, the page directory (the sidebar's menu and the home page's links) and the model table."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
@@ -36,27 +38,51 @@ UNITS = ("Test-set metrics. MSE: mean squared error per pixel of decode(mean), i
 class Page(NamedTuple):
     path: str  # relative to the repository root
     label: str
-    icon: str
+    icon: str  # an emoji: a :material/...: icon would load a font from another host
     blurb: str
 
+    @property
+    def url_path(self) -> str:
+        """The page's address, as Streamlit names a pages/ file: '3_Latent_sliders.py' -> 'Latent_sliders'."""
+        return url_path_of(self.path)
+
+
+def url_path_of(path: str | Path) -> str:
+    return re.sub(r"^[\d_\s-]*", "", Path(path).stem).replace(" ", "_")
+
+
+HOME = Page("pages/0_Home.py", "Home", "🏠", "What the app shows, samples from a VAE's prior, the loaded models.")
 
 PAGES = (
-    Page("pages/1_Latent_map.py", "Latent map", ":material/scatter_plot:",
+    Page("pages/1_Latent_map.py", "Latent map", "🗺️",
          "The encoded test set in the latent plane, posterior ellipses, the prior; click a point, upload "
          "your own image."),
-    Page("pages/2_Manifold.py", "Manifold", ":material/grid_view:",
+    Page("pages/2_Manifold.py", "Manifold", "🔳",
          "Decode a grid of codes beside the data density; the AE's holes next to the VAE's filled space."),
-    Page("pages/3_Latent_sliders.py", "Latent sliders", ":material/tune:",
+    Page("pages/3_Latent_sliders.py", "Latent sliders", "🎚️",
          "One slider per latent dimension; the image follows. Traversals and nearest images."),
-    Page("pages/4_Interpolation.py", "Interpolation", ":material/timeline:",
+    Page("pages/4_Interpolation.py", "Interpolation", "🔀",
          "Walk from one image's code to another's, straight or along the sphere."),
-    Page("pages/5_Beta_and_tradeoff.py", "Beta and the tradeoff", ":material/balance:",
+    Page("pages/5_Beta_and_tradeoff.py", "Beta and the tradeoff", "⚖️",
          "What β does: reconstruction against KL, active dimensions, the rate-distortion curve."),
-    Page("pages/6_Compare.py", "Compare", ":material/compare:",
-         "PCA, linear AE, AE and VAE side by side on the same images."),
-    Page("pages/7_Train.py", "Train", ":material/model_training:",
+    Page("pages/6_Compare.py", "Compare", "🆚",
+         "PCA, linear AE, AE and VAE side by side on the same images; how each copes with noisy inputs."),
+    Page("pages/7_Train.py", "Train", "🏋️",
          "Train your own model on a dataset, watch the losses, use it on every page."),
 )
+
+
+def navigation(root: Path) -> list:
+    """The sidebar's menu for st.navigation: Home first (at the app's root URL), then the pages
+    of PAGES whose files exist, then any other file in pages/ (titled from its name)."""
+    listed = {HOME.path, *(p.path for p in PAGES)}
+    extra = sorted(str(f.relative_to(root)) for f in (root / "pages").glob("*.py")
+                   if not f.name.startswith("_") and str(f.relative_to(root)) not in listed)
+    menu = [st.Page(HOME.path, title=HOME.label, icon=HOME.icon, default=True)]
+    menu += [st.Page(p.path, title=p.label, icon=p.icon, url_path=p.url_path) for p in PAGES if (root / p.path).exists()]
+    menu += [st.Page(path, url_path=url_path_of(path)) for path in extra]
+    return menu
+
 
 TABLE_COLUMNS = {
     "name": st.column_config.TextColumn("name", help="Checkpoint name"),
@@ -104,4 +130,4 @@ def models_table(cards: list[Card]) -> pd.DataFrame:
     return table.sort_values(["data", "name"], kind="stable").reset_index(drop=True)
 
 
-__all__ = ["INTRO", "UNITS", "Page", "PAGES", "TABLE_COLUMNS", "models_table"]
+__all__ = ["INTRO", "UNITS", "Page", "url_path_of", "HOME", "PAGES", "navigation", "TABLE_COLUMNS", "models_table"]

@@ -16,7 +16,7 @@ import torch
 
 from core.card import Card
 from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint
-from core.data import Dataset, DatasetError, default_data_dir, load_dataset
+from core.data import Dataset, DatasetError, default_data_dir, differences_from_card, load_dataset
 from core.evaluate import encode_means
 from core.models import LatentModel
 from explorer.logic.training import JobBoard, load_upload
@@ -68,10 +68,17 @@ def load_model(path: str) -> Checkpoint:
     return load_checkpoint(path)
 
 
+def downloads_allowed() -> bool:
+    """The app never reaches the network unless the operator allows it (LATENT_EXPLORER_ALLOW_DOWNLOAD=1):
+    offline and private by default; the shipped data cover the shipped models."""
+    return os.environ.get("LATENT_EXPLORER_ALLOW_DOWNLOAD", "").strip() == "1"
+
+
 @st.cache_resource(show_spinner="Loading data...", max_entries=16)
 def _load_data(key: str, image_size: tuple[int, int] | None, grayscale: bool, data_root: str | None) -> Dataset | str:
     try:
-        dataset = load_dataset(key, data_root, image_size=image_size, grayscale=grayscale)
+        dataset = load_dataset(key, data_root, image_size=image_size, grayscale=grayscale,
+                               download=downloads_allowed())
     except DatasetError as err:
         return str(err)
     for arr in (dataset.train_images, dataset.test_images, dataset.train_labels, dataset.test_labels):
@@ -102,6 +109,15 @@ def data_for(card: Card | dict) -> Dataset | str:
     if isinstance(loaded, Dataset) and loaded.image_shape != shape:
         return f"the dataset gives {loaded.image_shape} images but the model reads {shape}"
     return loaded
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def data_notes(path: str) -> list[str]:
+    """How the data on this machine differ from what the checkpoint's card was trained and
+    measured on (other images, a "test" split that overlaps training); empty when they match."""
+    card = load_model(path).card
+    loaded = data_for(card)
+    return [] if isinstance(loaded, str) else differences_from_card(loaded, Card.of(card).dataset)
 
 
 @st.cache_resource(show_spinner="Encoding...", max_entries=64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
@@ -9,7 +10,7 @@ import streamlit as st
 from core.card import Card
 from core.data import Dataset
 from core.models import LatentModel
-from explorer.ui import loaders
+from explorer.ui import loaders, share
 
 @dataclass
 class Selection:
@@ -32,6 +33,8 @@ def _remembered_select(label: str, options: list[str], memory_key: str, widget_k
     """A selectbox whose choice survives page switches (widget state does not)."""
     container = container or st.sidebar
     remembered = st.session_state.get(memory_key, default)
+    if remembered not in options:  # e.g. a model of another dataset: this page's own default
+        remembered = default
     index = options.index(remembered) if remembered in options else 0
 
     def remember() -> None:
@@ -43,13 +46,36 @@ def _remembered_select(label: str, options: list[str], memory_key: str, widget_k
     return choice
 
 
-def pick_dataset(cards: list[Card] | None = None, key: str = "dataset") -> str | None:
+def pick_dataset(cards: list[Card] | None = None, key: str = "dataset", from_link: bool = True) -> str | None:
+    """The dataset picker. ``from_link``: a new ``?model=`` in the URL picks that model's dataset
+    (pages without a model picker; pick_model reads the link itself)."""
     cards = loaders.all_cards() if cards is None else cards
     names = list(dict.fromkeys(c.dataset_name for c in cards))
     if not names:
         st.sidebar.error("No checkpoints found. Run `python -m core pretrain` or train one on the Train page.")
         return None
-    return _remembered_select("Dataset", names, "picked_dataset", f"{key}_picker", default="mnist")
+    if from_link:
+        _follow_link(cards, key)
+    choice = _remembered_select("Dataset", names, "picked_dataset", f"{key}_picker", default="mnist")
+    if from_link:  # keep ?model= while it names a model of this dataset
+        linked = next((c for c in cards if c.name == st.query_params.get("model")), None)
+        share.write("model", linked.name if linked is not None and linked.dataset_name == choice else None)
+        share.show_note("model")
+    return choice
+
+
+def _follow_link(cards: list[Card], dataset_key: str, model_key: str | None = None) -> Card | None:
+    """A new ``?model=NAME``: remember its dataset (and the model) as if picked in the sidebar."""
+    linked = share.linked_model([c.name for c in cards])
+    if linked.value is None:
+        return None
+    card = next(c for c in cards if c.name == linked.value)
+    st.session_state["picked_dataset"] = card.dataset_name
+    st.session_state.pop(f"{dataset_key}_picker", None)
+    if model_key is not None:
+        st.session_state[f"picked_{model_key}"] = card.name
+        st.session_state.pop(f"{model_key}_picker", None)
+    return card
 
 
 def pick_model(
@@ -58,16 +84,20 @@ def pick_model(
     kinds: tuple[str, ...] | None = None,
     dataset: str | None = None,
     max_latent_dim: int | None = None,
-    default: str | None = None,
+    default: str | Callable[[list[Card]], Card | None] | None = None,
     container=None,
 ) -> Selection | None:
     """Dataset picker (once per page) and a model picker filtered to it; loads the model.
 
-    Shows the data's notice (e.g. the offline MNIST subset) in the sidebar.
+    ``default``: the model shown until the user picks one: a name, or a function choosing among
+    the dataset's cards (so every dataset opens on its own best model for the page).
+    Shows the data's notice (e.g. the offline MNIST subset) in the sidebar. The main picker
+    (``key="model"``) follows a new ``?model=NAME`` in the URL and writes its choice back there.
     """
     cards = loaders.all_cards()
+    linked = _follow_link(cards, "dataset", key) if key == "model" else None
     if dataset is None:
-        dataset = pick_dataset(cards)
+        dataset = pick_dataset(cards, from_link=False)
         if dataset is None:
             return None
     cards = [c for c in cards if c.dataset_name == dataset and (kinds is None or c.kind in kinds)
@@ -76,8 +106,16 @@ def pick_model(
         (container or st.sidebar).warning(f"No {'/'.join(kinds or ('',))} model for {dataset} yet.")
         return None
     by_name = {c.name: c for c in cards}
+    if linked is not None and linked.name not in by_name:
+        share.refuse("model", f"{linked.name} is not shown on this page", "another model")
+    if callable(default):
+        preferred = default(cards)
+        default = preferred.name if preferred is not None else None
     name = _remembered_select(label, list(by_name), f"picked_{key}", f"{key}_picker",
                               format_func=lambda n: by_name[n].display_name, container=container, default=default)
+    if key == "model":
+        share.write("model", name)
+        share.show_note("model")
     selection = selection_for(by_name[name])
     show_data_status(selection)
     return selection
@@ -112,10 +150,14 @@ def short_notice(text: str) -> str:
 
 
 def show_data_status(selection: Selection) -> None:
-    """The offline-subset notice, or why the data is missing; once per page.
+    """The offline-subset notice, or why the data is missing; once per page. When the images here
+    are not those the model's card was trained and tested on, say so plainly.
 
     The sidebar shows the notice's first sentence; the whole text opens below it.
     """
+    if selection.dataset is not None and selection.path:
+        for note in loaders.data_notes(selection.path):
+            st.sidebar.warning(note, icon="⚠️")
     if selection.dataset is not None and selection.dataset.notice:
         notice = selection.dataset.notice
         st.sidebar.info(short_notice(notice), icon="ℹ️")

@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from core.card import Card
 from core.latent import prior_samples, traversal
 from explorer.logic import images, spaces
 from explorer.ui import explore, loaders
@@ -34,9 +35,21 @@ class Row(NamedTuple):
     caption: str
 
 
+def starts(link: np.ndarray | None) -> tuple[str, ...]:
+    """The starts on offer: STARTS, and "link" while a link's code (``?z=``) is there."""
+    return STARTS if link is None else (*STARTS, "link")
+
+
+def most_expressive_vae(cards: list[Card]) -> Card | None:
+    """The model a dataset's sliders open on: its plain VAE (beta 1, with reconstruction) with the
+    most latent dims the page can show (frey-vae-8, mnist-vae-16), shipped before trained."""
+    vaes = [c for c in cards if c.variational and c.is_plain and c.latent_dim <= MAX_DIMS]
+    return max(vaes, key=lambda c: (c.latent_dim, c.origin == "shipped"), default=None)
+
+
 def start_label(start: str, model) -> str:
     return {"zero": "0 (the origin)", "random": "a prior sample" if model.variational else "a random code",
-            "image": "an encoded test image"}[start]
+            "image": "an encoded test image", "link": "the code in the link"}[start]
 
 
 def range_note(selection: Selection) -> str:
@@ -50,9 +63,12 @@ def randomize() -> None:
     st.session_state["sliders_start"] = "random"
 
 
-def start_code(selection: Selection, start: str, index: int, seed: int) -> np.ndarray:
-    """The code (D,) the sliders start from."""
+def start_code(selection: Selection, start: str, index: int, seed: int,
+               link: np.ndarray | None = None) -> np.ndarray:
+    """The code (D,) the sliders start from (``link``: the code of a ``?z=`` link)."""
     d = selection.model.latent_dim
+    if start == "link" and link is not None and len(link) == d:
+        return np.asarray(link, dtype=np.float64)
     if start == "random":
         if selection.model.variational:
             return prior_samples(1, d, seed).numpy()[0].astype(np.float64)
@@ -200,7 +216,7 @@ def code_columns(d: int) -> dict:
 
 
 __all__ = [
-    "MAX_DIMS", "STARTS", "START_HELP", "Row", "start_label", "range_note", "randomize", "start_code",
+    "MAX_DIMS", "STARTS", "START_HELP", "Row", "starts", "start_label", "range_note", "randomize", "start_code",
     "browser_decoder_available", "model_id", "decode_one", "browser_sliders", "native_sliders",
     "dims_by_information", "dim_label", "traversal_rows", "neighbours", "code_table", "code_columns",
 ]

@@ -1,0 +1,110 @@
+"""The Compare page's denoising section: corrupt the test images (masking or Gaussian noise),
+let the AE, the denoising AE and the VAE reconstruct them side by side, and measure each
+reconstruction against the CLEAN images (MSE per pixel).
+
+The denoising AE is the shipped ``{dataset}-dae-{D}`` (mnist-dae-2: an AE trained with
+Gaussian input noise), or any AE trained with input noise; without one the section says so.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import streamlit as st
+
+from core.card import Card
+from explorer.logic import analysis, denoising, images
+from explorer.ui import explore, loaders
+from explorer.ui.sidebar import Selection, selection_for
+
+N_MEASURED = 500  # test images the MSE is averaged over
+AMOUNTS = {"mask": ("Fraction of pixels set to 0", 0.0, 0.9, 0.5, 0.05),
+           "gaussian": ("Noise standard deviation σ", 0.0, 1.0, 0.3, 0.05)}
+
+
+class Contender(NamedTuple):
+    role: str  # "AE", "Denoising AE", "VAE"
+    selection: Selection
+
+
+@st.cache_data(show_spinner="Reconstructing the noisy images...", max_entries=64)
+def _measure(path: str, indices: tuple[int, ...], kind: str, amount: float, seed: int) -> float:
+    """A model's MSE per pixel against the clean images, reconstructing their noisy copies."""
+    model = loaders.load_model(path).model
+    x = np.asarray(loaders.data_for(loaders.load_model(path).card).test_images[list(indices)])
+    noisy = denoising.corrupt(x, kind, amount, seed)
+    return denoising.mse_per_pixel(loaders.decode(model, loaders.encode(model, noisy)[0]), x)
+
+
+def contenders(cards: list[Card], panels: list[Selection], dataset: str, dim: int) -> tuple[list[Contender], str | None]:
+    """The AE and VAE compared above, and the denoising AE; plus a note when that one is missing."""
+    by_kind = {p.card.kind: p for p in panels}
+    found = []
+    if "ae" in by_kind and not denoising.is_denoiser(by_kind["ae"].card):
+        found.append(Contender("AE", by_kind["ae"]))
+    dae = denoising.find_denoiser(cards, dataset, dim)
+    note = None
+    if dae is None:
+        shipped = denoising.DENOISER_NAMES[0].format(dataset=dataset, dim=dim)
+        note = (f"No denoising autoencoder for {dataset} at {dim}-D here (the shipped one is **{shipped}**, an AE "
+                f"trained on inputs with Gaussian noise: `python -m core pretrain --only {shipped}` builds it, or train "
+                "one with `python -m core train --model ae --input-noise 0.3 ...`). Showing the other models.")
+    else:
+        found.append(Contender(f"Denoising AE (trained with noise σ = {denoising.input_noise(dae):g})",
+                               selection_for(dae)))
+    if "vae" in by_kind:
+        found.append(Contender("VAE", by_kind["vae"]))
+    return found, note
+
+
+def _controls() -> tuple[str, float, int]:
+    left, middle, right = st.columns([3, 3, 1], vertical_alignment="bottom")
+    kind = left.radio("Noise", ["gaussian", "mask"], horizontal=True, key="denoise_kind",
+                      format_func=lambda k: denoising.NOISE_KINDS[k].split(":")[0].split(" with")[0],
+                      help=" · ".join(f"{v}" for k, v in denoising.NOISE_KINDS.items() if k != "none"))
+    label, low, high, default, step = AMOUNTS[kind]
+    amount = middle.slider(label, low, high, default, step, key=f"denoise_amount_{kind}")
+    if right.button("New noise", key="denoise_reseed"):
+        st.session_state["denoise_seed"] = st.session_state.get("denoise_seed", 0) + 1
+    return kind, float(amount), int(st.session_state.get("denoise_seed", 0))
+
+
+def section(cards: list[Card], panels: list[Selection], dataset: str, dim: int, x: np.ndarray,
+            n_test: int) -> None:
+    """The noise controls, the noisy images, each model's reconstruction and its error (``x``: the clean
+    images shown above)."""
+    st.subheader("Denoising: reconstruct corrupted images")
+    st.markdown(
+        "Corrupt the test images, hand the noisy copies to each encoder, and compare the decoded images with the "
+        "**clean** originals. A plain AE learned to copy what it is given, noise included; a **denoising AE** was "
+        "trained to map noisy inputs to clean ones (Vincent et al., 2008); the VAE's posterior smooths over small "
+        "changes of its input."
+    )
+    found, note = contenders(cards, panels, dataset, dim)
+    if note:
+        st.info(note)
+    if not found:
+        return
+    kind, amount, seed = _controls()
+    factor = images.display_scale(x.shape[2], target=64)
+    noisy = denoising.corrupt(x, kind, amount, seed)
+    measured = tuple(int(i) for i in analysis.subsample(n_test, N_MEASURED, seed=1))
+    st.markdown(f"**Noisy inputs** ({denoising.noise_label(kind, amount)})")
+    st.image(explore.row_picture(noisy, factor),
+             caption=f"MSE per pixel of these noisy images against the clean ones: {denoising.mse_per_pixel(noisy, x):.4f}")
+    errors = {}
+    for role, panel in found:
+        recon = loaders.decode(panel.model, loaders.encode(panel.model, noisy)[0])
+        errors[role] = _measure(panel.path, measured, kind, amount, seed)
+        st.markdown(f"**{role}** · {panel.name}")
+        st.image(explore.row_picture(recon, factor),
+                 caption=f"its reconstructions; MSE per pixel against the clean images: {denoising.mse_per_pixel(recon, x):.4f}")
+    for column, (role, error) in zip(st.columns(len(errors)), errors.items()):
+        column.metric(f"{role.split(' (')[0]}: MSE per pixel vs clean", f"{error:.4f}")
+    st.caption(f"MSE per pixel (intensities in [0, 1]) between each model's reconstruction of the noisy images and "
+               f"the clean images, averaged over {len(measured)} test images with the same kind and amount of noise. "
+               "Lower is better; at zero noise it is the model's own reconstruction error.")
+
+
+__all__ = ["N_MEASURED", "AMOUNTS", "Contender", "contenders", "section"]
