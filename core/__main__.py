@@ -23,7 +23,18 @@ from core.losses import LIKELIHOODS
 from core.models import ARCHITECTURES, MODEL_KINDS, ModelConfig, default_conv_stages
 from core.report import format_metrics_table
 from core.runspec import RunSpec, command_line
-from core.train import BETA_SCHEDULES, LR_SCHEDULES, TrainConfig, TqdmCallback, TrainingDiverged
+from core.train import (
+    BETA_SCHEDULES,
+    DEVICE_PATTERN,
+    LR_SCHEDULES,
+    MAX_SEED,
+    TrainConfig,
+    TqdmCallback,
+    TrainingDiverged,
+    device_problem,
+)
+
+MAX_IWAE_K = 10_000  # importance samples: more only costs time (k forward passes per image)
 
 
 def _number(kind, low=None, high=None, low_open=False, allowed=""):
@@ -49,6 +60,17 @@ def _float_list(text: str) -> list[float]:
     if not values:
         raise argparse.ArgumentTypeError(f"invalid value {text!r}: give at least one beta, e.g. 0,1,4")
     return values
+
+
+def _device(text: str) -> str:
+    value = text.strip().lower()
+    if not DEVICE_PATTERN.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected auto, cpu, cuda, cuda:N or mps")
+    return value
+
+
+def _iwae_k():
+    return _number(int, 0, MAX_IWAE_K, allowed=f"an integer in [0, {MAX_IWAE_K}]")
 
 
 def _image_size(text: str) -> tuple[int, int]:
@@ -110,11 +132,11 @@ def _add_model_args(p: argparse.ArgumentParser, with_beta: bool = True) -> None:
                    help="share of the training images held out for early stopping (never the test split)")
     p.add_argument("--patience", type=_number(int, 0, allowed="an integer >= 0"), default=None,
                    help="stop after this many epochs without a better validation loss (0: never)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--seed", type=_number(int, 0, MAX_SEED, allowed=f"an integer in [0, {MAX_SEED}]"), default=0)
+    p.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", choices=("float32", "float16"), default="float32", help="weight storage")
-    p.add_argument("--iwae-k", type=_number(int, 0, allowed="an integer >= 0"), default=100,
-                   help="importance samples for the -log p(x) estimate (0 skips it)")
+    p.add_argument("--iwae-k", type=_iwae_k(), default=100,
+                   help=f"importance samples for the -log p(x) estimate (0 skips it; at most {MAX_IWAE_K})")
 
 
 # --------------------------------------------------------------------------- scale-out (issue #14)
@@ -169,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     _add_scale_args(p)
     p.add_argument("--out", required=True, help="output path without extension, e.g. checkpoints/mnist-vae-2")
+    p.add_argument("--force", action="store_true", help="replace an existing checkpoint of that name")
 
     p = sub.add_parser("sweep", help="one model per beta value, same settings")
     _add_data_args(p)
@@ -176,12 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scale_args(p)
     p.add_argument("--betas", type=_float_list, required=True, help="comma-separated, e.g. 0,0.5,1,2,4,8")
     p.add_argument("--out", required=True, help="output prefix; writes PREFIX-beta<B>.safetensors/.json")
+    p.add_argument("--force", action="store_true", help="replace existing checkpoints of those names")
 
     p = sub.add_parser("evaluate", help="metrics of a checkpoint on its dataset's test split")
     p.add_argument("checkpoint", help="path to NAME (or NAME.json / NAME.safetensors)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--no-download", action="store_true")
-    p.add_argument("--iwae-k", type=_number(int, 0, allowed="an integer >= 0"), default=100)
+    p.add_argument("--iwae-k", type=_iwae_k(), default=100)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = sub.add_parser("list", help="the checkpoints in a folder, with their metrics")
@@ -194,6 +218,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", default=None, help="rebuild only this NAME (repeatable)")
     p.add_argument("--list", action="store_true", help="list the names it would build and exit")
     return parser
+
+
+def outputs(args: argparse.Namespace) -> list[str]:
+    """The checkpoint paths a train or sweep command will write."""
+    if args.command == "train":
+        return [args.out]
+    if args.command == "sweep":
+        return [args.out + beta_suffix(beta) for beta in args.betas]
+    return []
+
+
+def args_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with parsed arguments that can be checked before loading data (the device
+    is there; every output can be written and replaces no checkpoint without --force), or None."""
+    from core.outpath import folder_problem, output_problem
+
+    if getattr(args, "device", None) and (problem := device_problem(args.device)):
+        return f"argument --device: {problem}"
+    for out in outputs(args):
+        if problem := output_problem(out, overwrite=args.force):
+            return f"argument --out: {problem}"
+    if args.command == "pretrain" and not args.list and (problem := folder_problem(args.out)):
+        return f"argument --out: {problem}"
+    return None
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """Parse and check ``argv``: a namespace, or SystemExit(2) with a message on stderr."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if problem := args_problem(args):
+        parser.error(problem)
+    return parser, args
 
 
 def _load_data(parser: argparse.ArgumentParser, args: argparse.Namespace, name: str):
@@ -245,13 +302,14 @@ def _flag_for(err: ValueError) -> str:
 
 
 def _train_one(parser, args, dataset, beta: float, out: str) -> int:
+    from core.checkpoints import CheckpointError
     from core.pipeline import train_and_save
 
     model_config, train_config = _configs(parser, args, dataset, beta)
     command = command_line(args.argv[0], args.argv[1:])  # what was typed
     # What `evaluate` needs to load the same data again: the file/folder of custom data and the resize.
     ds_card = dataset.describe()
-    if dataset.name.startswith("custom:"):
+    if dataset.name.startswith("custom:"):  # save_checkpoint stores it relative to the checkpoint's folder
         ds_card["path"] = str(Path(args.dataset).expanduser().resolve())
     if args.image_size:
         ds_card["image_size"] = list(args.image_size)
@@ -268,9 +326,10 @@ def _train_one(parser, args, dataset, beta: float, out: str) -> int:
             dataset, model_config, train_config, out,
             [TqdmCallback(train_config.epochs, Path(out).name)] if main_rank else [],
             command=command, precision=args.precision, iwae_k=args.iwae_k if args.model == "vae" else 0,
-            extra_card={"dataset": ds_card},
+            extra_card={"dataset": ds_card}, overwrite=args.force,
         )
-    except (TrainingDiverged, DatasetError) as err:  # DatasetError: a streamed file that cannot be decoded
+    except (TrainingDiverged, DatasetError, CheckpointError) as err:  # DatasetError: a streamed file that
+        # cannot be decoded; CheckpointError: a checkpoint of that name was created meanwhile (no --force)
         if main_rank or not isinstance(err, TrainingDiverged):
             print(f"error: {err}", file=sys.stderr)
         return 1
@@ -284,14 +343,14 @@ def _train_one(parser, args, dataset, beta: float, out: str) -> int:
 def _evaluate(parser, args) -> int:
     import torch
 
-    from core.checkpoints import CheckpointError, load_checkpoint
+    from core.checkpoints import CheckpointError, checkpoint_paths, load_checkpoint
     from core.evaluate import evaluate
 
     try:
         model, card = load_checkpoint(args.checkpoint)
     except CheckpointError as err:
         parser.error(f"argument checkpoint: {err}")
-    card = Card.from_dict(card)
+    card = Card.from_dict(card, path=str(checkpoint_paths(args.checkpoint)[1].with_suffix("")))
     args.image_size = card.image_size
     args.rgb = model.image_shape[0] == 3
     dataset = _load_data(parser, args, card.dataset_key or "mnist")
@@ -324,7 +383,11 @@ def _train_or_sweep(parser, args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # syntax and ranges: SystemExit(2) with argparse's message
+    if problem := args_problem(args):  # checked before any data is loaded; status 2 like argparse
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {problem}", file=sys.stderr)
+        return 2
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in the card's "command"
     if args.command in ("train", "sweep"):
         return _run_distributed(parser, args, lambda: _train_or_sweep(parser, args))

@@ -18,8 +18,11 @@ so code that only passes a field through needs no accessor.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 KIND_LABELS = {"pca": "PCA", "linear-ae": "Linear AE", "ae": "AE", "vae": "VAE"}
@@ -168,8 +171,16 @@ class Card(Mapping):
 
     @property
     def dataset_key(self) -> str:
-        """What to pass to core.data.load_dataset to load that data again (a name or a path)."""
-        return str(self.dataset.get("path") or self.dataset.get("name", ""))
+        """What to pass to core.data.load_dataset to load that data again (a name or a path).
+
+        A card's ``dataset.path`` is relative to the checkpoint's folder (core.checkpoints);
+        it is joined to that folder when the card knows where it was found (``path``)."""
+        data_path = self.dataset.get("path")
+        if not data_path:
+            return str(self.dataset.get("name", ""))
+        if self.path and not os.path.isabs(str(data_path)):
+            return os.path.normpath(os.path.join(os.path.dirname(self.path), str(data_path)))
+        return str(data_path)
 
     @property
     def image_size(self) -> tuple[int, int] | None:
@@ -187,4 +198,43 @@ class Card(Mapping):
         return str(self.raw.get("title") or "")
 
 
-__all__ = ["KIND_LABELS", "Card", "beta_suffix", "beta_text"]
+_ABSOLUTE_PATH = re.compile(r"(?<![\w<>.~:/\\-])/[^\s'\",;()\[\]{}]*[^\s'\",;()\[\]{}.]")
+
+
+def relative_paths(card: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The card with no absolute path of this machine in it.
+
+    ``dataset.path`` (what loads the data again) becomes relative to the checkpoint's
+    folder; every other absolute path in a text field becomes relative to that folder when
+    it lies inside it, else its file name ("/home/ann/data/frey.mat" -> "frey.mat").
+    """
+    folder = Path(os.path.abspath(folder))
+
+    def short(match: re.Match) -> str:
+        p = Path(match.group(0))
+        try:
+            return p.relative_to(folder).as_posix() or "."
+        except ValueError:
+            return p.name or "/"
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return _ABSOLUTE_PATH.sub(short, value)
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    dataset = card.get("dataset")
+    if isinstance(dataset, dict) and isinstance(dataset.get("path"), str) and os.path.isabs(dataset["path"]):
+        dataset = {**dataset, "path": Path(os.path.relpath(dataset["path"], folder)).as_posix()}
+        card = {**card, "dataset": dataset}
+    kept = card.get("dataset", {}).get("path") if isinstance(card.get("dataset"), dict) else None
+    out = walk(card)
+    if kept is not None:
+        out["dataset"]["path"] = kept
+    return out
+
+
+__all__ = ["KIND_LABELS", "Card", "beta_suffix", "beta_text", "relative_paths"]

@@ -1,13 +1,42 @@
-"""Checkpoints: NAME.safetensors (tensors) + NAME.json (the card), atomic, no pickle.
+"""Checkpoints: NAME.safetensors (tensors) + NAME.json (the card), no pickle, never mixed up.
 
 The card carries everything needed to rebuild the model (its ModelConfig) and to judge
 it (dataset, training config and history, test metrics, versions, the command that
 rebuilds it). Loading never runs code from the file: safetensors holds raw tensors only,
 and pickled formats (.pt, .pth, .pkl, .ckpt) are refused.
+
+Format version 2 (version 1 cards, as first shipped, still load):
+
+* The weights' safetensors metadata holds the card's ``model_config`` and ``train_config``
+  (canonical JSON); the card holds the SHA-256 of the weights file, so an edited card
+  (a flipped likelihood, say) no longer matches its weights and is refused on load.
+* Paths in a card are relative: ``dataset.path`` is relative to the checkpoint's folder,
+  and absolute paths in any other text (the dataset's source, the command) are cut down
+  to their file name (see ``relative_paths``).
+
+The save protocol, all under an exclusive ``fcntl.flock`` on ``.NAME.lock`` in the folder
+(one writer per name; see ``checkpoint_lock``: the file goes away with its holder):
+
+    0. recover: finish or undo a save that was interrupted (the steps below leave
+       ``.NAME.prev.safetensors`` only between steps 3 and 6).
+    1. write the weights to a temp file in the folder, fsync it, hash *that file*;
+    2. write the card (with that hash) to a temp file;
+    3. hard-link the current NAME.safetensors to .NAME.prev.safetensors (the old weights);
+    4. rename the new weights over NAME.safetensors;
+    5. rename the new card over NAME.json: the commit point;
+    6. remove .NAME.prev.safetensors.
+
+At every instant the card on disk names, by hash, weights that are on disk: before step 5
+the old card matches the old weights (NAME.safetensors until step 4, .NAME.prev after),
+and from step 5 the new card matches NAME.safetensors. A reader that finds NAME.safetensors
+not matching the card tries .NAME.prev.safetensors, then reads the card again (a save
+may have committed meanwhile). A failed save undoes itself (step 0 at once); only the temp
+files this save created are ever deleted, and nothing outside NAME's own files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -15,15 +44,19 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 import torch
 
+from core.card import relative_paths
 from core.models import LatentModel, ModelConfig, build_model
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 PICKLED_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib")
 PRECISIONS = ("float32", "float16")
+COVERED_CONFIGS = ("model_config", "train_config")  # stored with the weights, compared on load
+READ_ATTEMPTS = 3  # a reader racing a save reads the card again this many times
 
 
 class CheckpointError(ValueError):
@@ -48,22 +81,73 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
 
 
-def _atomic_write(target: Path, write) -> None:
-    """Write through a temp file in the same folder, then rename: readers never see half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _side_files(weights_path: Path) -> tuple[Path, Path]:
+    """(.NAME.lock, .NAME.prev.safetensors): the lock and the old weights kept during a save."""
+    name = weights_path.name[: -len(".safetensors")]
+    return weights_path.with_name(f".{name}.lock"), weights_path.with_name(f".{name}.prev.safetensors")
+
+
+@contextlib.contextmanager
+def checkpoint_lock(path: str | Path) -> Iterator[None]:
+    """Hold the exclusive per-name lock of a checkpoint: fcntl.flock on ``.NAME.lock``.
+
+    The holder removes the lock file before releasing it, so none is left behind; a waiter
+    that then wakes up holding the lock of a removed file (its inode is no longer the one at
+    that path) opens the path again and retries.
+    """
+    import fcntl
+
+    weights_path, _ = checkpoint_paths(path)
+    lock_path, _ = _side_files(weights_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(lock_path).st_ino
+            except FileNotFoundError:
+                current = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if current == os.fstat(fd).st_ino:
+            break
+        os.close(fd)  # the holder before us removed that file: lock the new one
+    try:
+        yield
+    finally:
+        try:
+            os.unlink(lock_path)
+        finally:
+            os.close(fd)  # releases the lock
+
+
+def _temp_file(target: Path, write) -> Path:
+    """Write through a new temp file next to ``target``, fsync'ed; returns its path (ours to delete)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         write(tmp)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary readable file
-        os.replace(tmp, target)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
 
 
 def _sha256(path: Path | str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def software_versions() -> dict[str, str]:
@@ -83,18 +167,24 @@ def save_checkpoint(
     path: str | Path,
     card: dict[str, Any] | None = None,
     precision: str = "float32",
+    overwrite: bool = True,
 ) -> dict[str, Any]:
-    """Save weights and card atomically; returns the card as written.
+    """Save weights and card (the protocol in the module docstring); returns the card as written.
 
     ``card`` holds the caller's facts (dataset, train_config, history, metrics, command);
-    kind, model_config, precision, versions, date and the weights' hash are added here.
-    float16 storage halves the size; decoded images stay within ~1e-3 of float32.
+    kind, model_config, precision, versions, date and the weights' hash are added here, and
+    paths are made relative (``relative_paths``). float16 storage halves the size; decoded
+    images stay within ~1e-3 of float32. ``overwrite=False`` refuses (CheckpointError) when
+    a checkpoint of that name exists, checked under the lock.
     """
     from safetensors.torch import save_file
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r} is not one of {PRECISIONS}")
     weights_path, card_path = checkpoint_paths(path)
+    name = weights_path.name[: -len(".safetensors")]
+    if not name or name.startswith("."):
+        raise CheckpointError(f"{path}: a checkpoint name must not be empty or start with '.'")
     dtype = torch.float16 if precision == "float16" else torch.float32
     tensors = {
         k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
@@ -103,25 +193,74 @@ def save_checkpoint(
     if not tensors:
         raise ValueError("the model has no tensors to save")
     full_card = dict(card or {})
+    for key in ("path", "origin", "weights_sha256", "error"):  # added when read, never stored
+        full_card.pop(key, None)
     full_card.update(
         format_version=FORMAT_VERSION,
-        name=weights_path.name[: -len(".safetensors")],
+        name=name,
         kind=model.config.kind,
         model_config=model.config.to_dict(),
         precision=precision,
         versions=software_versions(),
         created=full_card.get("created") or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
-    # A card that cannot be stored must fail before the weights are replaced (else the old
-    # card would be left describing new weights).
-    json.dumps(full_card, default=_json_default)
-    # Weights first; the card (with the weights' hash) last, so a card always describes
-    # weights that are complete on disk.
-    _atomic_write(weights_path, lambda tmp: save_file(tensors, tmp, metadata={"format": "latent-explorer"}))
-    full_card["weights_sha256"] = _sha256(weights_path)
-    text = json.dumps(full_card, indent=1, sort_keys=False, default=_json_default)
-    _atomic_write(card_path, lambda tmp: Path(tmp).write_text(text))
+    # A card that cannot be stored fails here, before anything is written.
+    full_card = relative_paths(json.loads(json.dumps(full_card, default=_json_default)), weights_path.parent)
+    metadata = {"format": "latent-explorer", "format_version": str(FORMAT_VERSION)}
+    metadata.update({k: _canonical(full_card[k]) for k in COVERED_CONFIGS if k in full_card})
+    with checkpoint_lock(weights_path):
+        _recover(weights_path, card_path)
+        if not overwrite and (weights_path.exists() or card_path.exists()):
+            raise CheckpointError(f"{card_path.with_suffix('')} already exists; refusing to replace it")
+        _commit(weights_path, card_path, full_card, lambda tmp: save_file(tensors, tmp, metadata=metadata))
     return full_card
+
+
+def _commit(weights_path: Path, card_path: Path, card: dict[str, Any], write_weights) -> None:
+    """Steps 1-6 of the save protocol (the caller holds the lock); undone on any failure."""
+    _, prev = _side_files(weights_path)
+    temps: list[Path] = []
+    try:
+        temps.append(_temp_file(weights_path, write_weights))
+        card["weights_sha256"] = _sha256(temps[0])  # the hash of the file that will be renamed
+        text = json.dumps(card, indent=1, sort_keys=False)
+        temps.append(_temp_file(card_path, lambda tmp: Path(tmp).write_text(text)))
+        if weights_path.exists():
+            _keep_copy(weights_path, prev)
+        os.replace(temps[0], weights_path)
+        os.replace(temps[1], card_path)  # the commit point
+        prev.unlink(missing_ok=True)
+    except BaseException:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+        _recover(weights_path, card_path)
+        raise
+
+
+def _keep_copy(weights_path: Path, prev: Path) -> None:
+    """.NAME.prev.safetensors = the current weights (a hard link; a copy where links fail)."""
+    prev.unlink(missing_ok=True)
+    try:
+        os.link(weights_path, prev)
+    except OSError:
+        tmp = _temp_file(prev, lambda t: Path(t).write_bytes(weights_path.read_bytes()))
+        os.replace(tmp, prev)
+
+
+def _recover(weights_path: Path, card_path: Path) -> None:
+    """Finish or undo an interrupted save (the caller holds the lock): when .NAME.prev is
+    what the card names, the new weights never got their card, so put the old ones back."""
+    _, prev = _side_files(weights_path)
+    if not prev.exists():
+        return
+    try:
+        wanted = json.loads(card_path.read_text()).get("weights_sha256")
+    except (OSError, ValueError, AttributeError):
+        wanted = None
+    if wanted and _sha256(prev) == wanted and not (weights_path.exists() and _sha256(weights_path) == wanted):
+        os.replace(prev, weights_path)
+    else:
+        prev.unlink(missing_ok=True)
 
 
 def _json_default(value: Any) -> Any:
@@ -146,26 +285,105 @@ def read_card(path: str | Path) -> dict[str, Any]:
 
 
 def load_checkpoint(path: str | Path, verify_hash: bool = True) -> Checkpoint:
-    """Rebuild the model from its card and load the weights (as float32, on the CPU)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    """Rebuild the model from its card and load the weights (as float32, on the CPU).
 
+    The weights are read once, hashed and parsed from the same bytes; a card whose hash,
+    model_config or train_config does not match its weights is refused (CheckpointError).
+    ``verify_hash=False`` skips those two checks (the tensors' names and shapes are still checked).
+    """
     weights_path, card_path = checkpoint_paths(path)
-    card = read_card(path)
-    if not weights_path.exists():
-        raise CheckpointError(f"checkpoint weights {weights_path} are missing (its card {card_path} exists)")
-    if verify_hash and card.get("weights_sha256") and _sha256(weights_path) != card["weights_sha256"]:
-        raise CheckpointError(
-            f"{weights_path} does not match its card {card_path} (different SHA-256): "
-            "the files come from different saves or the weights are damaged"
-        )
+    for attempt in range(READ_ATTEMPTS):
+        card = read_card(path)
+        version = card.get("format_version", 1)
+        if version not in READABLE_VERSIONS:
+            raise CheckpointError(f"checkpoint card {card_path} has format_version {version!r}; this version "
+                                  f"reads {', '.join(map(str, READABLE_VERSIONS))} (update latent explorer)")
+        data = _matching_weights(weights_path, card_path, card, verify_hash)
+        if data is not None:
+            break
+        if attempt == READ_ATTEMPTS - 1:  # still no match: not a save in progress
+            raise CheckpointError(
+                f"{weights_path} does not match its card {card_path} (different SHA-256): "
+                "the files come from different saves or the weights are damaged"
+            )
+    return Checkpoint(_build(data, card, card_path, weights_path, verify_hash), card)
+
+
+def _matching_weights(weights_path: Path, card_path: Path, card: dict, verify_hash: bool) -> bytes | None:
+    """The bytes of the weights the card names (NAME.safetensors, or .NAME.prev during a save);
+    None when neither matches its hash."""
+    _, prev = _side_files(weights_path)
+    wanted = card.get("weights_sha256") if verify_hash else None
+    for candidate in (weights_path, prev):
+        try:
+            data = candidate.read_bytes()
+        except FileNotFoundError:
+            if candidate == weights_path and not prev.exists():
+                raise CheckpointError(
+                    f"checkpoint weights {weights_path} are missing (its card {card_path} exists)"
+                ) from None
+            continue
+        except OSError as err:
+            raise CheckpointError(f"cannot read checkpoint weights {candidate}: {err}") from err
+        if not wanted or hashlib.sha256(data).hexdigest() == wanted:
+            return data
+    return None
+
+
+def _safetensors_metadata(data: bytes, weights_path: Path) -> dict[str, str]:
+    try:
+        n = int.from_bytes(data[:8], "little")
+        if len(data) < 8 or n > len(data) - 8:
+            raise ValueError("header longer than the file")
+        meta = json.loads(data[8 : 8 + n]).get("__metadata__") or {}
+        if not isinstance(meta, dict):
+            raise ValueError("__metadata__ is not an object")
+        return meta
+    except (ValueError, AttributeError) as err:
+        raise CheckpointError(f"checkpoint weights {weights_path} are truncated or corrupt: {err}") from err
+
+
+def _check_covered(data: bytes, card: dict, card_path: Path, weights_path: Path) -> None:
+    """The card's model_config and train_config must equal those stored with the weights
+    (format 2; version 1 weights store none)."""
+    meta = _safetensors_metadata(data, weights_path)
+    for key in COVERED_CONFIGS:
+        if key not in meta:
+            if card.get("format_version", 1) >= 2 and key in card:
+                raise CheckpointError(f"{weights_path} stores no {key} although its card {card_path} is "
+                                      "format 2; the weights are not from this card's save: refused")
+            continue
+        try:
+            stored = json.loads(meta[key])
+        except ValueError as err:
+            raise CheckpointError(f"{weights_path}: its stored {key} is not valid JSON ({err})") from err
+        if _canonical(card.get(key)) != _canonical(stored):
+            raise CheckpointError(
+                f"the {key} of card {card_path} differs from the one saved with its weights ({_diff(card.get(key), stored)}): "
+                "the card was edited or belongs to other weights; refused"
+            )
+
+
+def _diff(card_value: Any, stored: Any) -> str:
+    if isinstance(card_value, dict) and isinstance(stored, dict):
+        keys = sorted(k for k in set(card_value) | set(stored) if card_value.get(k) != stored.get(k))
+        return "; ".join(f"{k}: {card_value.get(k)!r} in the card, {stored.get(k)!r} with the weights" for k in keys[:4])
+    return f"{card_value!r} in the card, {stored!r} with the weights"
+
+
+def _build(data: bytes, card: dict, card_path: Path, weights_path: Path, verify: bool) -> LatentModel:
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_bytes
+
     try:
         config = ModelConfig.from_dict(card["model_config"])
         model = build_model(config)
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"checkpoint card {card_path} has an invalid model_config: {err}") from err
+    if verify:
+        _check_covered(data, card, card_path, weights_path)
     try:
-        tensors = load_file(str(weights_path))
+        tensors = load_bytes(data)
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"checkpoint weights {weights_path} are truncated or corrupt: {err}") from err
     expected = model.state_dict()
@@ -184,7 +402,7 @@ def load_checkpoint(path: str | Path, verify_hash: bool = True) -> Checkpoint:
             )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
     model.eval()
-    return Checkpoint(model, card)
+    return model
 
 
 def list_checkpoints(folder: str | Path) -> list[dict[str, Any]]:

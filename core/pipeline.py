@@ -44,10 +44,12 @@ def train_and_save(
     iwae_k: int = 100,
     eval_images: int | None = None,
     extra_card: dict | None = None,
+    overwrite: bool = True,
 ) -> TrainedModel:
     """Train, evaluate on the test split, and save to ``out`` (unless None or cancelled).
 
-    A diverging run raises core.train.TrainingDiverged before anything is written.
+    A diverging run raises core.train.TrainingDiverged before anything is written;
+    ``overwrite=False`` makes the save refuse (CheckpointError) to replace a checkpoint.
     Under torchrun every rank trains; only rank 0 evaluates and writes (the others return
     metrics=None, card=None), and the card records world size, backend and global batch.
     """
@@ -90,6 +92,6 @@ def train_and_save(
         **(extra_card or {}),
     }
     if out is not None:
-        card = save_checkpoint(model, out, card, precision=precision)
+        card = save_checkpoint(model, out, card, precision=precision, overwrite=overwrite)
     distributed.barrier()  # the other ranks wait here for the checkpoint (no-op in one process)
     return TrainedModel(model, result, metrics, card)

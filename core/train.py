@@ -8,6 +8,7 @@ most of its time there on small MLPs).
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Protocol, Sequence
@@ -19,6 +20,8 @@ from core.models import PCA, LatentModel
 
 BETA_SCHEDULES = ("constant", "linear")
 LR_SCHEDULES = ("constant", "cosine")
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:(0|[1-9][0-9]{0,2}))?")
 EVALUATION_SEED = 12345  # the test/validation passes draw their own noise, never from the training stream
 
 
@@ -60,6 +63,10 @@ class TrainConfig:
             raise ValueError(f"lr_schedule={self.lr_schedule!r} is not one of {LR_SCHEDULES}")
         if not (math.isfinite(self.validation_fraction) and 0 <= self.validation_fraction <= 0.5):
             raise ValueError(f"validation_fraction={self.validation_fraction!r} must be in [0, 0.5]")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed={self.seed!r} must be an integer in [0, {MAX_SEED}]")
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
+            raise ValueError(f"device={self.device!r} must be auto, cpu, cuda, cuda:N or mps")
         if not isinstance(self.patience, int) or self.patience < 0:
             raise ValueError(f"patience={self.patience!r} must be an integer >= 0")
         if self.patience > 0 and self.validation_fraction == 0:
@@ -155,6 +162,21 @@ class TrainResult:
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; nothing is saved."""
+
+
+def device_problem(name: str) -> str | None:
+    """Why ``name`` cannot be used on this machine (None when it can): a clear sentence."""
+    if not isinstance(name, str) or not DEVICE_PATTERN.fullmatch(name):
+        return f"invalid device {name!r}: expected auto, cpu, cuda, cuda:N or mps"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return f"device {name!r}: CUDA is not available on this machine (use cpu or auto)"
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            return f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0"
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        return "device 'mps': Apple's MPS is not available on this machine (use cpu or auto)"
+    return None
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -246,7 +246,8 @@ def test_train_page_trains_on_an_image_folder_and_can_reload_it(trained_here, tm
     job = at.session_state["train_job"]
     assert job.wait(120) and job.view().phase == "done", job.view().message
     card = next(c for c in loaders.all_cards() if c["name"] == job.spec.name)
-    assert card["dataset"]["path"] == str(folder.resolve()) and card["dataset"]["image_size"] == [12, 16]
+    assert card.dataset_key == str(folder.resolve()) and card["dataset"]["image_size"] == [12, 16]
+    assert not card["dataset"]["path"].startswith("/")  # stored relative to the checkpoint's folder
     reloaded = loaders.data_for(card)
     assert not isinstance(reloaded, str) and reloaded.image_shape == (1, 12, 16)
 

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from core.card import Card
 from core.checkpoints import list_checkpoints, load_checkpoint
 from core.data import DatasetError, load_dataset
 from core.models import ModelConfig
@@ -155,8 +156,8 @@ def test_new_job_keeps_an_upload_for_reloading_and_drops_it_when_refused(tmp_pat
     assert kept.exists() and job.spec.dataset_card["path"] == str(kept) and job.spec.owned_files == (kept,)
     assert job.start().wait(60) and job.view().phase == "done", job.view().message
     card = job.view().card
-    assert card["dataset"]["path"] == str(kept) and card["dataset"]["name"] == "custom:few.npz"
-    assert load_dataset(card["dataset"]["path"]).image_shape == data.image_shape  # what loaders.data_for does
+    assert card["dataset"]["path"] == "data/own.npz" and card["dataset"]["name"] == "custom:few.npz"  # relative
+    assert load_dataset(Card.of(card).dataset_key).image_shape == data.image_shape  # what loaders.data_for does
     refused = training.new_job("own-2", tmp_path, data, model, train, upload=(buffer.getvalue(), "few.npz"))
     refused.discard()
     assert not (tmp_path / "data" / "own-2.npz").exists() and kept.exists()

@@ -6,7 +6,7 @@ Registered datasets (``DATASETS`` in core/data/registry.py, one module each)::
     mnist          torchvision's MNIST files under the data root             offline: 5,000-image subset + t10k (shipped)
     fashion-mnist  torchvision's FashionMNIST files under the data root      offline: no
     frey           frey_rawface.mat (1,965 28x20 faces) in the data root     offline: yes (shipped copy)
-    olivetti       olivettifaces.mat in the data root, or scikit-learn's fetcher
+    olivetti       olivettifaces.mat in the data root (downloaded when online)
 
 Anything else is read as a path (core/data/own.py): an image folder (one subfolder per
 class, like torchvision's ImageFolder), a ``.npz`` or a ``.npy`` file.
@@ -21,6 +21,7 @@ Nothing is cached at module level: every call reads the files again. Callers tha
 caching (the Streamlit app) wrap ``load_dataset`` themselves.
 
     dataset.py    Dataset, DatasetError, default_data_dir, fingerprints of the splits
+    limits.py     size caps checked before reading: .npy/.npz headers, zip ratios, open_image (PIL)
     bundled.py    the evaluation data shipped in the repository's data/ (checksummed)
     registry.py   DATASETS (name -> DatasetSource), load_dataset
     arrays.py     argument checks, the seeded split, pixel scaling, resizing
@@ -32,6 +33,7 @@ caching (the Streamlit app) wrap ``load_dataset`` themselves.
 
 from core.data.dataset import Dataset, DatasetError, default_data_dir, differences_from_card
 from core.data.idx import read_idx
+from core.data.limits import MAX_DATA_BYTES_ENV, MAX_IMAGE_PIXELS, load_image_file, max_data_bytes, open_image
 from core.data.registry import DATASET_NAMES, DATASETS, DatasetSource, load_dataset
 
 __all__ = [
@@ -40,8 +42,13 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "DatasetSource",
+    "MAX_DATA_BYTES_ENV",
+    "MAX_IMAGE_PIXELS",
     "default_data_dir",
     "differences_from_card",
     "load_dataset",
+    "load_image_file",
+    "max_data_bytes",
+    "open_image",
     "read_idx",
 ]

@@ -3,6 +3,8 @@ MNIST-style downloads, and a fast offline check."""
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import os
 import socket
 import tempfile
@@ -13,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from core.data.dataset import DatasetError
+from core.data.limits import check_decoded, check_file_size, max_data_bytes
 
 DOWNLOAD_TIMEOUT_S = 10.0
 
@@ -28,34 +31,59 @@ def first_existing(candidates: list[Path]) -> Path | None:
 
 
 def loadmat(path: Path, variable: str, what: str) -> np.ndarray:
+    """One variable of a MATLAB file, its declared size checked (``whosmat``) before it is read.
+
+    scipy.io.loadmat parses MATLAB's own format; nothing is unpickled.
+    """
     import scipy.io
 
+    check_file_size(path, f"{what}: {path}")
     try:
-        contents = scipy.io.loadmat(str(path), variable_names=[variable])
-    except Exception as e:  # scipy raises many kinds (ValueError, MatReadError, zlib, ...)
+        listed = scipy.io.whosmat(str(path))
+        found = {name: shape for name, shape, _ in listed}
+        if variable in found:
+            check_decoded(f"{what}: {path} (variable {variable!r})", tuple(found[variable]), 8)
+            contents = scipy.io.loadmat(str(path), variable_names=[variable])
+        else:
+            contents = {}
+    except DatasetError:
+        raise
+    except (Exception, MemoryError) as e:  # scipy raises many kinds (ValueError, MatReadError, zlib, ...)
         raise DatasetError(
             f"{what}: cannot read {path} as a MATLAB .mat file ({type(e).__name__}: {e}); "
             "the file is corrupt or truncated: delete it and download it again"
         ) from e
     if variable not in contents:
-        try:
-            found = sorted(name for name, _, _ in scipy.io.whosmat(str(path)))
-        except Exception:
-            found = []
         raise DatasetError(
-            f"{what}: {path} has no variable {variable!r} (found: {found or 'none'}); "
+            f"{what}: {path} has no variable {variable!r} (found: {sorted(found) or 'none'}); "
             "it is not the expected file: delete it and download it again"
         )
-    return np.asarray(contents[variable])
+    value = contents[variable]
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "uifb":
+        raise DatasetError(f"{what}: {path}: variable {variable!r} is not a numeric array: {REDOWNLOAD}")
+    return value
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm, usedforsecurity=False)
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
 
 
 def download_file(url: str, dest: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> None:
-    """Download url to dest atomically (temp file in the same folder, then os.replace)."""
+    """Download url to dest atomically (temp file in the same folder, then os.replace),
+    at most ``max_data_bytes()`` of it."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
+        limit, written = max_data_bytes(), 0
         with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as response:
             while block := response.read(1 << 16):
+                written += len(block)
+                if written > limit:
+                    raise OSError(f"{url} sends more than {limit:,} bytes; download stopped")
                 f.write(block)
         os.replace(tmp, dest)
     except BaseException:
@@ -83,10 +111,12 @@ def reachable(url: str, timeout: float = 5.0) -> bool:
 
 
 def torchvision_download(class_name: str, root: Path) -> None:
-    """Download MNIST / FashionMNIST into <root>/<class_name>/raw with torchvision.
+    """Download the four IDX .gz files of MNIST / FashionMNIST into <root>/<class_name>/raw.
 
-    Fails fast offline: raises OSError when the first mirror cannot be reached, and lets
-    torchvision's ImportError / OSError / RuntimeError through for the caller to catch.
+    Uses torchvision's list of mirrors and MD5 sums only: its dataset classes are never
+    instantiated, because they load a legacy ``processed/*.pt`` cache with torch.load
+    (unpickling) when one is there. Each file is checked against its MD5 sum.
+    Fails fast offline: OSError when the first mirror cannot be reached.
     """
     import torchvision.datasets
 
@@ -94,8 +124,24 @@ def torchvision_download(class_name: str, root: Path) -> None:
     mirrors = list(getattr(cls, "mirrors", []))
     if mirrors and not reachable(mirrors[0]):
         raise OSError(f"cannot reach {urllib.parse.urlsplit(mirrors[0]).hostname} (offline?)")
-    root.mkdir(parents=True, exist_ok=True)
-    cls(root=str(root), train=True, download=True)
+    raw = root / class_name / "raw"
+    for filename, md5 in cls.resources:
+        dest = raw / filename
+        if dest.is_file() and file_digest(dest, "md5") == md5:
+            continue
+        errors = []
+        for mirror in mirrors:
+            try:
+                download_file(urllib.parse.urljoin(mirror, filename), dest)
+            except (OSError, ValueError, http.client.HTTPException) as e:
+                errors.append(f"{mirror}: {e}")
+                continue
+            if file_digest(dest, "md5") == md5:
+                break
+            dest.unlink(missing_ok=True)
+            errors.append(f"{mirror}: {filename} has the wrong MD5 sum")
+        else:
+            raise OSError(f"could not download {filename} ({'; '.join(errors) or 'no mirrors'})")
 
 
 def try_download(class_name: str, root: Path) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.data.dataset import Dataset, DatasetError
+from core.data.bundled import describe_location
 from core.data.idx import IDX_FILES, find_idx_sets
 
 FASHION_MNIST_CLASSES = [  # same order as torchvision.datasets.FashionMNIST.classes
@@ -41,7 +42,7 @@ def load(root: Path, download: bool, test_fraction: float, seed: int) -> Dataset
         test_labels=y_test,
         class_names=list(FASHION_MNIST_CLASSES),
         source=(
-            f"Fashion-MNIST training files ({len(x_train):,}) in {train_dir} "
-            f"and t10k files ({len(x_test):,}) in {test_dir}"
+            f"Fashion-MNIST training files ({len(x_train):,}) in {describe_location(train_dir, root)} "
+            f"and t10k files ({len(x_test):,}) in {describe_location(test_dir, root)}"
         ),
     )

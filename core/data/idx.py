@@ -11,6 +11,7 @@ import numpy as np
 from core.data.arrays import to_unit_float
 from core.data.dataset import DatasetError
 from core.data.download import REDOWNLOAD, first_existing, try_download
+from core.data.limits import check_decoded, check_file_size, check_ratio
 
 # The four IDX files of MNIST and Fashion-MNIST (same names for both).
 IDX_FILES = {
@@ -27,42 +28,49 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
     """Read an IDX file (MNIST's format), plain or gzipped, into a numpy array.
 
-    Checks the magic number (0x0000, a dtype code, ndim) and that the file holds exactly
-    the bytes its header promises; raises DatasetError naming the file otherwise.
+    Checks the magic number (0x0000, a dtype code, ndim), that the shape its header promises
+    is within the size cap (core.data.limits) before reading the data, and that the file
+    holds exactly those bytes; raises DatasetError naming the file otherwise. A gzipped file
+    is inflated as a stream, never beyond what its header promises (plus one byte).
     """
     path = Path(path)
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                data = f.read()
-        else:
-            data = path.read_bytes()
+        size = check_file_size(path, str(path))
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            return _read_idx_stream(f, path, ndim, size)
     except (OSError, EOFError, zlib.error) as e:
         raise DatasetError(
             f"{path}: cannot read it ({e}); the file is corrupt or truncated: {REDOWNLOAD}"
         ) from e
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+
+
+def _read_idx_stream(f, path: Path, ndim: int | None, file_size: int) -> np.ndarray:
+    magic = f.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
         raise DatasetError(
-            f"{path}: wrong magic number {data[:4].hex() or '(empty file)'}; not an IDX file: {REDOWNLOAD}"
+            f"{path}: wrong magic number {magic[:4].hex() or '(empty file)'}; not an IDX file: {REDOWNLOAD}"
         )
-    dtype = np.dtype(_IDX_DTYPES[data[2]])
-    nd = data[3]
+    dtype = np.dtype(_IDX_DTYPES[magic[2]])
+    nd = magic[3]
     if ndim is not None and nd != ndim:
         raise DatasetError(
-            f"{path}: wrong magic number {data[:4].hex()} (IDX with {nd} dimensions, "
+            f"{path}: wrong magic number {magic.hex()} (IDX with {nd} dimensions, "
             f"expected {ndim}): {REDOWNLOAD}"
         )
-    header = 4 + 4 * nd
-    if len(data) < header:
-        raise DatasetError(f"{path}: truncated header ({len(data)} bytes): {REDOWNLOAD}")
-    shape = tuple(int(v) for v in np.frombuffer(data, dtype=">u4", count=nd, offset=4))
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(data) - header != expected:
+    dims = f.read(4 * nd)
+    if len(dims) < 4 * nd:
+        raise DatasetError(f"{path}: truncated header ({4 + len(dims)} bytes): {REDOWNLOAD}")
+    shape = tuple(int(v) for v in np.frombuffer(dims, dtype=">u4", count=nd))
+    expected = check_decoded(str(path), shape, dtype.itemsize)
+    if path.suffix == ".gz":
+        check_ratio(str(path), expected, file_size)
+    data = f.read(expected + 1)  # bounded: one byte more tells a too-long file
+    if len(data) != expected:
         raise DatasetError(
             f"{path}: size mismatch: header promises shape {shape} ({expected} bytes of data) but the "
-            f"file holds {len(data) - header}; the file is truncated or corrupt: {REDOWNLOAD}"
+            f"file holds {len(data)}{'+' if len(data) > expected else ''}; the file is truncated or corrupt: {REDOWNLOAD}"
         )
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def idx_path(folders: list[Path], base: str) -> Path | None:

@@ -4,14 +4,13 @@ a ``.npz`` or a ``.npy`` file."""
 from __future__ import annotations
 
 import os
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from core.data.arrays import resize, split_dataset, to_unit_float
 from core.data.dataset import Dataset, DatasetError
+from core.data.limits import check_decoded, load_image_file, read_npy, read_npz
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 DEFAULT_FOLDER_IMAGE_SIZE = (28, 28)
@@ -76,33 +75,24 @@ def load_array_file(
     what = str(path)
     labels_raw = None
     class_names: list[str] | None = None
-    try:
-        if path.suffix.lower() == ".npy":
-            images_raw = np.load(path, allow_pickle=False)
-            key = None
-        else:
-            with np.load(path, allow_pickle=False) as npz:
-                keys = list(npz.files)
-                if not keys:
-                    raise DatasetError(f"{what}: the .npz holds no arrays")
-                key = next((k for k in ("images", "x", "X") if k in keys), keys[0])
-                images_raw = npz[key]
-                lkey = next((k for k in ("labels", "y", "Y") if k in keys and k != key), None)
-                if lkey is not None:
-                    labels_raw = npz[lkey]
-                if "class_names" in keys:
-                    class_names = [str(s) for s in npz["class_names"]]
-    except DatasetError:
-        raise
-    except ValueError as e:
-        if "pickle" in str(e).lower() or "object" in str(e).lower():
-            raise DatasetError(
-                f"{what}: holds a Python object array, which would need unpickling; refused "
-                "(allow_pickle=False). Save plain numeric arrays instead."
-            ) from e
-        raise DatasetError(f"{what}: not a valid numpy file ({e})") from e
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise DatasetError(f"{what}: cannot read it as a numpy file ({type(e).__name__}: {e})") from e
+    if path.suffix.lower() == ".npy":
+        images_raw = read_npy(path)
+        key = None
+    else:
+        arrays = read_npz(path)
+        keys = list(arrays)
+        if not keys:
+            raise DatasetError(f"{what}: the .npz holds no arrays")
+        key = next((k for k in ("images", "x", "X") if k in keys), keys[0])
+        images_raw = arrays[key]
+        lkey = next((k for k in ("labels", "y", "Y") if k in keys and k != key), None)
+        if lkey is not None:
+            labels_raw = arrays[lkey]
+        if "class_names" in keys:
+            names = arrays["class_names"]
+            if names.ndim != 1 or names.dtype.kind not in "USiu" or len(names) > 100_000:
+                raise DatasetError(f"{what}: class_names must be a 1-D array of strings")
+            class_names = [str(s) for s in names]
     if key is not None:
         what = f"{path} (array {key!r})"
     if not isinstance(images_raw, np.ndarray) or images_raw.dtype.kind not in "uifb":
@@ -127,14 +117,14 @@ def load_array_file(
                 f"{path}: labels go up to {labels.max()} but only {len(class_names)} class_names are given"
             )
     c, h, w = images.shape[1:]
-    source = f"{len(images):,} images {c}x{h}x{w} from {path}"
+    source = f"{len(images):,} images {c}x{h}x{w} from {path.name}"
     return split_dataset(f"custom:{path.name}", images, labels, class_names, source, test_fraction, seed)
 
 
 def load_image_folder(
     root: Path, size: tuple[int, int], grayscale: bool, test_fraction: float, seed: int
 ) -> Dataset:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     def images_in(folder: Path) -> list[Path]:
         return sorted(
@@ -162,20 +152,17 @@ def load_image_folder(
         )
     mode = "L" if grayscale else "RGB"
     c = 1 if grayscale else 3
+    check_decoded(f"{root} ({len(files):,} images as {c}x{size[0]}x{size[1]})", (len(files), c, *size), 4)
     out = np.empty((len(files), c, *size), dtype=np.float32)
     for i, f in enumerate(files):
-        try:
-            with Image.open(f) as img:
-                img = img.convert(mode)
-                if img.size != (size[1], size[0]):
-                    img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-                arr = np.asarray(img, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, ValueError) as e:
-            raise DatasetError(f"{f}: cannot read it as an image ({e})") from e
+        arr = load_image_file(f, mode, str(f))
+        if arr.shape[:2] != size:
+            resized = Image.fromarray(arr).resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            arr = np.asarray(resized, dtype=np.uint8)
         out[i] = (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)) / np.float32(255)
     labels = np.asarray(labels_list, dtype=np.int64) if class_names is not None else None
     n_cls = f"{len(class_names)} classes" if class_names else "no classes"
-    source = f"image folder {root} ({len(files):,} images, {n_cls}, as {c}x{size[0]}x{size[1]})"
+    source = f"image folder {root.name} ({len(files):,} images, {n_cls}, as {c}x{size[0]}x{size[1]})"
     return split_dataset(f"custom:{root.name}", out, labels, class_names, source, test_fraction, seed)
 
 

@@ -8,6 +8,7 @@ Adding a dataset: write one module with ``load(root, download, test_fraction, se
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -35,7 +36,7 @@ DATASETS: dict[str, DatasetSource] = {s.name: s for s in (
     DatasetSource("fashion-mnist", fashion_mnist.load, "torchvision's FashionMNIST files under the data root",
                   "no", aliases=("fashionmnist", "fashion")),
     DatasetSource("frey", frey.load, "frey_rawface.mat (1,965 28x20 faces) in the data root", "no"),
-    DatasetSource("olivetti", olivetti.load, "olivettifaces.mat in the data root, or scikit-learn's fetcher", "no"),
+    DatasetSource("olivetti", olivetti.load, "olivettifaces.mat in the data root (downloaded when online)", "no"),
 )}
 DATASET_NAMES: tuple[str, ...] = tuple(DATASETS)
 _ALIASES = {alias: s.name for s in DATASETS.values() for alias in s.aliases}
@@ -77,6 +78,13 @@ def load_dataset(
 
     key = str(name_or_path).strip().lower().replace("_", "-")
     key = _ALIASES.get(key, key)
-    if not isinstance(name_or_path, os.PathLike) and key in DATASETS:
-        return resized(DATASETS[key].load(root, download, test_fraction, seed), size)
-    return load_path(name_or_path, size, grayscale, test_fraction, seed, DATASET_NAMES)
+    try:
+        if not isinstance(name_or_path, os.PathLike) and key in DATASETS:
+            return resized(DATASETS[key].load(root, download, test_fraction, seed), size)
+        return load_path(name_or_path, size, grayscale, test_fraction, seed, DATASET_NAMES)
+    except DatasetError:
+        raise
+    except MemoryError:  # the limits (core.data.limits) should have refused it first
+        raise DatasetError(f"{name_or_path}: not enough memory to load it; try smaller data") from None
+    except (OSError, EOFError, zlib.error) as e:  # e.g. a folder or file that cannot be read
+        raise DatasetError(f"{name_or_path}: cannot read it ({type(e).__name__}: {e})") from e

@@ -12,10 +12,11 @@ Every bad upload raises ValueError with a sentence the page can show as it is.
 
 from __future__ import annotations
 
-import io
 from typing import NamedTuple
 
 import numpy as np
+
+from core.data import open_image
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # 10 MB
 MAX_UPLOAD_PIXELS = 40_000_000  # width * height; larger files are refused before decoding
@@ -42,32 +43,13 @@ def _border_mean(gray: np.ndarray) -> float:
 
 
 def _open(data: bytes):
-    from PIL import Image, UnidentifiedImageError
-
     if data is None or len(data) == 0:
         raise ValueError("The file is empty: choose a PNG or JPEG image.")
     if len(data) > MAX_UPLOAD_BYTES:
         raise ValueError(
             f"The file is {len(data) / 2**20:.1f} MB; images up to {MAX_UPLOAD_BYTES // 2**20} MB are accepted."
         )
-    try:
-        picture = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
-        raise ValueError("This file is not an image: upload a PNG or JPEG picture.") from None
-    except (OSError, ValueError) as err:
-        raise ValueError(f"This image could not be opened ({err}).") from None
-    width, height = picture.size
-    if width < 1 or height < 1:
-        raise ValueError(f"This image has no pixels ({width} x {height}).")
-    if width * height > MAX_UPLOAD_PIXELS:
-        raise ValueError(
-            f"This image is {width} x {height} pixels; at most {MAX_UPLOAD_PIXELS / 1e6:.0f} megapixels are accepted."
-        )
-    try:
-        picture.load()
-    except (OSError, SyntaxError, ValueError) as err:  # truncated or corrupt data
-        raise ValueError(f"This image is damaged or truncated and could not be decoded ({err}).") from None
-    return picture
+    return open_image(data, "This image", max_pixels=MAX_UPLOAD_PIXELS)  # DatasetError (a ValueError)
 
 
 def _as_array(picture, channels: int) -> np.ndarray:
