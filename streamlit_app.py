@@ -15,7 +15,7 @@ from explorer.ui import explore, home, loaders, sidebar
 
 ROOT = Path(__file__).parent
 
-st.set_page_config(page_title="Latent explorer", page_icon=":material/blur_on:", layout="wide")
+st.set_page_config(page_title="Latent explorer", page_icon="🌀", layout="wide")
 available = [p for p in home.PAGES if (ROOT / p.path).exists()]
 
 st.title("Latent explorer")

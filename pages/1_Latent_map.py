@@ -7,7 +7,7 @@ from explorer.logic import spaces, uploads
 
 from explorer.ui import explore, mapview, sidebar, sliders
 
-st.set_page_config(page_title="Latent map · Latent explorer", page_icon=":material/scatter_plot:", layout="wide")
+st.set_page_config(page_title="Latent map · Latent explorer", page_icon="🗺️", layout="wide")
 st.title("Latent map")
 st.markdown(
     "Each dot is one test image, placed where the encoder puts it and coloured by its label. **PCA** and "

@@ -7,7 +7,7 @@ from explorer.logic import figures, spaces
 
 from explorer.ui import explore, sidebar
 
-st.set_page_config(page_title="Manifold · Latent explorer", page_icon=":material/grid_view:", layout="wide")
+st.set_page_config(page_title="Manifold · Latent explorer", page_icon="🧩", layout="wide")
 st.title("Manifold")
 st.markdown(
     "Every tile is the decoder's image of one code on a regular grid over two latent dimensions. "

@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer.ui import explore, sidebar, sliders
 
-st.set_page_config(page_title="Latent sliders · Latent explorer", page_icon=":material/tune:", layout="wide")
+st.set_page_config(page_title="Latent sliders · Latent explorer", page_icon="🎚️", layout="wide")
 st.title("Latent sliders")
 st.markdown(
     "One slider per latent dimension; the decoder turns the code into an image. Start from the origin, "

@@ -36,25 +36,25 @@ UNITS = ("Test-set metrics. MSE: mean squared error per pixel of decode(mean), i
 class Page(NamedTuple):
     path: str  # relative to the repository root
     label: str
-    icon: str
+    icon: str  # an emoji: a ":material/...:" icon would make the browser fetch it from a font CDN
     blurb: str
 
 
 PAGES = (
-    Page("pages/1_Latent_map.py", "Latent map", ":material/scatter_plot:",
+    Page("pages/1_Latent_map.py", "Latent map", "🗺️",
          "The encoded test set in the latent plane, posterior ellipses, the prior; click a point, upload "
          "your own image."),
-    Page("pages/2_Manifold.py", "Manifold", ":material/grid_view:",
+    Page("pages/2_Manifold.py", "Manifold", "🧩",
          "Decode a grid of codes beside the data density; the AE's holes next to the VAE's filled space."),
-    Page("pages/3_Latent_sliders.py", "Latent sliders", ":material/tune:",
+    Page("pages/3_Latent_sliders.py", "Latent sliders", "🎚️",
          "One slider per latent dimension; the image follows. Traversals and nearest images."),
-    Page("pages/4_Interpolation.py", "Interpolation", ":material/timeline:",
+    Page("pages/4_Interpolation.py", "Interpolation", "🔀",
          "Walk from one image's code to another's, straight or along the sphere."),
-    Page("pages/5_Beta_and_tradeoff.py", "Beta and the tradeoff", ":material/balance:",
+    Page("pages/5_Beta_and_tradeoff.py", "Beta and the tradeoff", "⚖️",
          "What β does: reconstruction against KL, active dimensions, the rate-distortion curve."),
-    Page("pages/6_Compare.py", "Compare", ":material/compare:",
+    Page("pages/6_Compare.py", "Compare", "🆚",
          "PCA, linear AE, AE and VAE side by side on the same images."),
-    Page("pages/7_Train.py", "Train", ":material/model_training:",
+    Page("pages/7_Train.py", "Train", "🏋️",
          "Train your own model on a dataset, watch the losses, use it on every page."),
 )
 
