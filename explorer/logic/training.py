@@ -107,7 +107,7 @@ def new_job(name: str, out_dir: Path, dataset: Dataset, model_config: ModelConfi
     spec = JobSpec(name, Path(out_dir), dataset, model_config, train_config, title=title, upload=upload, **spec_fields)
     if upload is not None:
         path = str(spec.upload_path)
-        spec.dataset_card = {"path": path, "image_size": list(size) if size else None,
+        spec.dataset_card = {"name": dataset.name, "path": path, "image_size": list(size) if size else None,
                              "source": f"uploaded {Path(upload[1]).name}"}
         spec.data = DataRef(path, size, grayscale)
     elif folder is not None:
@@ -337,11 +337,14 @@ class TrainingJob:
             except subprocess.TimeoutExpired:
                 self._kill()
         if phase != "done":
-            for path in self.spec.owned_files:
-                Path(path).unlink(missing_ok=True)
+            mine = list(self.spec.owned_files)
             if self._started is not None and self._proc is not None:  # a half-written checkpoint of its own
-                for path in checkpoint_paths(self.spec.out):
-                    path.unlink(missing_ok=True)
+                mine += checkpoint_paths(self.spec.out)
+            for path in mine:
+                try:
+                    Path(path).unlink()
+                except (FileNotFoundError, NotADirectoryError):
+                    pass
         if self._log is not None:
             self._log.close()
         if self.spec.folder.exists() and (self._prepared or self._started):

@@ -36,7 +36,7 @@ UNITS = ("Test-set metrics. MSE: mean squared error per pixel of decode(mean), i
 class Page(NamedTuple):
     path: str  # relative to the repository root
     label: str
-    icon: str  # an emoji: a ":material/...:" icon would make the browser fetch it from a font CDN
+    icon: str  # an emoji, drawn locally (a ":material/...:" page icon makes the browser fetch it from a font CDN)
     blurb: str
 
 
