@@ -151,8 +151,8 @@ def allowed_data_key(card: Card) -> str | None:
     base = Path(card.path).parent if card.path else Path(".")
     path = Path(key) if os.path.isabs(key) else base / key
     current = settings()
-    roots = [workspace().root, current.published, current.server_data_root]
-    if any(root is not None and serverdata.inside(path, root) for root in roots):
+    roots = (lambda: current.server_data_root, lambda: current.published, lambda: workspace().root)
+    if any((root := get()) is not None and serverdata.inside(path, root) for get in roots):
         return os.path.realpath(path)
     return None
 
