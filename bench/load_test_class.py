@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import re
 import tempfile
 import time
@@ -36,6 +37,7 @@ from pathlib import Path
 
 from bench.load_test import _ERRORS_JS, Session, pct, user_loop
 from bench.run_all import RESULTS, machine_info, machine_markdown, md_table, write_results
+from bench.ws_session import WsSession
 from devtools.e2e import INIT_SCRIPT, VIEWPORT, read_run_log, timed_app_server
 
 JOBS_PER_TRAINER = 3  # the third is over the per-session limit of 2
@@ -72,6 +74,28 @@ async def monitor(workspaces: Path, stop: asyncio.Event, seen: dict) -> None:
         seen["max_active_per_session"] = max([seen["max_active_per_session"], *active_by_ws.values()])
         seen["pids"] |= pids
         await asyncio.sleep(0.3)
+
+
+SLIDERS = {"manifold": "Grid size", "interpolation": "Steps", "beta": "β"}  # the page's main slider
+
+
+async def ws_user_loop(s: WsSession, deadline: float, seed: int) -> None:
+    """bench.load_test.user_loop for a websocket session: the same tour, the same sliders."""
+    rng = random.Random(seed)
+    tour = ["manifold", "latent sliders", "latent map", "interpolation", "beta", "compare", "home"]
+    k = seed % len(tour)
+    while time.monotonic() < deadline:
+        target = tour[k % len(tour)]
+        k += 1
+        await s.act(f"navigate: {target}", s.navigate(target))
+        for _ in range(rng.randint(2, 3)):
+            if time.monotonic() >= deadline:
+                return
+            if target in SLIDERS:
+                await s.act(f"slider: {SLIDERS[target]}", s.move_slider(SLIDERS[target], rng.uniform(0.05, 0.95)))
+            else:
+                await asyncio.sleep(rng.uniform(1.0, 2.0))  # reading the page
+            await asyncio.sleep(rng.uniform(0.2, 0.8))  # a user's pause between moves
 
 
 async def trainer(s: Session, index: int, epochs: int, deadline: float) -> dict:
@@ -141,23 +165,31 @@ async def run(args, tmp: Path, run_log: Path) -> dict:
                 result["warm_up_seconds"] = time.perf_counter() - t0
                 await warm.context.close()
 
-                users = [await new_session(f"user-{i}") for i in range(args.sessions)]
+                if args.client == "browser":
+                    users = [await new_session(f"user-{i}") for i in range(args.sessions)]
+                else:
+                    users = [WsSession(f"user-{i}", url) for i in range(args.sessions)]
                 trainers = [await new_session(f"trainer-{i}") for i in range(args.trainers)]
                 everyone = [*users, *trainers]
                 for start in range(0, len(everyone), 6):  # a class arriving, not one burst of 23 page loads
-                    await asyncio.gather(*(s.open(url) for s in everyone[start:start + 6]))
+                    await asyncio.gather(*(s.open(url) if isinstance(s, Session) else s.open()
+                                           for s in everyone[start:start + 6]))
                 stop = asyncio.Event()
                 watch = asyncio.create_task(monitor(workspaces, stop, seen))
                 t_start = time.time()
                 deadline = time.monotonic() + args.seconds
                 train_tasks = [asyncio.create_task(trainer(t, i, args.epochs, deadline + args.train_wait))
                                for i, t in enumerate(trainers)]
-                await asyncio.gather(*(user_loop(u, deadline, i) for i, u in enumerate(users)))
+                loop = user_loop if args.client == "browser" else ws_user_loop
+                await asyncio.gather(*(loop(u, deadline, i) for i, u in enumerate(users)))
                 t_users_end = time.time()
                 train_info = await asyncio.gather(*train_tasks)
                 stop.set()
                 await watch
                 for s in everyone:
+                    if not isinstance(s, Session):
+                        await s.close()
+                        continue
                     s.errors.extend(f"final: {e}" for e in await s.page.evaluate(_ERRORS_JS))
                     s.errors.extend(f"javascript: {e}" for e in s.js_errors)
                     if disc := await s.page.evaluate("() => window.__st.disconnects"):
@@ -226,7 +258,8 @@ def summarize(raw: dict, run_log: Path, args) -> dict:
 
     return {
         "benchmark": "load_class", "sessions": len(users), "trainers": len(trainers), "seconds": args.seconds,
-        "epochs": args.epochs, "workers": args.workers, "machine": raw["machine"],
+        "epochs": args.epochs, "workers": args.workers, "client": args.client, "machine": raw["machine"],
+        "media_fetched": sum(getattr(u, "media_fetched", 0) for u in users),
         "machine_after": machine_info(brief=True), "warm_up_seconds": raw.get("warm_up_seconds"),
         "client_rerun": stats(lat), "client_rerun_to_idle": stats(lat_idle), "trainer_interactions": stats(lat_train),
         "server_page_runs": stats([r["ms"] for r in runs if not r["fragment"]]),
@@ -241,18 +274,25 @@ def summarize(raw: dict, run_log: Path, args) -> dict:
 def to_markdown(r: dict) -> str:
     fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
     rows = [["measure", "n", "p50 (ms)", "p95 (ms)", "max (ms)"]]
-    for label, key in [("client: rerun request sent -> script finished received", "client_rerun"),
-                       ("client: rerun request sent -> page drawn, status widget gone", "client_rerun_to_idle"),
+    browsing = [("client: rerun request sent -> script finished received", "client_rerun")]
+    if r["client"] == "browser":
+        browsing.append(("client: rerun request sent -> page drawn, status widget gone", "client_rerun_to_idle"))
+    for label, key in [*browsing,
                        ("trainers' form interactions (request -> finished)", "trainer_interactions"),
                        ("server: page script run", "server_page_runs"),
                        ("server: fragment run (the trainers' live views)", "server_fragment_runs")]:
         s = r[key]
         rows.append([label, s["n"], fmt(s["p50_ms"]), fmt(s["p95_ms"]), fmt(s["max_ms"])])
     lines = ["# Load test: a class", "",
-             f"{r['sessions']} browser sessions walking the pages and moving sliders for {r['seconds']:.0f} s while "
+             f"{r['sessions']} sessions walking the pages and moving sliders for {r['seconds']:.0f} s while "
              f"{r['trainers']} more each submit {JOBS_PER_TRAINER} VAEs on digits ({r['epochs']} epochs) on the Train "
              f"page; {r['workers']} training process(es) at most, 2 jobs per session. One server on 127.0.0.1, one "
-             "headless Chromium; the server, the training processes and Chromium share the machine's cores.", "",
+             "headless Chromium; the server, the training processes and Chromium share the machine's cores. "
+             + ("The browsing sessions are Chromium tabs." if r["client"] == "browser" else
+                "The browsing sessions are websocket clients speaking Streamlit's protocol (bench/ws_session.py: "
+                "rerun requests with the page and widget states, the server's deltas, the pictures fetched from "
+                f"/media/ as a browser would: {r['media_fetched']} of them), which draw nothing; the trainers are "
+                "Chromium tabs on the Train page."), "",
              "Written by `python -m bench.load_test_class`. " + machine_markdown(r["machine"])
              + f" Load average when it finished: {r['machine_after']['load_average_1_5_15']}.", "",
              md_table(rows), "",
@@ -270,6 +310,8 @@ def to_markdown(r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--client", choices=("ws", "browser"), default="ws",
+                        help="browsing sessions as websocket clients (Streamlit's protocol, no drawing) or Chromium tabs")
     parser.add_argument("--trainers", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--epochs", type=int, default=15, help="epochs of each model trained (digits VAE)")

@@ -176,8 +176,15 @@ def test_a_sessions_models_and_uploads_are_private(server, monkeypatch):
     assert not errors(bob), "bob may use the name: he cannot see alice's model"
     # a card naming alice's upload is not read for bob
     card = next(c for c in list_checkpoints(own) if c["name"] == "alices-model")
-    monkeypatch.setattr(loaders, "session_token", lambda: workspace.new_token())
-    assert "not available to this session" in loaders.data_for(card)
+    with monkeypatch.context() as m:
+        m.setattr(loaders, "session_token", lambda: workspace.new_token())
+        assert "not available to this session" in loaders.data_for(card)
+    # alice deletes her model: its files and its upload go, the name stays taken in her session
+    alice.run()
+    alice.button(key="train_delete_alices-model").click().run()
+    assert not alice.exception and not files_under(own)
+    alice.text_input(key="train_name").set_value("alices-model").run()
+    assert any("taken" in e for e in errors(alice)), errors(alice)
 
 
 def test_quota_exceeded_says_so_and_writes_nothing(server, monkeypatch):

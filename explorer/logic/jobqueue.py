@@ -69,7 +69,12 @@ class JobQueue:
                 problem = check(sum(reserved[id(j)] for j in mine), sum(reserved.values()))
                 if problem:
                     return problem
-            job.prepare()
+            try:
+                job.prepare()
+            except OSError as err:
+                job.discard()
+                log.error("could not write the files of training job %s: %s", spec.name, err)
+                return f"the server could not store this job ({type(err).__name__}); nothing was saved"
             self._jobs.append(job)
             self._pump()
         return None

@@ -320,17 +320,22 @@ class TrainingJob:
             except subprocess.TimeoutExpired:
                 continue
 
-    def _log_tail(self) -> str:
+    def _log_text(self) -> str:
         try:
-            text = (self.spec.folder / "log.txt").read_text(errors="replace").strip().splitlines()
+            return (self.spec.folder / "log.txt").read_text(errors="replace").strip()
         except OSError:
             return ""
-        return (": " + text[-1][:300]) if text else ""
+
+    def _log_tail(self) -> str:
+        lines = self._log_text().splitlines()
+        return (": " + lines[-1][:300]) if lines else ""
 
     def _finish(self, phase: str, message: str | None = None) -> None:
         """Record the end; delete what the job owns unless it saved a checkpoint; drop its folder."""
         self._phase, self._message = phase, message
         self._ended = time.monotonic()
+        if phase == "failed":
+            log.warning("training job %s failed: %s\n%s", self.spec.name, message, self._log_text()[-3000:])
         if self._proc is not None and self._proc.poll() is None:
             try:
                 self._proc.wait(timeout=2)  # it reported its end and is exiting

@@ -153,7 +153,7 @@ def own_models(busy: set[str]) -> None:
 
 def delete_own_model(folder: Path, card: dict) -> None:
     """Delete one of the session's checkpoints and the upload it was trained on (only inside the workspace)."""
-    for path in checkpoint_paths(folder / card["name"]):
+    for path in checkpoint_paths(folder / Path(card["path"]).name):
         path.unlink(missing_ok=True)
     upload = (card.get("dataset") or {}).get("path")
     if upload and serverdata.inside(upload, folder / "data"):
