@@ -73,6 +73,12 @@ async def monitor(workspaces: Path, stop: asyncio.Event, seen: dict) -> None:
         seen["max_running_per_session"] = max([seen["max_running_per_session"], *running_by_ws.values()])
         seen["max_active_per_session"] = max([seen["max_active_per_session"], *active_by_ws.values()])
         seen["pids"] |= pids
+        now = time.monotonic()
+        for job in workspaces.glob("*/jobs/*"):
+            times = seen["jobs"].setdefault(job.name, {"first_seen": now})
+            if (job / "pid").exists() and "started" not in times:
+                times["started"] = now
+            times["last_seen"] = now
         await asyncio.sleep(0.3)
 
 
@@ -147,7 +153,8 @@ async def run(args, tmp: Path, run_log: Path) -> dict:
     env = {"LATENT_EXPLORER_WORKSPACES": str(workspaces), "LATENT_EXPLORER_PUBLISHED": str(tmp / "published"),
            "LATENT_EXPLORER_TRAIN_WORKERS": str(args.workers), "LATENT_EXPLORER_JOBS_PER_SESSION": "2"}
     result: dict = {"machine": machine_info(), "workers": args.workers}
-    seen = {"samples": 0, "max_running": 0, "max_running_per_session": 0, "max_active_per_session": 0, "pids": set()}
+    seen = {"samples": 0, "max_running": 0, "max_running_per_session": 0, "max_active_per_session": 0, "pids": set(),
+            "jobs": {}}
     with timed_app_server(run_log, env=env, extra_args=args.server_arg) as url:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
@@ -267,6 +274,8 @@ def summarize(raw: dict, run_log: Path, args) -> dict:
         "interactions_without_rerun": sum(len(u.no_rerun) for u in users),
         "limits": {k: {"value": v, "wanted": want, "ok": ok} for k, (v, want, ok) in limits.items()},
         "queue_samples": q["samples"], "job_processes": len(q["pids"]),
+        "job_seconds": sorted(round(t["last_seen"] - t["started"], 1) for t in q["jobs"].values() if "started" in t),
+        "wait_seconds": sorted(round(t.get("started", t["last_seen"]) - t["first_seen"], 1) for t in q["jobs"].values()),
         "train": train, "checkpoints": ckpts, "errors": errors,
     }
 
@@ -299,7 +308,8 @@ def to_markdown(r: dict) -> str:
              md_table([["limit", "seen", "wanted", "honoured"]] +
                       [[k, v["value"], v["wanted"], "yes" if v["ok"] else "**NO**"] for k, v in r["limits"].items()]),
              "", f"Queue monitor: {r['queue_samples']} samples of the workspaces; {r['job_processes']} training "
-             "processes seen (each job's own, from its pid file).", "",
+             "processes seen (each job's own, from its pid file); seconds from process start to its folder gone: "
+             f"{r['job_seconds']}; seconds waiting in the queue: {r['wait_seconds']}.", "",
              f"Errors: **{len(r['errors'])}**", ""]
     lines += [f"- {e}" for e in r["errors"][:40]]
     lines += ["", f"Interactions without a rerun: {r['interactions_without_rerun']}. "
@@ -314,10 +324,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="browsing sessions as websocket clients (Streamlit's protocol, no drawing) or Chromium tabs")
     parser.add_argument("--trainers", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=120.0)
-    parser.add_argument("--epochs", type=int, default=15, help="epochs of each model trained (digits VAE)")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs of each model trained (digits VAE)")
     parser.add_argument("--workers", type=int, default=1, help="LATENT_EXPLORER_TRAIN_WORKERS of the server")
-    parser.add_argument("--train-wait", type=float, default=240.0, help="extra seconds for the queue to drain")
-    parser.add_argument("--hard-stop", type=float, default=900.0, help="cancel everything after this many seconds")
+    parser.add_argument("--train-wait", type=float, default=420.0, help="extra seconds for the queue to drain")
+    parser.add_argument("--hard-stop", type=float, default=1000.0, help="cancel everything after this many seconds")
     parser.add_argument("--server-arg", action="append", default=[], help="extra `streamlit run` flag")
     parser.add_argument("--out", default=str(RESULTS / "load_class"), help="output path without extension")
     args = parser.parse_args(argv)
