@@ -165,7 +165,7 @@ def browser_timings(repeats: int, cold_starts: int) -> dict:
         return {"skipped": reason}
     out: dict = {}
     trained = tempfile.mkdtemp(prefix="bench-app-trained-")
-    env = {"LATENT_EXPLORER_TRAINED": trained}
+    env = {"LATENT_EXPLORER_TRAINED": trained, "LATENT_EXPLORER_WORKSPACES": str(Path(trained) / "workspaces")}
     pages = dict(url_pages())
     run_log = Path(trained) / "runs.jsonl"
     with chromium() as browser:
@@ -419,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result: dict = {"benchmark": "app", "machine": machine_info(), "reruns": args.reruns, "apptest": []}
     os.environ.setdefault("LATENT_EXPLORER_TRAINED", tempfile.mkdtemp(prefix="bench-app-trained-"))
+    os.environ.setdefault("LATENT_EXPLORER_WORKSPACES", os.environ["LATENT_EXPLORER_TRAINED"] + "/workspaces")
     for page in args.pages or app_pages():
         print(f"AppTest {page} ...", flush=True)
         result["apptest"].append(apptest_page(page, args.reruns))

@@ -238,7 +238,9 @@ async def run(args, trained_dir: Path, run_log: Path) -> dict:
     from devtools.browser import CHROMIUM_ARGS, CHROMIUM_PATH
 
     result: dict = {"machine": machine_info()}
-    env = {"LATENT_EXPLORER_TRAINED": str(trained_dir)}
+    # the trained model is published into trained_dir (not kept in the trainer's private workspace)
+    env = {"LATENT_EXPLORER_TRAINED": str(trained_dir), "LATENT_EXPLORER_PUBLISH_TRAINED": "1",
+           "LATENT_EXPLORER_WORKSPACES": str(trained_dir / "workspaces")}
     with timed_app_server(run_log, env=env, extra_args=args.server_arg) as url:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)

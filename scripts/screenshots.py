@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     problems = []
     with tempfile.TemporaryDirectory(prefix="screenshots-trained-") as trained, \
-            app_server(env={"LATENT_EXPLORER_TRAINED": trained}) as url, chromium() as browser:
+            app_server(env={"LATENT_EXPLORER_TRAINED": trained, "LATENT_EXPLORER_WORKSPACES": trained + "/workspaces"}) as url, chromium() as browser:
         page = new_app_page(browser, VIEWPORT)
         open_app(page, url, timeout=180_000)
         for name, path in pages:

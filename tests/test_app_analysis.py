@@ -2,7 +2,7 @@
 
 Each page renders without an exception on the shipped checkpoints, and driving its main
 widget changes what is shown. The Train page trains a tiny digits model for real (into a
-temporary folder) and rejects a bad upload.
+temporary workspace) and rejects a bad upload; test_app_sessions.py has the shared-server cases.
 """
 
 import base64
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.checkpoints import list_checkpoints
 from explorer.logic import analysis
-
 from explorer.ui import loaders
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,8 +131,10 @@ def test_compare_page_shows_each_kind_and_the_subspace_angle():
 
 @pytest.fixture
 def trained_here(tmp_path, monkeypatch):
-    monkeypatch.setenv("LATENT_EXPLORER_TRAINED", str(tmp_path))
-    return tmp_path
+    """Every session's workspace goes under tmp_path/workspaces."""
+    monkeypatch.setenv("LATENT_EXPLORER_WORKSPACES", str(tmp_path / "workspaces"))
+    monkeypatch.setenv("LATENT_EXPLORER_PUBLISHED", str(tmp_path / "published"))
+    return tmp_path / "workspaces"
 
 
 def test_train_page_trains_a_tiny_digits_model(trained_here):
@@ -143,14 +145,15 @@ def test_train_page_trains_a_tiny_digits_model(trained_here):
     assert not at.exception and not at.error, [e.value for e in at.error]
     at.button(key="train_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    job = at.session_state["train_job"]
+    (job,) = at.session_state["train_jobs"]
     assert job.wait(300), "the job did not finish"
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("Saved **apptest-digits**" in s.value for s in at.success)
-    assert (trained_here / "apptest-digits.safetensors").exists()
-    card = next(c for c in loaders.all_cards() if c["name"] == "apptest-digits")
-    assert card["origin"] == "trained" and len(card["history"]) == 2
+    models = trained_here / at.session_state["_workspace_token"] / "models"
+    assert (models / "apptest-digits.safetensors").exists()
+    (card,) = list_checkpoints(models)
+    assert card["name"] == "apptest-digits" and len(card["history"]) == 2 and card["trained_in_app"]
     assert isinstance(loaders.data_for(card), type(job.spec.dataset))
 
 
@@ -171,7 +174,7 @@ def test_train_page_rejects_a_bad_upload_and_bad_settings(trained_here):
     assert not at.exception
     assert any(e.value.startswith("broken.npz: ") for e in at.error), [e.value for e in at.error]
     assert at.button(key="train_start").disabled
-    assert not list(trained_here.glob("*"))
+    assert not trained_here.exists() or not [p for p in trained_here.rglob("*") if p.is_file()]
 
 
 # --------------------------------------------------------------------------- without the data
@@ -222,34 +225,6 @@ def test_pages_say_the_data_is_missing_and_keep_the_decoder_parts(faces_without_
         assert figure_with(at, "chosen")
     if name == "6_Compare.py":
         assert len(at.dataframe[0].value) == 4
-
-
-def test_train_page_trains_on_an_image_folder_and_can_reload_it(trained_here, tmp_path):
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "shapes"
-    for cls in ("dots", "bars"):
-        (folder / cls).mkdir(parents=True)
-        for k in range(12):
-            Image.fromarray(rng.integers(0, 255, (10, 12), dtype=np.uint8)).save(folder / cls / f"{k}.png")
-    at = page("7_Train.py")
-    at.radio(key="train_source").set_value("An image folder on the server").run()
-    at.number_input(key="train_h").set_value(12)
-    at.number_input(key="train_w").set_value(16)
-    at.text_input(key="train_folder").set_value(str(folder))
-    at.selectbox(key="train_kind").set_value("ae")
-    at.number_input(key="train_epochs_ae").set_value(1).run()
-    assert not at.exception and not at.error, [e.value for e in at.error]
-    assert any("of 1 x 12 x 16 pixels, 2 classes" in s.value for s in at.success)
-    at.button(key="train_start").click().run()
-    job = at.session_state["train_job"]
-    assert job.wait(120) and job.view().phase == "done", job.view().message
-    card = next(c for c in loaders.all_cards() if c["name"] == job.spec.name)
-    assert card.dataset_key == str(folder.resolve()) and card["dataset"]["image_size"] == [12, 16]
-    assert not card["dataset"]["path"].startswith("/")  # stored relative to the checkpoint's folder
-    reloaded = loaders.data_for(card)
-    assert not isinstance(reloaded, str) and reloaded.image_shape == (1, 12, 16)
 
 
 @pytest.mark.parametrize("kind", ["linear-ae", "ae", "vae"])

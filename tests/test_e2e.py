@@ -2,7 +2,8 @@
 
 One ``streamlit run streamlit_app.py`` server per module (stopped at the end, whatever
 happens), Debian's Chromium through Playwright, one fresh browser context (a new Streamlit
-session) per test. Models trained here go to a temporary folder (LATENT_EXPLORER_TRAINED).
+session) per test. Models trained here go to the session's workspace in a temporary folder
+(LATENT_EXPLORER_WORKSPACES).
 Every wait is on Streamlit's DOM (see devtools/e2e.py); every test ends with "no
 exception, no traceback, no error alert, still connected". A full-page screenshot of each
 test's last state is kept in artifacts/screenshots/ (gitignored).
@@ -58,7 +59,8 @@ def trained_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(trained_dir):
-    with app_server(env={"LATENT_EXPLORER_TRAINED": str(trained_dir)}) as url:
+    with app_server(env={"LATENT_EXPLORER_TRAINED": str(trained_dir / "published"),
+                         "LATENT_EXPLORER_WORKSPACES": str(trained_dir / "workspaces")}) as url:
         yield url
 
 
@@ -294,7 +296,8 @@ def test_train_a_tiny_model_then_pick_it(page, server, trained_dir):
     assert page.locator('[data-testid="stMain"] [data-testid="stException"]').count() == 0
     assert_no_errors(page, "Train page after training")
 
-    checkpoint = load_checkpoint(trained_dir / TRAINED_NAME)
+    (saved,) = (trained_dir / "workspaces").glob(f"*/models/{TRAINED_NAME}.json")  # in this session's workspace
+    checkpoint = load_checkpoint(saved)
     assert checkpoint.card["dataset"]["name"] == "digits" and checkpoint.card["epochs"] == 2
 
     # the new model is in every page's picker, marked as trained here

@@ -1,53 +1,53 @@
-"""Background training jobs for the Train page: one thread per job, cancellable, observable.
+"""Training jobs for the Train page: each in a process of its own, cancellable, observable.
 
-A TrainingJob lives in one user's ``st.session_state``. Its thread runs
-``core.pipeline.train_and_save``; the fit callbacks (``on_train_begin``, ``on_epoch_end``)
-write progress, the loss history and a latent-map snapshot under the job's lock, and the
-page reads a consistent copy with ``job.view()`` while it polls. Nothing here imports
-Streamlit, so jobs can be run and tested without a browser:
+A TrainingJob is made in one user's session and handed to a ``jobqueue.JobQueue``, which
+starts it when a worker is free. Starting it writes ``FOLDER/spec.json`` (FOLDER: the
+job's own folder in the session's workspace) and runs ``python -m explorer.logic.jobworker
+FOLDER`` as a separate process (``subprocess``; the Streamlit server never trains). The
+process reports through ``FOLDER/progress.jsonl``; ``job.view()`` reads what is new and
+returns a consistent copy for drawing. Nothing here imports Streamlit:
 
     job = TrainingJob(spec).start()
     job.wait()
     job.view().phase   # "done", "cancelled", "diverged" or "failed"
 
-Cancelling sets a threading.Event that the callback checks after each epoch; fit then stops
-and train_and_save saves nothing. A diverging run (NaN loss) saves nothing either. Files the
-job was handed to own (the saved copy of an uploaded dataset) are deleted unless a
-checkpoint was written.
-
-The job's arrays are its own copies, so no two jobs (or sessions) share mutable state.
-Torch's global random generator is shared by the process, though: two jobs training at the
-same time draw from it in turn, so each result is valid but not bit-for-bit reproducible.
+Cancelling writes ``FOLDER/cancel`` (the process stops after the epoch, saving nothing)
+and, if the process is still there ``CANCEL_GRACE_S`` later, kills it. Files the job owns
+(its copy of an uploaded dataset, a half-written checkpoint) are deleted unless a
+checkpoint was saved, and only those: its upload has a name no other job uses
+(``NAME-<job id>.npz``), and it never starts over a checkpoint that exists.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import logging
+import os
 import re
+import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from core.checkpoints import checkpoint_paths
 from core.data import Dataset, DatasetError, load_dataset
-from core.losses import kl_per_dimension
-from core.models import LatentModel, ModelConfig
-from core.pipeline import train_and_save
-from core.runspec import RunSpec
-from core.train import EpochStats, TrainConfig, TrainingDiverged
+from core.models import ModelConfig
+from core.train import TrainConfig
+from explorer.logic.jobspec import (  # noqa: F401 - the job's parts, re-exported for callers
+    FINISHED, PHASES, DataRef, JobSpec, JobView, Snapshot, cli_command, write_atomically,
+)
 
 log = logging.getLogger(__name__)
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-PHASES = ("starting", "training", "evaluating", "done", "cancelled", "diverged", "failed")
-FINISHED = ("done", "cancelled", "diverged", "failed")
-SNAPSHOT_IMAGES = 600  # test images encoded for each latent-map snapshot
+CANCEL_GRACE_S = 5.0  # a cancelled process still running this long after is killed
 
 
 def check_name(name: str, shipped: set[str], trained: set[str], busy: set[str] = frozenset()) -> str | None:
@@ -91,282 +91,268 @@ def load_upload(data: bytes, filename: str, image_size: tuple[int, int] | None =
             raise DatasetError(str(err).replace(str(path), Path(filename).name)) from None
 
 
-def save_upload(data: bytes, folder: Path, name: str, suffix: str = ".npz") -> Path:
-    """Keep an uploaded dataset next to the checkpoints (``folder/data/NAME.npz``), atomically."""
-    target = folder / "data" / f"{name}{suffix}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(target)
-    return target
-
-
 def new_job(name: str, out_dir: Path, dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig, *,
             upload: tuple[bytes, str] | None = None, folder: str | Path | None = None,
-            image_size: tuple[int, int] | None = None, title: str | None = None) -> "TrainingJob":
-    """A job for the Train page's choices (not started).
+            image_size: tuple[int, int] | None = None, grayscale: bool = True, data_root: str | None = None,
+            title: str | None = None, **spec_fields) -> "TrainingJob":
+    """A job for the Train page's choices (not started, nothing written yet).
 
     Own data gets its path (and size, when resized) in the card, so loaders.data_for can load
-    it again: an uploaded file (``(bytes, filename)``) is kept as ``out_dir/data/NAME.npz``
-    (deleted again if nothing is saved), an image folder is referred to where it is.
+    it again: an uploaded file (``(bytes, filename)``) will be kept as ``out_dir/data/NAME-<job
+    id>.npz`` once a queue accepts the job (and deleted if nothing is saved); an image folder
+    (already resolved and checked by the caller) is referred to where it is.
     """
-    dataset_card, owned = None, ()
-    size = list(image_size) if image_size else None
-    if upload is not None:
-        data, filename = upload
-        saved = save_upload(data, Path(out_dir), name, Path(filename).suffix.lower() or ".npz")
-        dataset_card = {"path": str(saved), "image_size": size, "source": f"uploaded {filename}, kept as {saved}"}
-        owned = (saved,)
-    elif folder is not None:
-        dataset_card = {"path": str(Path(folder).expanduser().resolve()), "image_size": size}
+    size = tuple(int(s) for s in image_size) if image_size else None
     title = title or f"{model_config.kind}, {model_config.latent_dim}-D on {dataset.name} (trained here)"
-    return TrainingJob(JobSpec(name, Path(out_dir), dataset, model_config, train_config, dataset_card, title, owned))
-
-
-@dataclass
-class JobSpec:
-    name: str  # checkpoint name, already checked with check_name
-    out_dir: Path  # the checkpoint goes to out_dir / name (.safetensors + .json)
-    dataset: Dataset
-    model_config: ModelConfig
-    train_config: TrainConfig
-    dataset_card: dict | None = None  # replaces card["dataset"] (own data: with "path" and "image_size")
-    title: str | None = None  # card["title"]
-    owned_files: tuple[Path, ...] = ()  # deleted unless a checkpoint is saved
-    eval_images: int | None = 2000  # test images every metric (the -log p(x) estimate included) is measured on
-
-    @property
-    def out(self) -> Path:
-        return Path(self.out_dir) / self.name
-
-    def card_fields(self) -> dict:
-        """The card fields known before training (kind, model_config, beta, train_config)."""
-        return {"kind": self.model_config.kind, "model_config": self.model_config.to_dict(),
-                "beta": self.train_config.beta, "train_config": self.train_config.to_dict()}
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    epoch: int
-    xy: np.ndarray  # (N, 2) codes of the snapshot images in the two drawn dims
-    labels: np.ndarray | None  # (N,)
-    dims: tuple[int, int]  # which latent dims xy shows
-
-
-@dataclass(frozen=True)
-class JobView:
-    """A consistent copy of a job's state, for drawing."""
-
-    name: str
-    phase: str  # one of PHASES
-    epoch: int  # epochs finished
-    epochs: int  # epochs planned
-    history: list[dict]  # EpochStats dicts, one per finished epoch
-    snapshot: Snapshot | None
-    message: str | None  # what went wrong (diverged / failed), or a note
-    card: dict | None  # the saved card when phase == "done"
-    seconds: float  # since the job started
-    cancel_requested: bool
-
-    @property
-    def finished(self) -> bool:
-        return self.phase in FINISHED
-
-    @property
-    def progress(self) -> float:
-        if self.phase in ("evaluating", "done"):
-            return 1.0
-        return self.epoch / max(1, self.epochs)
+    spec = JobSpec(name, Path(out_dir), dataset, model_config, train_config, title=title, upload=upload, **spec_fields)
+    if upload is not None:
+        path = str(spec.upload_path)
+        spec.dataset_card = {"name": dataset.name, "path": path, "image_size": list(size) if size else None,
+                             "source": f"uploaded {Path(upload[1]).name}"}
+        spec.data = DataRef(path, size, grayscale)
+    elif folder is not None:
+        path = os.path.realpath(folder)
+        spec.dataset_card = {"path": path, "image_size": list(size) if size else None}
+        spec.data = DataRef(path, size, grayscale)
+    else:
+        spec.data = DataRef(dataset.name, size, grayscale, data_root)
+    return TrainingJob(spec)
 
 
 class TrainingJob:
-    """One training run in a daemon thread; see the module docstring."""
+    """One training run in a process of its own; see the module docstring."""
 
     def __init__(self, spec: JobSpec):
         self.spec = spec
-        self._lock = threading.Lock()
-        self._cancel = threading.Event()
-        self._finished = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._model = None
-        self._snapshot_x, self._snapshot_labels = self._snapshot_subset(spec.dataset)
-        self._phase = "starting"
+        self._lock = threading.RLock()
+        self._proc: subprocess.Popen | None = None
+        self._log = None
+        self._prepared = False
+        self._offset = 0  # bytes of progress.jsonl read so far
+        self._phase = "queued"
         self._epoch = 0
         self._epochs = 1 if spec.model_config.kind == "pca" else spec.train_config.epochs  # PCA: closed form
         self._history: list[dict] = []
         self._snapshot: Snapshot | None = None
         self._message: str | None = None
         self._card: dict | None = None
-        self._started = time.monotonic()
+        self._pid: int | None = None
+        self._started: float | None = None
         self._ended: float | None = None
+        self._cancel_at: float | None = None
+        self.position: int | None = None  # set by the queue while the job waits
 
     # ------------------------------------------------------------------ control
 
+    def prepare(self) -> None:
+        """Write the job's folder and its copy of the upload (once the job is accepted)."""
+        with self._lock:
+            if self._prepared:
+                return
+            self.spec.folder.mkdir(parents=True, exist_ok=True)
+            if self.spec.upload is not None:
+                write_atomically(self.spec.upload_path, self.spec.upload[0])
+            self._prepared = True
+
     def start(self) -> "TrainingJob":
-        if self._thread is not None:
-            raise RuntimeError("the job was already started")
-        self._started = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name=f"train-{self.spec.name}", daemon=True)
-        self._thread.start()
+        """Start the training process (the queue calls this when a worker is free)."""
+        with self._lock:
+            if self._proc is not None or self._started is not None:
+                raise RuntimeError("the job was already started")
+            if self.finished:
+                return self
+            self._started = time.monotonic()
+            self.prepare()
+            if any(p.exists() for p in checkpoint_paths(self.spec.out)):
+                self._finish("failed", f"a checkpoint named {self.spec.name!r} exists now; pick another name")
+                return self
+            folder = self.spec.folder
+            (folder / "spec.json").write_text(json.dumps(self.spec.process_spec()))
+            self._log = open(folder / "log.txt", "wb")  # noqa: SIM115 - closed in _finish
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "explorer.logic.jobworker", str(folder)], cwd=REPO_ROOT, env=env,
+                stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            self._pid = self._proc.pid
+            (folder / "pid").write_text(str(self._pid))
+            self._phase = "starting"
         return self
 
     def cancel(self) -> None:
-        """Ask the job to stop after the current epoch; nothing will be saved."""
-        self._cancel.set()
+        """Stop the job: a waiting one never starts; a running one's process stops, saving nothing."""
+        with self._lock:
+            if self.finished or self._cancel_at is not None:
+                return
+            self._cancel_at = time.monotonic()
+            if self._proc is None:
+                self._finish("cancelled", "Cancelled before it started; nothing was saved.")
+            else:
+                (self.spec.folder / "cancel").touch()
+
+    def terminate(self) -> None:
+        """Cancel and stop its process now, without the grace (the server is stopping)."""
+        with self._lock:
+            if self.finished:
+                return
+            self._cancel_at = time.monotonic() - CANCEL_GRACE_S - 1
+            if self._proc is None:
+                self._finish("cancelled", "Cancelled before it started; nothing was saved.")
+            self.poll()
+
+    def fail(self, message: str) -> None:
+        """End a job that could not run (e.g. its process could not be started)."""
+        with self._lock:
+            if not self.finished:
+                self._finish("failed", message)
 
     def discard(self) -> None:
-        """Delete the files this job owns (for a job that will never run, e.g. refused by a JobBoard)."""
-        if self._thread is None:
-            for path in self.spec.owned_files:
-                Path(path).unlink(missing_ok=True)
+        """Delete what a job that will never run wrote (nothing, unless it was prepared)."""
+        with self._lock:
+            if self._proc is None and not self.finished:
+                self._finish("cancelled", "Not started; nothing was saved.")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job has finished (True) or ``timeout`` seconds passed (False)."""
-        return self._finished.wait(timeout)
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self.poll():
+            if end is not None and time.monotonic() > end:
+                return False
+            time.sleep(0.05)
+        return True
+
+    @property
+    def finished(self) -> bool:
+        return self._phase in FINISHED
+
+    @property
+    def started(self) -> bool:
+        return self._started is not None
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and not self._finished.is_set()
+        """Its process was started and the job has not finished."""
+        return self.started and not self.poll()
+
+    @property
+    def active(self) -> bool:
+        """Waiting or running."""
+        return not self.poll()
+
+    @property
+    def pid(self) -> int | None:
+        return self._pid
 
     def view(self) -> JobView:
         with self._lock:
+            self.poll()
+            start = self._started
             end = self._ended if self._ended is not None else time.monotonic()
             return JobView(
                 self.spec.name, self._phase, self._epoch, self._epochs, list(self._history), self._snapshot,
-                self._message, self._card, end - self._started, self._cancel.is_set(),
+                self._message, self._card, 0.0 if start is None else end - start, self._cancel_at is not None,
+                self.position if self._phase == "queued" else None, self._pid,
             )
 
-    # ------------------------------------------------------------------ fit callbacks (training thread)
+    # ------------------------------------------------------------------ the process
 
-    def on_train_begin(self, model: LatentModel) -> None:
-        self._model = model
-        self._take_snapshot(0)
+    def poll(self) -> bool:
+        """Read what the process reported; notice its end; kill it after a cancel's grace. Finished?"""
         with self._lock:
-            self._phase = "training"
+            if self.finished or self._proc is None:
+                return self.finished
+            self._read_progress()
+            if self.finished:
+                return True
+            code = self._proc.poll()
+            if code is not None:
+                self._read_progress()
+                if not self.finished:
+                    self._finish("failed", f"the training process stopped unexpectedly (exit code {code})"
+                                 + self._log_tail())
+            elif self._cancel_at is not None and time.monotonic() - self._cancel_at > CANCEL_GRACE_S:
+                self._kill()
+                self._finish("cancelled", f"Cancelled after {self._epoch} epochs; nothing was saved.")
+            return self.finished
 
-    def on_epoch_end(self, stats: EpochStats) -> bool:
-        self._take_snapshot(stats.epoch)
-        with self._lock:
-            self._epoch = stats.epoch
-            self._history.append(stats.to_dict())
-            if stats.epoch >= stats.epochs:
-                self._phase = "evaluating"  # fit ignores a cancel after the last epoch
-        return self._cancel.is_set()
-
-    # ------------------------------------------------------------------ internals
-
-    @staticmethod
-    def _snapshot_subset(dataset: Dataset) -> tuple[torch.Tensor, np.ndarray | None]:
-        n = len(dataset.test_images)
-        idx = np.sort(np.random.default_rng(0).choice(n, min(n, SNAPSHOT_IMAGES), replace=False))
-        labels = None if dataset.test_labels is None else np.asarray(dataset.test_labels)[idx]
-        return torch.from_numpy(np.array(dataset.test_images[idx], dtype=np.float32)), labels
-
-    @torch.no_grad()
-    def _take_snapshot(self, epoch: int) -> None:
-        model = self._model
-        if model is None:
+    def _read_progress(self) -> None:
+        path = self.spec.folder / "progress.jsonl"
+        try:
+            with open(path, "rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except FileNotFoundError:
             return
-        was_training = model.training
-        model.eval()
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        for line in complete.splitlines():
+            self._apply(json.loads(line))
+
+    def _apply(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "begin":
+            self._phase = "training"
+        elif kind == "snapshot":
+            labels = None if event.get("labels") is None else np.asarray(event["labels"])
+            self._snapshot = Snapshot(int(event["epoch"]), np.asarray(event["xy"], dtype=np.float64).reshape(-1, 2),
+                                      labels, tuple(event["dims"]))
+        elif kind == "epoch":
+            self._epoch = int(event["stats"]["epoch"])
+            self._history.append(event["stats"])
+        elif kind == "evaluating":
+            self._phase = "evaluating"
+        elif kind == "done":
+            self._card = {**event["card"], "path": str(self.spec.out), "origin": "trained"}
+            self._finish("done")
+        elif kind == "cancelled":
+            self._finish("cancelled", f"Cancelled after {event.get('epochs', self._epoch)} epochs; nothing was saved.")
+        elif kind in ("diverged", "failed"):
+            self._finish(kind, event.get("message"))
+
+    def _kill(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self._proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self._proc.wait(timeout=3)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def _log_text(self) -> str:
         try:
-            if model.config.kind == "pca" and epoch == 0:
-                return  # fitted in closed form: nothing to draw before the fit
-            posterior = model.encode(self._snapshot_x.to(model.device))
-            codes = posterior.mean.cpu().numpy()
-            if codes.shape[1] == 1:
-                xy, dims = np.column_stack([codes[:, 0], np.zeros(len(codes))]), (0, 0)
-            else:
-                if posterior.logvar is not None and codes.shape[1] > 2:
-                    spread = kl_per_dimension(posterior.mean, posterior.logvar).mean(0).cpu().numpy()
-                else:
-                    spread = codes.var(0)
-                top = np.argsort(-spread, kind="stable")[:2] if codes.shape[1] > 2 else np.array([0, 1])
-                dims = (int(top[0]), int(top[1]))
-                xy = codes[:, list(dims)]
-            with self._lock:
-                self._snapshot = Snapshot(epoch, xy, self._snapshot_labels, dims)
-        finally:
-            model.train(was_training)
+            return (self.spec.folder / "log.txt").read_text(errors="replace").strip()
+        except OSError:
+            return ""
 
-    def _run(self) -> None:
-        spec = self.spec
-        saved = False
-        try:
-            dataset = _own_copy(spec.dataset)
-            extra = {"title": spec.title or spec.name, "trained_in_app": True}
-            if spec.dataset_card is not None:
-                extra["dataset"] = {**dataset.describe(), **spec.dataset_card}
-            trained = train_and_save(
-                dataset, spec.model_config, spec.train_config, spec.out, callbacks=[self],
-                command=cli_command(spec), iwae_k=100 if spec.model_config.kind == "vae" else 0,
-                eval_images=spec.eval_images, extra_card=extra,
-            )
-            with self._lock:
-                if trained.card is None:
-                    self._phase = "cancelled"
-                    self._message = f"Cancelled after {len(trained.result.history)} epochs; nothing was saved."
-                else:
-                    saved = True
-                    self._card = {**trained.card, "path": str(spec.out), "origin": "trained"}
-                    self._phase = "done"
-        except TrainingDiverged as err:
-            with self._lock:
-                self._phase, self._message = "diverged", str(err)
-        except Exception as err:  # noqa: BLE001 - shown to the user, logged with the traceback
-            log.error("training job %s failed:\n%s", spec.name, traceback.format_exc())
-            with self._lock:
-                self._phase, self._message = "failed", f"training failed: {type(err).__name__}: {err}"
-        finally:
-            if not saved:
-                for path in spec.owned_files:
-                    Path(path).unlink(missing_ok=True)
-            self._model = None
-            with self._lock:
-                self._ended = time.monotonic()
-            self._finished.set()
+    def _log_tail(self) -> str:
+        lines = self._log_text().splitlines()
+        return (": " + lines[-1][:300]) if lines else ""
+
+    def _finish(self, phase: str, message: str | None = None) -> None:
+        """Record the end; delete what the job owns unless it saved a checkpoint; drop its folder."""
+        self._phase, self._message = phase, message
+        self._ended = time.monotonic()
+        if phase == "failed":
+            log.warning("training job %s failed: %s\n%s", self.spec.name, message, self._log_text()[-3000:])
+        if self._proc is not None and self._proc.poll() is None:
+            try:
+                self._proc.wait(timeout=2)  # it reported its end and is exiting
+            except subprocess.TimeoutExpired:
+                self._kill()
+        if phase != "done":
+            mine = list(self.spec.owned_files)
+            if self._started is not None and self._proc is not None:  # a half-written checkpoint of its own
+                mine += checkpoint_paths(self.spec.out)
+            for path in mine:
+                try:
+                    Path(path).unlink()
+                except (FileNotFoundError, NotADirectoryError):
+                    pass
+        if self._log is not None:
+            self._log.close()
+        if self.spec.folder.exists() and (self._prepared or self._started):
+            shutil.rmtree(self.spec.folder, ignore_errors=True)
 
 
-def _own_copy(dataset: Dataset) -> Dataset:
-    """The dataset with writable arrays of its own (cached datasets are shared and read-only)."""
-    copy = lambda a: None if a is None else np.array(a)  # noqa: E731
-    return dataclasses.replace(dataset, train_images=copy(dataset.train_images), test_images=copy(dataset.test_images),
-                               train_labels=copy(dataset.train_labels), test_labels=copy(dataset.test_labels))
-
-
-def cli_command(spec: JobSpec) -> str:
-    """The command line that trains the same model with ``python -m core train``."""
-    data = (spec.dataset_card or {}).get("path") or spec.dataset.name
-    run = RunSpec.from_configs(spec.model_config, spec.train_config)
-    return run.train_command(data, spec.out, (spec.dataset_card or {}).get("image_size"),
-                             rgb=spec.model_config.image_shape[0] == 3)
-
-
-@dataclass
-class JobBoard:
-    """The jobs running in this server process (the page holds one with st.cache_resource),
-    so a shared machine is not swamped and two tabs cannot train under the same name."""
-
-    max_running: int = 2
-    _jobs: list[TrainingJob] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def running(self) -> list[TrainingJob]:
-        with self._lock:
-            self._jobs = [j for j in self._jobs if j.running]
-            return list(self._jobs)
-
-    def busy_names(self) -> set[str]:
-        return {j.spec.name for j in self.running()}
-
-    def submit(self, job: TrainingJob) -> str | None:
-        """Start ``job``, or say why not (the server is busy, or its name is in use)."""
-        with self._lock:
-            self._jobs = [j for j in self._jobs if j.running]
-            if any(j.spec.name == job.spec.name for j in self._jobs):
-                return f"a model named {job.spec.name!r} is being trained right now; pick another name"
-            if len(self._jobs) >= self.max_running:
-                return (f"{len(self._jobs)} models are training on this server right now (the limit is "
-                        f"{self.max_running}); try again when one has finished")
-            self._jobs.append(job.start())
-        return None

@@ -1,8 +1,12 @@
-"""Cached loaders shared by every page: checkpoints, datasets, encodings.
+"""Cached loaders shared by every page: checkpoints, datasets, encodings, the session's workspace.
 
 Models are loaded once per process (``st.cache_resource``) and never mutated afterwards.
 Datasets are cached as resources too, with their arrays made read-only: ``st.cache_data``
 would copy tens of megabytes on every rerun. Small derived arrays use ``st.cache_data``.
+
+A session sees the shipped checkpoints, the published ones (a folder the operator fills)
+and its own: models trained in another session are in that session's private workspace
+(``explorer/logic/workspace.py``). The operator's settings: ``explorer/logic/settings.py``.
 """
 
 from __future__ import annotations
@@ -16,10 +20,14 @@ import torch
 
 from core.card import Card
 from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint
-from core.data import Dataset, DatasetError, default_data_dir, differences_from_card, load_dataset
+from core.data import DATASETS, Dataset, DatasetError, differences_from_card, load_dataset
 from core.evaluate import encode_means
 from core.models import LatentModel
-from explorer.logic.training import JobBoard, load_upload
+from explorer.logic import serverdata
+from explorer.logic.jobqueue import JobQueue
+from explorer.logic.settings import Settings, load_settings
+from explorer.logic.training import load_upload
+from explorer.logic.workspace import Workspace, new_token, sweep_expired
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,9 +37,46 @@ def shipped_dir() -> Path:
     return Path(os.environ.get("LATENT_EXPLORER_CHECKPOINTS", REPO_ROOT / "checkpoints"))
 
 
+def settings() -> Settings:
+    """The operator's settings in force (environment over latent-explorer.toml over defaults)."""
+    return load_settings()
+
+
+def session_token() -> str:
+    """This session's workspace token: random, kept only in the session's state."""
+    token = st.session_state.get("_workspace_token")
+    if not token:
+        token = st.session_state["_workspace_token"] = new_token()
+    return token
+
+
+def workspace() -> Workspace:
+    """This session's private folder (not created until something is written to it)."""
+    ws = Workspace.of(settings().workspaces, session_token())
+    if ws.root.is_dir():
+        ws.touch()
+    return ws
+
+
+def published_dir() -> Path:
+    """Checkpoints every session sees ($LATENT_EXPLORER_PUBLISHED; the operator copies models in)."""
+    return settings().published
+
+
 def trained_dir() -> Path:
-    """Where the Train page saves models ($LATENT_EXPLORER_TRAINED overrides)."""
-    return Path(os.environ.get("LATENT_EXPLORER_TRAINED", default_data_dir() / "trained"))
+    """Where the Train page saves models: the session's workspace, or the published folder
+    when the operator set LATENT_EXPLORER_PUBLISH_TRAINED=1."""
+    current = settings()
+    return current.published if current.publish_trained else workspace().models
+
+
+def model_folders() -> list[tuple[str, Path]]:
+    """(origin, folder) of every checkpoint this session may see: shipped, published, its own."""
+    folders = [("shipped", shipped_dir()), ("trained", published_dir())]
+    own = workspace().models
+    if own not in (f for _, f in folders):
+        folders.append(("trained", own))
+    return folders
 
 
 def data_dir() -> Path | None:
@@ -39,19 +84,20 @@ def data_dir() -> Path | None:
     return Path(value) if value else None
 
 
-def _folder_signature() -> tuple:
+def _folder_signature(folders: list[tuple[str, Path]]) -> tuple:
     """Changes whenever a card is added, removed or rewritten, so the card cache refreshes."""
     sig = []
-    for folder in (shipped_dir(), trained_dir()):
+    for origin, folder in folders:
+        sig.append((origin, str(folder)))
         if folder.is_dir():
             sig.extend((str(p), p.stat().st_mtime_ns) for p in sorted(folder.glob("*.json")))
     return tuple(sig)
 
 
-@st.cache_data(show_spinner=False)
-def _cards(signature: tuple) -> list[dict]:
+@st.cache_data(show_spinner=False, max_entries=256)
+def _cards(folders: tuple[tuple[str, str], ...], signature: tuple) -> list[dict]:
     cards = []
-    for origin, folder in (("shipped", shipped_dir()), ("trained", trained_dir())):
+    for origin, folder in folders:
         for card in list_checkpoints(folder):
             card["origin"] = origin
             cards.append(card)
@@ -59,8 +105,11 @@ def _cards(signature: tuple) -> list[dict]:
 
 
 def all_cards() -> list[Card]:
-    """Every readable checkpoint card, shipped first then trained in the app, each with its path."""
-    return [Card.from_dict(c) for c in _cards(_folder_signature()) if "error" not in c]
+    """Every readable checkpoint card this session may see (shipped first), each with its path."""
+    job_queue()  # the first page view of a server starts the queue, which sweeps expired workspaces
+    folders = model_folders()
+    keys = tuple((origin, str(folder)) for origin, folder in folders)
+    return [Card.from_dict(c) for c in _cards(keys, _folder_signature(folders)) if "error" not in c]
 
 
 @st.cache_resource(show_spinner="Loading model...", max_entries=64)
@@ -95,6 +144,26 @@ def dataset(key: str, image_size: tuple[int, int] | None = None, grayscale: bool
     return _load_data(str(key), size, bool(grayscale), str(root) if root else None)
 
 
+def _registered(key: str) -> bool:
+    key = key.strip().lower().replace("_", "-")
+    return any(key == s.name or key in s.aliases for s in DATASETS.values())
+
+
+def allowed_data_key(card: Card) -> str | None:
+    """What to load for a card's data: a registered name, or a real path inside a folder this
+    session may read (its workspace, the published folder, the operator's data root); else None."""
+    key = card.dataset_key
+    if _registered(key):
+        return key
+    base = Path(card.path).parent if card.path else Path(".")
+    path = Path(key) if os.path.isabs(key) else base / key
+    current = settings()
+    roots = (lambda: current.server_data_root, lambda: current.published, lambda: workspace().root)
+    if any((root := get()) is not None and serverdata.inside(path, root) for get in roots):
+        return os.path.realpath(path)
+    return None
+
+
 def data_for(card: Card | dict) -> Dataset | str:
     """The dataset a checkpoint was trained on, or the error message saying how to get it.
 
@@ -103,9 +172,13 @@ def data_for(card: Card | dict) -> Dataset | str:
     """
     card = Card.of(card)
     shape, size = card.image_shape, card.image_size
-    loaded = dataset(card.dataset_key, size, grayscale=shape[0] == 1)
+    key = allowed_data_key(card)
+    if key is None:
+        return (f"the data of {card.name} ({Path(card.dataset_key).name}) is not available to this session; "
+                "the decoder-only views still work")
+    loaded = dataset(key, size, grayscale=shape[0] == 1)
     if isinstance(loaded, Dataset) and loaded.image_shape != shape and not size:
-        loaded = dataset(card.dataset_key, shape[1:], grayscale=shape[0] == 1)
+        loaded = dataset(key, shape[1:], grayscale=shape[0] == 1)
     if isinstance(loaded, Dataset) and loaded.image_shape != shape:
         return f"the dataset gives {loaded.image_shape} images but the model reads {shape}"
     return loaded
@@ -162,10 +235,19 @@ def encode(model: LatentModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarr
 # --------------------------------------------------------------------------- the Train page's
 
 
-@st.cache_resource
-def job_board() -> JobBoard:
-    """The training jobs of this server process (shared by every session)."""
-    return JobBoard(max_running=2)
+def job_queue() -> JobQueue:
+    """The training queue of this server process (shared by every session), for the settings in force."""
+    current = settings()
+    return _job_queue(current.train_workers, current.train_queue, current.jobs_per_session, str(current.workspaces),
+                      current.expiry_hours)
+
+
+@st.cache_resource(show_spinner=False)
+def _job_queue(workers: int, waiting: int, per_session: int, workspaces: str, expiry_hours: float) -> JobQueue:
+    def sweep(protected: set[Path]) -> None:
+        sweep_expired(Path(workspaces), expiry_hours * 3600, protected)
+
+    return JobQueue(workers, waiting, per_session, sweep=sweep, sweep_every_s=min(600.0, expiry_hours * 900))
 
 
 @st.cache_resource(show_spinner="Reading the upload...", max_entries=4)

@@ -1,21 +1,41 @@
-"""The Train page's parts: where the images come from, the run's settings, and a job's progress."""
+"""The Train page's parts: where the images come from, the run's settings, and a job's progress.
+
+The session's jobs (``st.session_state.train_jobs``) and its own models (``own_models``)
+are drawn here too; submitting goes through the server's queue (``loaders.job_queue``).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
 import streamlit as st
 
-from core.card import KIND_LABELS, Card
+from core.card import KIND_LABELS
 from core.data import DATASET_NAMES, Dataset
 from core.losses import LIKELIHOODS
 from core.models import MODEL_KINDS
 from core.runspec import RunSpec
-from explorer.logic import analysis, charts, exports, figures, training
+from explorer.logic import serverdata
 from explorer.ui import loaders
 
 SOURCES = ("A dataset of this app", "Your .npz / .npy file", "An image folder on the server")
+
+
+def sources() -> tuple[str, ...]:
+    """The data sources on offer: server folders only when the operator named a data root."""
+    return SOURCES if loaders.settings().server_data_root is not None else SOURCES[:2]
+
+
+def _server_data(text: str, size: tuple[int, int] | None, grayscale: bool) -> tuple[Dataset | str, str | None]:
+    """(the dataset or what is wrong, its real path) for a path typed by the visitor, confined to the data root."""
+    root = loaders.settings().server_data_root
+    if not text.strip():
+        return "Type the path of a folder of images (or a .npz / .npy file) inside the server's data folder.", None
+    real = serverdata.confine(text, root)
+    if real is None:
+        return serverdata.not_available(text.strip()), None
+    data = loaders.dataset(str(real), size, grayscale)
+    return (serverdata.scrub(data, root) if isinstance(data, str) else data), str(real)
 
 
 class DataChoice(NamedTuple):
@@ -39,9 +59,12 @@ def _own_data_settings(source: str, busy: bool) -> tuple[tuple[int, int] | None,
     return ((int(h), int(w)) if resize else None), grayscale
 
 
-def pick_data(busy: bool) -> DataChoice:
+def pick_data(busy: bool = False) -> DataChoice:
     """Section 1: a registered dataset, an uploaded array file, or an image folder; says what it holds."""
-    source = st.radio("Images from", SOURCES, horizontal=True, key="train_source", disabled=busy)
+    offered = sources()
+    if st.session_state.get("train_source") not in (None, *offered):
+        del st.session_state["train_source"]  # the server folders were switched off
+    source = st.radio("Images from", offered, horizontal=True, key="train_source", disabled=busy)
     size, grayscale, upload, folder = None, True, None, None
     if source != SOURCES[0]:
         size, grayscale = _own_data_settings(source, busy)
@@ -55,10 +78,10 @@ def pick_data(busy: bool) -> DataChoice:
         data = (loaders.uploaded(upload.file_id, size, grayscale, upload.getvalue(), upload.name) if upload
                 else "Upload a .npz or .npy file.")
     else:
-        folder = st.text_input("Folder on the server (one subfolder per class, or images directly inside)",
-                               key="train_folder", disabled=busy, placeholder="/data/my-images")
-        data = loaders.dataset(str(Path(folder).expanduser().resolve()), size, grayscale) if folder.strip() \
-            else "Type the path of a folder of images."
+        typed = st.text_input("Folder (one subfolder per class, or images directly inside) or .npz / .npy file, "
+                              "inside the server's data folder", key="train_folder", disabled=busy,
+                              placeholder="my-images")
+        data, folder = _server_data(typed, size, grayscale)
     if isinstance(data, str):
         (st.info if data.startswith(("Upload", "Type")) else st.error)(data)
     else:
@@ -72,7 +95,7 @@ def pick_data(busy: bool) -> DataChoice:
     return DataChoice(data, size, grayscale, upload, folder)
 
 
-def pick_run(busy: bool) -> RunSpec:
+def pick_run(busy: bool = False) -> RunSpec:
     """Section 2: the model and how to train it."""
     c1, c2, c3, c4 = st.columns(4)
     kind = c1.selectbox("Model", MODEL_KINDS, index=3, format_func=KIND_LABELS.get, key="train_kind", disabled=busy)
@@ -106,60 +129,3 @@ def pick_run(busy: bool) -> RunSpec:
     return RunSpec.for_kind(kind, int(latent_dim), likelihood=likelihood, epochs=int(epochs),
                             batch_size=int(batch_size), lr=float(lr), beta=float(beta), seed=int(seed))
 
-
-def show_job(job: training.TrainingJob, live: bool = False) -> None:
-    """A job's progress, losses and latent map; ``live`` polls (run it in a fragment)."""
-    view = job.view()
-    st.subheader(f"{'Training' if not view.finished else 'Trained' if view.phase == 'done' else 'Stopped'} {view.name}")
-    text = {"starting": "Starting...", "evaluating": "Evaluating on the test split...",
-            "training": f"Epoch {view.epoch} of {view.epochs}"}.get(view.phase, view.phase.capitalize())
-    st.progress(view.progress, text=f"{text} · {view.seconds:.0f} s")
-    if not view.finished:
-        if view.cancel_requested:
-            st.info("Cancelling after this epoch...")
-        elif st.button("Cancel", key="train_cancel"):
-            job.cancel()
-    elif view.phase == "done":
-        m = view.card.get("metrics") or {}
-        st.success(f"Saved **{view.name}** in {view.seconds:.0f} s: test reconstruction "
-                   f"{analysis.fmt(m.get('reconstruction'))} nats per image ({Card.of(view.card).training_label}). "
-                   "Pick it in the sidebar of any page.")
-    elif view.phase == "cancelled":
-        st.info(view.message)
-    else:
-        st.error(view.message)
-    left, right = st.columns(2)
-    left.markdown("**Loss per epoch**")
-    if view.history:
-        left.plotly_chart(charts.history_chart(view.history), key="train_history", config={"displayModeBar": False})
-    else:
-        left.caption("The curves start after the first epoch.")
-    if view.snapshot is not None:
-        snap = view.snapshot
-        right.markdown(f"**Latent map of {len(snap.xy)} test images**, "
-                       + ("before training" if snap.epoch == 0 else f"after epoch {snap.epoch}"))
-        right.plotly_chart(figures.latent_map(
-            snap.xy, snap.labels, job.spec.dataset.class_names, axis_titles=(f"z{snap.dims[0]}", f"z{snap.dims[1]}"),
-            height=380), key="train_map", config={"displayModeBar": False})
-    if live and view.finished:
-        st.rerun()  # redraw the whole page once: unlock the form, stop polling
-
-
-def download_checkpoint(job: training.TrainingJob | None) -> None:
-    """A finished job's checkpoint (NAME.safetensors + NAME.json) as one zip, built on click.
-
-    Shows nothing until the job has saved its checkpoint."""
-    if job is None or job.running or job.view().phase != "done":
-        return
-    stem = job.spec.out
-    try:
-        exports.checkpoint_files(stem)
-    except FileNotFoundError as err:
-        st.info(f"Nothing to download: {err}.")
-        return
-    st.download_button(
-        f"Download {job.spec.name} (.zip)", data=lambda: exports.checkpoint_zip(stem), file_name=f"{job.spec.name}.zip",
-        mime="application/zip", on_click="ignore", key="train_download", icon="⬇️",
-        help="The weights (.safetensors) and the card (.json): put both in another app's checkpoints/ folder, or "
-             "load them with core.checkpoints.load_checkpoint.",
-    )

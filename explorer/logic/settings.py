@@ -1,0 +1,139 @@
+"""The operator's settings for a shared server: what the app may read, keep, and run.
+
+Read from environment variables, or from a ``[latent_explorer]`` section of a TOML file
+(``$LATENT_EXPLORER_CONFIG``, else ``latent-explorer.toml`` in the repository root);
+an environment variable wins over the file. Every default is the safe one for a class:
+
+| setting (env / file key) | default | what |
+| --- | --- | --- |
+| LATENT_EXPLORER_SERVER_DATA_ROOT / server_data_root | off | the folder whose images the Train page may read |
+| LATENT_EXPLORER_WORKSPACES / workspaces | DATA/workspaces | one private folder per browser session |
+| LATENT_EXPLORER_PUBLISHED / published (old name LATENT_EXPLORER_TRAINED) | DATA/published | checkpoints every session sees |
+| LATENT_EXPLORER_PUBLISH_TRAINED / publish_trained | 0 | 1: the Train page saves into the published folder |
+| LATENT_EXPLORER_SESSION_QUOTA_MB / session_quota_mb | 200 | disk one session may fill |
+| LATENT_EXPLORER_TOTAL_QUOTA_MB / total_quota_mb | 2000 | disk all sessions together may fill |
+| LATENT_EXPLORER_EXPIRY_HOURS / expiry_hours | 24 | a session folder unused this long is deleted |
+| LATENT_EXPLORER_TRAIN_WORKERS / train_workers | cores // 2 (at least 1) | training processes at once (at most the cores) |
+| LATENT_EXPLORER_TRAIN_QUEUE / train_queue | 20 | jobs waiting at most, all sessions together |
+| LATENT_EXPLORER_JOBS_PER_SESSION / jobs_per_session | 2 | a session's jobs at once: 1 running, the rest waiting |
+
+Nothing here imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.data import default_data_dir
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SECTION = "latent_explorer"
+
+# key: (environment variable, type)
+_KEYS = {
+    "server_data_root": ("LATENT_EXPLORER_SERVER_DATA_ROOT", str),
+    "workspaces": ("LATENT_EXPLORER_WORKSPACES", str),
+    "published": ("LATENT_EXPLORER_PUBLISHED", str),
+    "publish_trained": ("LATENT_EXPLORER_PUBLISH_TRAINED", bool),
+    "session_quota_mb": ("LATENT_EXPLORER_SESSION_QUOTA_MB", float),
+    "total_quota_mb": ("LATENT_EXPLORER_TOTAL_QUOTA_MB", float),
+    "expiry_hours": ("LATENT_EXPLORER_EXPIRY_HOURS", float),
+    "train_workers": ("LATENT_EXPLORER_TRAIN_WORKERS", int),
+    "train_queue": ("LATENT_EXPLORER_TRAIN_QUEUE", int),
+    "jobs_per_session": ("LATENT_EXPLORER_JOBS_PER_SESSION", int),
+}
+
+
+class SettingsError(ValueError):
+    """A setting the operator gave has a value the app cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    server_data_root: Path | None = None  # None: the Train page reads no server folders
+    workspaces: Path = Path("workspaces")
+    published: Path = Path("published")
+    publish_trained: bool = False
+    session_quota_mb: float = 200.0
+    total_quota_mb: float = 2000.0
+    expiry_hours: float = 24.0
+    train_workers: int = 1
+    train_queue: int = 20
+    jobs_per_session: int = 2
+
+    @property
+    def session_quota_bytes(self) -> int:
+        return int(self.session_quota_mb * 1e6)
+
+    @property
+    def total_quota_bytes(self) -> int:
+        return int(self.total_quota_mb * 1e6)
+
+    @property
+    def threads_per_job(self) -> int:
+        """Torch threads of one training process, so the workers together fill the cores once."""
+        return max(1, (os.cpu_count() or 1) // max(1, self.train_workers))
+
+
+def _parse(key: str, kind: type, value) -> object:
+    name = _KEYS[key][0]
+    if kind is bool:
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise SettingsError(f"{name}={value!r} must be 1 or 0")
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name}={value!r} must be a number") from None
+    if kind is not str and not number > 0:
+        raise SettingsError(f"{name}={value!r} must be above 0")
+    return number
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("LATENT_EXPLORER_CONFIG") or REPO_ROOT / "latent-explorer.toml")
+
+
+def _file_values(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: no TOML reader in the standard library
+        raise SettingsError(f"{path}: reading it needs Python 3.11; use the environment variables") from None
+    try:
+        section = tomllib.loads(path.read_text()).get(SECTION, {})
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise SettingsError(f"{path}: {err}") from None
+    unknown = sorted(set(section) - set(_KEYS))
+    if unknown:
+        raise SettingsError(f"{path}: unknown keys in [{SECTION}]: {unknown}; known: {sorted(_KEYS)}")
+    return section
+
+
+def load_settings(environ: dict | None = None) -> Settings:
+    """The settings in force now (environment over file over defaults); SettingsError on a bad value."""
+    env = os.environ if environ is None else environ
+    values = _file_values(config_file())
+    for key, (name, _) in _KEYS.items():
+        if env.get(name, "").strip():
+            values[key] = env[name].strip()
+    if "published" not in values and env.get("LATENT_EXPLORER_TRAINED", "").strip():
+        values["published"] = env["LATENT_EXPLORER_TRAINED"].strip()
+    parsed = {key: _parse(key, _KEYS[key][1], v) for key, v in values.items()}
+    data = default_data_dir()
+    root = parsed.pop("server_data_root", None)
+    cores = os.cpu_count() or 1
+    workers = min(int(parsed.pop("train_workers", max(1, cores // 2))), cores)
+    return Settings(
+        server_data_root=Path(os.path.realpath(Path(root).expanduser())) if root else None,
+        workspaces=Path(parsed.pop("workspaces", data / "workspaces")).expanduser(),
+        published=Path(parsed.pop("published", data / "published")).expanduser(),
+        train_workers=workers,
+        **parsed,
+    )

@@ -1,0 +1,178 @@
+"""The Train page's jobs: submitting one to the server's queue, drawing the session's jobs
+(waiting with their place in the queue, running, finished), and the session's own models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core.card import KIND_LABELS, Card
+from core.checkpoints import checkpoint_paths, list_checkpoints
+from core.data import Dataset
+from core.models import ModelConfig
+from core.train import TrainConfig
+from explorer.logic import analysis, charts, exports, figures, serverdata, training
+from explorer.logic.workspace import megabytes, quota_problem, tree_size
+from explorer.ui import loaders
+from explorer.ui.train_form import DataChoice
+
+
+def session_jobs() -> list[training.TrainingJob]:
+    """The session's jobs still worth showing: every active one, and the last finished one."""
+    jobs = st.session_state.get("train_jobs", [])
+    finished = [j for j in jobs if not j.active]
+    keep = [j for j in jobs if j.active or (finished and j is finished[-1])]
+    st.session_state["train_jobs"] = keep
+    return keep
+
+
+def limit_problem(active: list[training.TrainingJob]) -> str | None:
+    """Why this session cannot start another job now (its per-session limit), or None."""
+    limit = loaders.settings().jobs_per_session
+    if len(active) < limit:
+        return None
+    running = sum(j.started for j in active)
+    return (f"You have {running} job{'s' * (running != 1)} training and {len(active) - running} waiting; a session "
+            f"may have {limit} at once. Wait for one to finish, or cancel it.")
+
+
+def submit(name: str, choice: DataChoice, data: Dataset, configs: tuple[ModelConfig, TrainConfig],
+           title: str) -> str | None:
+    """Queue a job for the page's choices; None, or why it was refused (then nothing was written)."""
+    current, ws = loaders.settings(), loaders.workspace()
+    upload, root = choice.upload, loaders.data_dir()
+    job = training.new_job(
+        name, loaders.trained_dir(), data, *configs, upload=(upload.getvalue(), upload.name) if upload else None,
+        folder=choice.folder, image_size=choice.size, grayscale=choice.grayscale,
+        data_root=str(root) if root else None, title=title, owner=loaders.session_token(), workspace=ws.root,
+        work_root=ws.jobs, threads=current.threads_per_job)
+    need = sum(job.spec.estimated_bytes())
+
+    def check(reserved_mine: int, reserved_all: int) -> str | None:
+        total = tree_size(current.workspaces) + (tree_size(current.published) if current.publish_trained else 0)
+        problem = quota_problem(need, ws.size(), reserved_mine, current.session_quota_bytes, total, reserved_all,
+                                current.total_quota_bytes)
+        if problem is None:
+            ws.ensure()
+        return problem
+
+    refused = loaders.job_queue().submit(job, check)
+    if refused is None:
+        st.session_state.setdefault("train_jobs", []).append(job)
+    return refused
+
+
+def show_jobs(jobs: list[training.TrainingJob], live: bool = False) -> None:
+    """Every job of the session, newest first; ``live`` polls (run it in a fragment)."""
+    for job in reversed(jobs):
+        show_job(job, live)
+    seen = st.session_state.setdefault("train_seen_finished", set())
+    done_now = {j.spec.job_id for j in jobs if not j.active} - seen
+    if done_now:
+        seen |= done_now
+        if live:
+            st.rerun()  # redraw the whole page once: the name suggestion, the limits, stop polling
+
+
+def _queue_text(view: training.JobView) -> str:
+    queue = loaders.job_queue()
+    running, waiting = len(queue.running()), len(queue.waiting())
+    return (f"Waiting in the queue: number {view.position} of {waiting}. {running} of {queue.workers} training "
+            f"slot{'s' * (queue.workers != 1)} on this server are busy; it starts when one is free.")
+
+
+def show_job(job: training.TrainingJob, live: bool = False) -> None:
+    """A job's place in the queue or progress, losses and latent map."""
+    view, key = job.view(), job.spec.job_id
+    verb = {"queued": "Waiting to train", "done": "Trained"}.get(view.phase, "Stopped" if view.finished else "Training")
+    st.subheader(f"{verb} {view.name}")
+    st.caption(f"Losses in nats per image; {Card.of(job.spec.card_fields()).training_label}.")
+    text = {"starting": "Starting the training process...", "evaluating": "Evaluating on the test split...",
+            "training": f"Epoch {view.epoch} of {view.epochs}", "queued": "In the queue"}.get(
+        view.phase, view.phase.capitalize())
+    st.progress(view.progress, text=f"{text} · {view.seconds:.0f} s")
+    if view.phase == "queued":
+        st.info(_queue_text(view))
+    if not view.finished:
+        if view.cancel_requested:
+            st.info("Cancelling...")
+        elif st.button("Cancel", key=f"train_cancel_{key}"):
+            job.cancel()
+    elif view.phase == "done":
+        m = view.card.get("metrics") or {}
+        st.success(f"Saved **{view.name}** in {view.seconds:.0f} s: test reconstruction "
+                   f"{analysis.fmt(m.get('reconstruction'))} nats per image ({Card.of(view.card).training_label}). "
+                   "Pick it in the sidebar of any page.")
+        download_checkpoint(job.spec.out, view.name, key=f"train_download_{key}")
+    elif view.phase == "cancelled":
+        st.info(view.message)
+    else:
+        st.error(view.message)
+    if view.phase != "queued":
+        _show_curves(job, view, key)
+
+
+def _show_curves(job: training.TrainingJob, view: training.JobView, key: str) -> None:
+    left, right = st.columns(2)
+    left.markdown("**Loss per epoch**")
+    if view.history:
+        left.plotly_chart(charts.history_chart(view.history), key=f"train_history_{key}",
+                          config={"displayModeBar": False})
+    else:
+        left.caption("The curves start after the first epoch.")
+    if view.snapshot is not None:
+        snap = view.snapshot
+        right.markdown(f"**Latent map of {len(snap.xy)} test images**, "
+                       + ("before training" if snap.epoch == 0 else f"after epoch {snap.epoch}"))
+        right.plotly_chart(figures.latent_map(
+            snap.xy, snap.labels, job.spec.dataset.class_names, axis_titles=(f"z{snap.dims[0]}", f"z{snap.dims[1]}"),
+            height=380), key=f"train_map_{key}", config={"displayModeBar": False})
+
+
+def own_models(busy: set[str]) -> None:
+    """The session's own models (private to it), the room they take, and a button to delete each."""
+    current, ws = loaders.settings(), loaders.workspace()
+    if current.publish_trained:
+        st.caption("Models trained here are published: every visitor of this server sees them.")
+        return
+    cards = [c for c in list_checkpoints(ws.models) if "error" not in c and c.get("name") not in busy]
+    used = ws.size() if ws.root.is_dir() else 0
+    with st.expander(f"Your models: {len(cards)}, {megabytes(used)} of {megabytes(current.session_quota_bytes)}"):
+        st.caption("Private to this browser session: other visitors do not see them. They are deleted "
+                   f"{current.expiry_hours:g} hours after the session was last used.")
+        for card in cards:
+            left, middle, right = st.columns([4, 2, 1])
+            left.markdown(f"`{card['name']}` · {KIND_LABELS.get(card.get('kind'), card.get('kind'))}, "
+                          f"{Card.of(card).latent_dim}-D on {Card.of(card).dataset_name}")
+            with middle:
+                download_checkpoint(ws.models / card["name"], card["name"], key=f"train_zip_{card['name']}")
+            if right.button("Delete", key=f"train_delete_{card['name']}"):
+                delete_own_model(ws.models, card)
+                # models are cached by path: the name stays taken for this session
+                st.session_state.setdefault("train_deleted_names", set()).add(card["name"])
+                st.rerun()
+
+
+def download_checkpoint(stem: Path | str, name: str, key: str) -> None:
+    """A checkpoint (NAME.safetensors + NAME.json) as one zip, built only when clicked."""
+    try:
+        exports.checkpoint_files(stem)
+    except FileNotFoundError as err:
+        st.info(f"Nothing to download: {err}.")
+        return
+    st.download_button(
+        f"Download {name} (.zip)", data=lambda: exports.checkpoint_zip(stem), file_name=f"{name}.zip",
+        mime="application/zip", on_click="ignore", key=key, icon="⬇️",
+        help="The weights (.safetensors) and the card (.json): put both in another app's checkpoints/ folder, or "
+             "load them with core.checkpoints.load_checkpoint.",
+    )
+
+
+def delete_own_model(folder: Path, card: dict) -> None:
+    """Delete one of the session's checkpoints and the upload it was trained on (only inside the workspace)."""
+    for path in checkpoint_paths(folder / Path(card["path"]).name):
+        path.unlink(missing_ok=True)
+    upload = (card.get("dataset") or {}).get("path")
+    if upload and serverdata.inside(upload, folder / "data"):
+        Path(upload).unlink(missing_ok=True)
