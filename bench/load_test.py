@@ -239,7 +239,7 @@ async def run(args, trained_dir: Path, run_log: Path) -> dict:
 
     result: dict = {"machine": machine_info()}
     env = {"LATENT_EXPLORER_TRAINED": str(trained_dir)}
-    with timed_app_server(run_log, env=env, extra_args=args.server_arg) as url:
+    with timed_app_server(run_log, env=env, extra_args=args.server_arg, root=args.root) as url:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
             try:
@@ -396,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-arg", action="append", default=[],
                         help="extra `streamlit run` flag, e.g. --server-arg=--runner.postScriptGC --server-arg=false")
     parser.add_argument("--out", default=str(RESULTS / "load"), help="output path without extension")
+    parser.add_argument("--root", default=str(REPO), help="the checkout to serve (bench/bench_start.py: before/after)")
     args = parser.parse_args(argv)
 
     from devtools.browser import chromium_missing_reason
