@@ -15,11 +15,10 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import torch
-
-from core.models import LatentModel, ModelConfig, build_model
+if TYPE_CHECKING:  # torch is imported by the functions that need it: reading cards must not wait for it
+    from core.models import LatentModel
 
 FORMAT_VERSION = 1
 PICKLED_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib")
@@ -69,6 +68,7 @@ def _sha256(path: Path | str) -> str:
 def software_versions() -> dict[str, str]:
     import numpy
     import sklearn
+    import torch
 
     return {
         "python": platform.python_version(),
@@ -90,6 +90,7 @@ def save_checkpoint(
     kind, model_config, precision, versions, date and the weights' hash are added here.
     float16 storage halves the size; decoded images stay within ~1e-3 of float32.
     """
+    import torch
     from safetensors.torch import save_file
 
     if precision not in PRECISIONS:
@@ -149,6 +150,8 @@ def load_checkpoint(path: str | Path, verify_hash: bool = True) -> Checkpoint:
     """Rebuild the model from its card and load the weights (as float32, on the CPU)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
+
+    from core.models import ModelConfig, build_model
 
     weights_path, card_path = checkpoint_paths(path)
     card = read_card(path)

@@ -3,23 +3,30 @@
 Models are loaded once per process (``st.cache_resource``) and never mutated afterwards.
 Datasets are cached as resources too, with their arrays made read-only: ``st.cache_data``
 would copy tens of megabytes on every rerun. Small derived arrays use ``st.cache_data``.
+
+torch is imported inside the functions that need it, not here: the home page's first
+picture (numpy_decoder) and the card list must not wait seconds for it on a cold start.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
-import torch
 
 from core.card import Card
-from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint
+from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint  # torch: imported when loading
+from core.codes import load_codes_for
 from core.data import Dataset, DatasetError, default_data_dir, load_dataset
-from core.evaluate import encode_means
-from core.models import LatentModel
-from explorer.logic.training import JobBoard, load_upload
+from core.npdecode import NumpyDecoder, load_numpy_decoder
+
+if TYPE_CHECKING:  # imported where used: torch and the training code take seconds to import
+    from core.models import LatentModel
+    from explorer.logic.training import JobBoard
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,6 +75,12 @@ def load_model(path: str) -> Checkpoint:
     return load_checkpoint(path)
 
 
+@st.cache_resource(show_spinner=False, max_entries=64)
+def numpy_decoder(path: str) -> NumpyDecoder | None:
+    """The checkpoint's decoder in numpy (core/npdecode.py), or None when it is not dense."""
+    return load_numpy_decoder(path)
+
+
 @st.cache_resource(show_spinner="Loading data...", max_entries=16)
 def _load_data(key: str, image_size: tuple[int, int] | None, grayscale: bool, data_root: str | None) -> Dataset | str:
     try:
@@ -106,7 +119,25 @@ def data_for(card: Card | dict) -> Dataset | str:
 
 @st.cache_resource(show_spinner="Encoding...", max_entries=64)
 def encoded(path: str, split: str = "test") -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """(means (N, D), logvars (N, D) or None, labels or None) of a checkpoint's dataset split."""
+    """(means (N, D), logvars (N, D) or None, labels or None) of a checkpoint's dataset split.
+
+    The test split's codes come from NAME.codes.safetensors when it is there and matches the
+    checkpoint (core/codes.py: built with the shipped checkpoints), else they are encoded here."""
+    if split == "test":
+        data = data_for(Card.from_dict(json.loads(Path(str(path) + ".json").read_text()), path=str(path)))
+        if isinstance(data, str):
+            raise DatasetError(data)
+        stored = load_codes_for(path, data)  # None when missing, or stale (other weights or test images)
+        if stored is not None:
+            return stored.means, stored.logvars, stored.labels
+    return _encode_split(path, split)
+
+
+def _encode_split(path: str, split: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    import torch
+
+    from core.evaluate import encode_means
+
     model = load_model(path).model
     dataset = data_for(load_model(path).card)
     if isinstance(dataset, str):
@@ -126,20 +157,23 @@ def encoded(path: str, split: str = "test") -> tuple[np.ndarray, np.ndarray | No
     return means, logvars, labels
 
 
-@torch.no_grad()
-def decode(model: LatentModel, z: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Latent codes (N, D) -> images (N, C, H, W) float32 in [0, 1]."""
+def decode(model: LatentModel, z) -> np.ndarray:
+    """Latent codes (N, D) (numpy or torch) -> images (N, C, H, W) float32 in [0, 1]."""
+    import torch
+
     if isinstance(z, torch.Tensor):
         z = z.detach().to("cpu", torch.float32)
     else:
         z = torch.from_numpy(np.array(z, dtype=np.float32))  # a copy: inputs may be read-only
-    z = z.reshape(-1, model.latent_dim)
-    return model.decode(z).numpy()
+    with torch.no_grad():
+        return model.decode(z.reshape(-1, model.latent_dim)).numpy()
 
 
-@torch.no_grad()
 def encode(model: LatentModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    posterior = model.encode(torch.from_numpy(np.array(images, dtype=np.float32)))  # a copy: inputs may be read-only
+    import torch
+
+    with torch.no_grad():
+        posterior = model.encode(torch.from_numpy(np.array(images, dtype=np.float32)))  # a copy: inputs may be read-only
     return posterior.mean.numpy(), None if posterior.logvar is None else posterior.logvar.numpy()
 
 
@@ -149,12 +183,16 @@ def encode(model: LatentModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarr
 @st.cache_resource
 def job_board() -> JobBoard:
     """The training jobs of this server process (shared by every session)."""
+    from explorer.logic.training import JobBoard
+
     return JobBoard(max_running=2)
 
 
 @st.cache_resource(show_spinner="Reading the upload...", max_entries=4)
 def uploaded(file_id: str, size: tuple[int, int] | None, grayscale: bool, _data: bytes, filename: str) -> Dataset | str:
     """An uploaded .npz / .npy as a Dataset, or the error message saying what is wrong with it."""
+    from explorer.logic.training import load_upload
+
     try:
         return load_upload(_data, filename, size, grayscale)
     except DatasetError as err:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from core.card import Card
 from core.data import Dataset
-from core.models import LatentModel
 from explorer.ui import loaders
+
+if TYPE_CHECKING:  # torch: imported when a model is loaded, not to draw the pickers
+    from core.models import LatentModel
 
 @dataclass
 class Selection:
@@ -65,6 +68,24 @@ def pick_model(
 
     Shows the data's notice (e.g. the offline MNIST subset) in the sidebar.
     """
+    card = pick_card(label, key, kinds, dataset, max_latent_dim, default, container)
+    if card is None:
+        return None
+    selection = selection_for(card)
+    show_data_status(selection)
+    return selection
+
+
+def pick_card(
+    label: str = "Model",
+    key: str = "model",
+    kinds: tuple[str, ...] | None = None,
+    dataset: str | None = None,
+    max_latent_dim: int | None = None,
+    default: str | None = None,
+    container=None,
+) -> Card | None:
+    """The pickers of pick_model, without loading the model or its data (the home page)."""
     cards = loaders.all_cards()
     if dataset is None:
         dataset = pick_dataset(cards)
@@ -78,9 +99,7 @@ def pick_model(
     by_name = {c.name: c for c in cards}
     name = _remembered_select(label, list(by_name), f"picked_{key}", f"{key}_picker",
                               format_func=lambda n: by_name[n].display_name, container=container, default=default)
-    selection = selection_for(by_name[name])
-    show_data_status(selection)
-    return selection
+    return by_name[name]
 
 
 def selection_for(card: Card) -> Selection:
