@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import shutil
 import subprocess
@@ -56,7 +57,8 @@ IDLE_LEAVES = ("Queue.get (queue.py", "select (selectors.py", "wait (threading.p
                "_worker (concurrent/futures/thread.py:8", "run_forever", "_run_once (asyncio")
 SKIP_TOP = ("threading.py", "<frozen importlib", "exec_func_with_error_handling", "script_runner.py",
             "(<module>) (", "_run_script", "code_to_exec", "_bootstrap", "run (", "events.py", "base_events.py",
-            "asyncio/runners.py")
+            "asyncio/runners.py", "click/core.py", "<frozen runpy>", "streamlit/__main__.py", "web/bootstrap.py",
+            "metrics_util.py", "cache_utils.py", "anyio/", "starlette/", "uvicorn/", "exec_func_with")
 
 
 def page_paths() -> dict[str, str]:
@@ -210,12 +212,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="", help="results go to bench/results/profile-LABEL.*")
     parser.add_argument("--pages", default="home,latent_map,latent_sliders")
     parser.add_argument("--warm-seconds", type=float, default=20.0)
+    parser.add_argument("--from-raw", help="bench/results/profile-LABEL: summarise its kept samples again")
     args = parser.parse_args(argv)
 
     from devtools.browser import chromium, chromium_missing_reason
 
     if chromium_missing_reason():
         print(f"skipped: {chromium_missing_reason()}")
+        return 0
+    if args.from_raw:  # summarise the samples of an earlier run again (e.g. after changing CATEGORIES)
+        out = Path(args.from_raw)
+        result = json.loads(out.with_suffix(".json").read_text())
+        for kind in ("cold", "warm"):
+            if (Path(result["raw"]) / f"{kind}.txt").exists():
+                result[kind] = summarise(read_collapsed(Path(result["raw"]) / f"{kind}.txt"))
+        write_results(out, result, to_markdown)
         return 0
     root, names = Path(args.root).resolve(), args.pages.split(",")
     result: dict = {"label": args.label, "root": str(root), "pages": names, "machine": machine_info()}
