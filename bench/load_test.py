@@ -241,7 +241,7 @@ async def run(args, trained_dir: Path, run_log: Path) -> dict:
     # the trained model is published into trained_dir (not kept in the trainer's private workspace)
     env = {"LATENT_EXPLORER_TRAINED": str(trained_dir), "LATENT_EXPLORER_PUBLISH_TRAINED": "1",
            "LATENT_EXPLORER_WORKSPACES": str(trained_dir / "workspaces")}
-    with timed_app_server(run_log, env=env, extra_args=args.server_arg) as url:
+    with timed_app_server(run_log, env=env, extra_args=args.server_arg, root=args.root) as url:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
             try:
@@ -398,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-arg", action="append", default=[],
                         help="extra `streamlit run` flag, e.g. --server-arg=--runner.postScriptGC --server-arg=false")
     parser.add_argument("--out", default=str(RESULTS / "load"), help="output path without extension")
+    parser.add_argument("--root", default=str(REPO), help="the checkout to serve (bench/bench_start.py: before/after)")
     args = parser.parse_args(argv)
 
     from devtools.browser import chromium_missing_reason

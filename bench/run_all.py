@@ -17,6 +17,8 @@ Benchmarks (in this order):
     app       bench/bench_app.py: server-side rerun per page (AppTest), Chromium first render,
               slider release -> new image, cold start
     load      bench/load_test.py: 10 browser sessions + 1 training for a minute
+    start     bench/bench_start.py: cold start against a trivial app, warm first picture per page,
+              latency with 20 sessions (pass --before DIR by hand for a before/after table)
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ BENCHMARKS = {
     "draw_drag": ("bench.bench_draw_drag", [], 600, ["draw_drag.md"]),
     "app": ("bench.bench_app", [], 900, ["app.md"]),
     "load": ("bench.load_test", [], 400, ["load.md", "load-*.md"]),
+    "start": ("bench.bench_start", [], 2400, ["start.md"]),
 }
 
 

@@ -44,12 +44,12 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
-
-import torch
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
 from core.card import relative_paths
-from core.models import LatentModel, ModelConfig, build_model
+
+if TYPE_CHECKING:  # torch is imported by the functions that need it: reading cards must not wait for it
+    from core.models import LatentModel
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -153,6 +153,7 @@ def _canonical(value: Any) -> str:
 def software_versions() -> dict[str, str]:
     import numpy
     import sklearn
+    import torch
 
     return {
         "python": platform.python_version(),
@@ -177,6 +178,7 @@ def save_checkpoint(
     images stay within ~1e-3 of float32. ``overwrite=False`` refuses (CheckpointError) when
     a checkpoint of that name exists, checked under the lock.
     """
+    import torch
     from safetensors.torch import save_file
 
     if precision not in PRECISIONS:
@@ -374,6 +376,8 @@ def _diff(card_value: Any, stored: Any) -> str:
 def _build(data: bytes, card: dict, card_path: Path, weights_path: Path, verify: bool) -> LatentModel:
     from safetensors import SafetensorError
     from safetensors.torch import load as load_bytes
+
+    from core.models import ModelConfig, build_model
 
     try:
         config = ModelConfig.from_dict(card["model_config"])

@@ -137,9 +137,13 @@ main()
 
 @contextlib.contextmanager
 def timed_app_server(run_log: str | Path, script: str | Path = APP_SCRIPT, env: dict[str, str] | None = None,
-                     timeout: float = 90.0, extra_args: list[str] | None = None) -> Iterator[str]:
+                     timeout: float = 90.0, extra_args: list[str] | None = None,
+                     root: str | Path = REPO_ROOT) -> Iterator[str]:
     """Like app_server, and every script run's server-side duration goes to ``run_log`` (JSON lines;
-    read them with read_run_log). The same `streamlit run` flags as devtools.browser.streamlit_server."""
+    read them with read_run_log). The same `streamlit run` flags as devtools.browser.streamlit_server.
+    ``root``: the checkout the server runs in (another one for before/after benchmarks)."""
+    root = Path(root)
+    script = root / Path(script).relative_to(REPO_ROOT) if Path(script).is_relative_to(REPO_ROOT) else script
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [
@@ -150,9 +154,9 @@ def timed_app_server(run_log: str | Path, script: str | Path = APP_SCRIPT, env: 
     ]
     Path(run_log).write_text("")
     full_env = dict(os.environ, **(env or {}), LATENT_EXPLORER_RUN_LOG=str(run_log),
-                    PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+                    PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(cmd, cwd=root, env=full_env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
         deadline = time.monotonic() + timeout

@@ -10,7 +10,7 @@ import streamlit as st
 
 from explorer.logic import images
 
-from explorer.ui import explore, home, loaders, sidebar
+from explorer.ui import home, loaders, sidebar  # no torch here: the first picture decodes in numpy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,15 +26,14 @@ left, right = st.columns([3, 2], gap="large")
 with left:
     st.markdown(home.INTRO)
 with right:
-    selection = sidebar.pick_model(label="VAE for the samples", key="home_vae", kinds=("vae",),
-                                   default="mnist-vae-2")
-    if selection is not None:
+    card = sidebar.pick_card(label="VAE for the samples", key="home_vae", kinds=("vae",), default="mnist-vae-2")
+    if card is not None:
         seed = st.session_state.get("home_seed", 0)
         st.markdown("**Samples from the prior**")
-        factor = images.display_scale(selection.model.image_shape[2], target=48)
-        st.image(images.upscale(explore.prior_picture(selection, count=48, ncols=8, seed=seed), factor),
+        factor = images.display_scale(card.image_shape[2], target=48)
+        st.image(images.upscale(home.prior_picture(card.path, count=48, ncols=8, seed=seed), factor),
                  width="stretch")
-        st.caption(f"48 codes z ~ N(0, I), decoded by {selection.name}. No image was encoded to get "
+        st.caption(f"48 codes z ~ N(0, I), decoded by {card.name}. No image was encoded to get "
                    "them: a VAE's decoder turns any code its prior would draw into an image.")
         st.button("New samples", key="home_new_samples",
                   on_click=lambda: st.session_state.update(home_seed=seed + 1))

@@ -177,7 +177,7 @@ def test_pretrain_one_fast_model_writes_a_complete_card(tmp_path, capsys):
     assert torch.get_num_threads() == threads  # restored after the run
     out = capsys.readouterr().out
     assert "digits-pca-2" in out and "MSE" in out  # the metrics table
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits-pca-2.json", "digits-pca-2.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits-pca-2.codes.safetensors", "digits-pca-2.json", "digits-pca-2.safetensors"]
     model, card = load_checkpoint(tmp_path / "digits-pca-2")
     assert card["precision"] == "float16"
     assert card["command"] == "python -m core pretrain --only digits-pca-2"
@@ -203,7 +203,7 @@ def test_missing_frey_is_skipped_with_a_message(no_bundled_data, tmp_path, monke
     captured = capsys.readouterr()
     assert "skipping frey-pca-2" in captured.err and "frey_rawface.mat" in captured.err
     assert "skipped 1: frey-pca-2" in captured.out
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["digits-pca-2.json", "digits-pca-2.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["digits-pca-2.codes.safetensors", "digits-pca-2.json", "digits-pca-2.safetensors"]
 
 
 def test_missing_frey_named_by_only_is_an_error(no_bundled_data, tmp_path, capsys):

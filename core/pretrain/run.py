@@ -120,7 +120,16 @@ def pretrain_one(spec: PretrainSpec, dataset: Dataset, out: str | Path, data_dir
     card["pretrain"]["seconds"] = round(time.perf_counter() - started, 2)
     saved = save_checkpoint(stored, path, card, precision=PRECISION)  # float16-exact: stored as is
     verify_saved(trained.model, path, dataset)
+    write_codes(path, dataset)
     return saved
+
+
+def write_codes(path: Path, dataset: Dataset) -> None:
+    """NAME.codes.safetensors beside the checkpoint just saved (core/codes.py): the app's latent
+    maps load these codes instead of encoding the test set (issue 12)."""
+    from core.codes import build_codes
+
+    build_codes(path, dataset)
 
 
 def run_pretrain(out: str | Path = "checkpoints", data_dir: str | Path | None = None,

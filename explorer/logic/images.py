@@ -1,26 +1,47 @@
-"""Turning decoded tensors into pictures: tiling and crisp upscaling (no Streamlit here)."""
+"""Turning decoded images into pictures: tiling and crisp upscaling (no Streamlit here).
+
+numpy only: this runs on the home page's first picture, which must not wait for torch or
+torchvision to import. Tensors are accepted too (anything with ``.detach()``).
+"""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torchvision.utils import make_grid
 
 
-def as_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    return images if isinstance(images, torch.Tensor) else torch.from_numpy(np.asarray(images))
+def as_array(images) -> np.ndarray:
+    """A numpy float32 array of ``images`` (a numpy array or a torch tensor, any device)."""
+    if hasattr(images, "detach"):  # a torch tensor, without importing torch here
+        images = images.detach().float().cpu().numpy()
+    return np.asarray(images, dtype=np.float32)
 
 
-def tile(images: np.ndarray | torch.Tensor, ncols: int, padding: int = 1, pad_value: float = 1.0) -> np.ndarray:
-    """Images (N, C, H, W) in [0, 1] -> one picture (H', W') or (H', W', 3) float in [0, 1]."""
-    grid = make_grid(as_tensor(images).detach().float().cpu(), nrow=ncols, padding=padding, pad_value=pad_value)
-    picture = grid.permute(1, 2, 0).numpy()
-    return picture[..., 0] if as_tensor(images).shape[1] == 1 else picture
+def tile(images, ncols: int, padding: int = 1, pad_value: float = 1.0) -> np.ndarray:
+    """Images (N, C, H, W) in [0, 1] -> one picture (H', W') or (H', W', 3) float in [0, 1].
+
+    The layout of torchvision's make_grid: ``ncols`` per row, ``padding`` pixels of ``pad_value``
+    around and between the images; a single image comes back as it is, without padding.
+    """
+    arr = as_array(images)
+    if arr.ndim == 3:
+        arr = arr[None]
+    n, c, h, w = arr.shape
+    if n == 1:
+        picture = arr[0]
+    else:
+        cols = min(max(1, int(ncols)), n)
+        rows = -(-n // cols)
+        cell_h, cell_w = h + padding, w + padding
+        picture = np.full((c, rows * cell_h + padding, cols * cell_w + padding), pad_value, dtype=np.float32)
+        for k in range(n):
+            y, x = divmod(k, cols)
+            picture[:, y * cell_h + padding:y * cell_h + padding + h, x * cell_w + padding:x * cell_w + padding + w] = arr[k]
+    return picture[0] if c == 1 else picture.transpose(1, 2, 0)
 
 
-def one(image: np.ndarray | torch.Tensor) -> np.ndarray:
+def one(image) -> np.ndarray:
     """One image (C, H, W) -> (H, W) or (H, W, 3) for display."""
-    arr = as_tensor(image).detach().float().cpu().numpy()
+    arr = as_array(image)
     return arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)
 
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import pandas as pd
+import numpy as np
 import streamlit as st
 
 from core.card import Card
+from core.npdecode import prior_codes
+from explorer.logic import images
+from explorer.ui import loaders
+
+if TYPE_CHECKING:  # pandas takes a while to import: only the table below the first picture needs it
+    import pandas as pd
 
 INTRO = """
 - **PCA** is the simplest encoder and decoder: project an image onto the top principal directions,
@@ -102,8 +108,25 @@ TABLE_COLUMNS = {
 }
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def prior_picture(path: str, count: int = 48, ncols: int = 8, seed: int = 0) -> np.ndarray:
+    """``count`` images decoded from z ~ N(0, I), tiled (1-pixel white padding), uint8.
+
+    A dense decoder runs in numpy (core/npdecode.py), so the home page's first picture needs
+    neither torch nor the dataset; a conv decoder goes through torch (the same codes)."""
+    decoder = loaders.numpy_decoder(path)
+    if decoder is not None:
+        decoded = decoder.decode(prior_codes(count, decoder.latent_dim, seed))
+    else:
+        model = loaders.load_model(path).model
+        decoded = loaders.decode(model, prior_codes(count, model.latent_dim, seed))
+    return images.to_uint8(images.tile(decoded, ncols=ncols, padding=1))
+
+
 def models_table(cards: list[Card]) -> pd.DataFrame:
     """One row per checkpoint card, in the columns of TABLE_COLUMNS."""
+    import pandas as pd
+
     rows = []
     for card in map(Card.of, cards):
         metrics = card.metrics
@@ -130,4 +153,5 @@ def models_table(cards: list[Card]) -> pd.DataFrame:
     return table.sort_values(["data", "name"], kind="stable").reset_index(drop=True)
 
 
-__all__ = ["INTRO", "UNITS", "Page", "url_path_of", "HOME", "PAGES", "navigation", "TABLE_COLUMNS", "models_table"]
+__all__ = ["INTRO", "UNITS", "Page", "url_path_of", "HOME", "PAGES", "navigation", "TABLE_COLUMNS", "prior_picture",
+           "models_table"]

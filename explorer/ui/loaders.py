@@ -7,27 +7,33 @@ would copy tens of megabytes on every rerun. Small derived arrays use ``st.cache
 A session sees the shipped checkpoints, the published ones (a folder the operator fills)
 and its own: models trained in another session are in that session's private workspace
 (``explorer/logic/workspace.py``). The operator's settings: ``explorer/logic/settings.py``.
+
+torch is imported inside the functions that need it, not here: the home page's first
+picture (numpy_decoder) and the card list must not wait seconds for it on a cold start.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
-import torch
 
 from core.card import Card
-from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint
+from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint  # torch: imported when loading
+from core.codes import load_codes_for
 from core.data import DATASETS, Dataset, DatasetError, differences_from_card, load_dataset
-from core.evaluate import encode_means
-from core.models import LatentModel
+from core.npdecode import NumpyDecoder, load_numpy_decoder
 from explorer.logic import serverdata
-from explorer.logic.jobqueue import JobQueue
 from explorer.logic.settings import Settings, load_settings
-from explorer.logic.training import load_upload
 from explorer.logic.workspace import Workspace, new_token, sweep_expired
+
+if TYPE_CHECKING:  # imported where used: torch and the training code take seconds to import
+    from core.models import LatentModel
+    from explorer.logic.jobqueue import JobQueue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,6 +129,12 @@ def downloads_allowed() -> bool:
     return os.environ.get("LATENT_EXPLORER_ALLOW_DOWNLOAD", "").strip() == "1"
 
 
+@st.cache_resource(show_spinner=False, max_entries=64)
+def numpy_decoder(path: str) -> NumpyDecoder | None:
+    """The checkpoint's decoder in numpy (core/npdecode.py), or None when it is not dense."""
+    return load_numpy_decoder(path)
+
+
 @st.cache_resource(show_spinner="Loading data...", max_entries=16)
 def _load_data(key: str, image_size: tuple[int, int] | None, grayscale: bool, data_root: str | None) -> Dataset | str:
     try:
@@ -195,7 +207,25 @@ def data_notes(path: str) -> list[str]:
 
 @st.cache_resource(show_spinner="Encoding...", max_entries=64)
 def encoded(path: str, split: str = "test") -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """(means (N, D), logvars (N, D) or None, labels or None) of a checkpoint's dataset split."""
+    """(means (N, D), logvars (N, D) or None, labels or None) of a checkpoint's dataset split.
+
+    The test split's codes come from NAME.codes.safetensors when it is there and matches the
+    checkpoint (core/codes.py: built with the shipped checkpoints), else they are encoded here."""
+    if split == "test":
+        data = data_for(Card.from_dict(json.loads(Path(str(path) + ".json").read_text()), path=str(path)))
+        if isinstance(data, str):
+            raise DatasetError(data)
+        stored = load_codes_for(path, data)  # None when missing, or stale (other weights or test images)
+        if stored is not None:
+            return stored.means, stored.logvars, stored.labels
+    return _encode_split(path, split)
+
+
+def _encode_split(path: str, split: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    import torch
+
+    from core.evaluate import encode_means
+
     model = load_model(path).model
     dataset = data_for(load_model(path).card)
     if isinstance(dataset, str):
@@ -215,27 +245,30 @@ def encoded(path: str, split: str = "test") -> tuple[np.ndarray, np.ndarray | No
     return means, logvars, labels
 
 
-@torch.no_grad()
-def decode(model: LatentModel, z: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Latent codes (N, D) -> images (N, C, H, W) float32 in [0, 1]."""
+def decode(model: LatentModel, z) -> np.ndarray:
+    """Latent codes (N, D) (numpy or torch) -> images (N, C, H, W) float32 in [0, 1]."""
+    import torch
+
     if isinstance(z, torch.Tensor):
         z = z.detach().to("cpu", torch.float32)
     else:
         z = torch.from_numpy(np.array(z, dtype=np.float32))  # a copy: inputs may be read-only
-    z = z.reshape(-1, model.latent_dim)
-    return model.decode(z).numpy()
+    with torch.no_grad():
+        return model.decode(z.reshape(-1, model.latent_dim)).numpy()
 
 
-@torch.no_grad()
 def encode(model: LatentModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    posterior = model.encode(torch.from_numpy(np.array(images, dtype=np.float32)))  # a copy: inputs may be read-only
+    import torch
+
+    with torch.no_grad():
+        posterior = model.encode(torch.from_numpy(np.array(images, dtype=np.float32)))  # a copy: inputs may be read-only
     return posterior.mean.numpy(), None if posterior.logvar is None else posterior.logvar.numpy()
 
 
 # --------------------------------------------------------------------------- the Train page's
 
 
-def job_queue() -> JobQueue:
+def job_queue() -> "JobQueue":
     """The training queue of this server process (shared by every session), for the settings in force."""
     current = settings()
     return _job_queue(current.train_workers, current.train_queue, current.jobs_per_session, str(current.workspaces),
@@ -243,7 +276,9 @@ def job_queue() -> JobQueue:
 
 
 @st.cache_resource(show_spinner=False)
-def _job_queue(workers: int, waiting: int, per_session: int, workspaces: str, expiry_hours: float) -> JobQueue:
+def _job_queue(workers: int, waiting: int, per_session: int, workspaces: str, expiry_hours: float) -> "JobQueue":
+    from explorer.logic.jobqueue import JobQueue
+
     def sweep(protected: set[Path]) -> None:
         sweep_expired(Path(workspaces), expiry_hours * 3600, protected)
 
@@ -253,6 +288,8 @@ def _job_queue(workers: int, waiting: int, per_session: int, workspaces: str, ex
 @st.cache_resource(show_spinner="Reading the upload...", max_entries=4)
 def uploaded(file_id: str, size: tuple[int, int] | None, grayscale: bool, _data: bytes, filename: str) -> Dataset | str:
     """An uploaded .npz / .npy as a Dataset, or the error message saying what is wrong with it."""
+    from explorer.logic.training import load_upload
+
     try:
         return load_upload(_data, filename, size, grayscale)
     except DatasetError as err:

@@ -10,13 +10,17 @@ explorer.logic.share (pure).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer.logic import share as links
-from explorer.logic.analysis import SweepGroup
 from explorer.logic.share import Parsed
+
+if TYPE_CHECKING:  # analysis imports torch; the home page must not wait for it
+    from explorer.logic.analysis import SweepGroup
 
 _SEEN = "_share_seen"  # {param: the value last read from or written to the URL}
 _NOTES = "_share_notes"  # {param: [note, the value written after it (_UNSET until then), the page]}

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from core.card import Card
 from core.data import Dataset
-from core.models import LatentModel
 from explorer.ui import loaders, share
+
+if TYPE_CHECKING:  # torch: imported when a model is loaded, not to draw the pickers
+    from core.models import LatentModel
 
 @dataclass
 class Selection:
@@ -94,6 +97,24 @@ def pick_model(
     Shows the data's notice (e.g. the offline MNIST subset) in the sidebar. The main picker
     (``key="model"``) follows a new ``?model=NAME`` in the URL and writes its choice back there.
     """
+    card = pick_card(label, key, kinds, dataset, max_latent_dim, default, container)
+    if card is None:
+        return None
+    selection = selection_for(card)
+    show_data_status(selection)
+    return selection
+
+
+def pick_card(
+    label: str = "Model",
+    key: str = "model",
+    kinds: tuple[str, ...] | None = None,
+    dataset: str | None = None,
+    max_latent_dim: int | None = None,
+    default: str | Callable[[list[Card]], Card | None] | None = None,
+    container=None,
+) -> Card | None:
+    """The pickers of pick_model, without loading the model or its data (the home page)."""
     cards = loaders.all_cards()
     linked = _follow_link(cards, "dataset", key) if key == "model" else None
     if dataset is None:
@@ -116,9 +137,7 @@ def pick_model(
     if key == "model":
         share.write("model", name)
         share.show_note("model")
-    selection = selection_for(by_name[name])
-    show_data_status(selection)
-    return selection
+    return by_name[name]
 
 
 def selection_for(card: Card) -> Selection:
@@ -160,10 +179,12 @@ def show_data_status(selection: Selection) -> None:
             st.sidebar.warning(note, icon="⚠️")
     if selection.dataset is not None and selection.dataset.notice:
         notice = selection.dataset.notice
-        st.sidebar.info(short_notice(notice), icon="ℹ️")
+        # Material icons, not emoji: Streamlit checks an emoji icon with a large regex, compiled on
+        # first use in a process (70 ms on an idle machine, 2 s in a loaded cold start: profile-after.md).
+        st.sidebar.info(short_notice(notice), icon=":material/info:")
     elif selection.data_error:
         notice = selection.data_error
-        st.sidebar.warning(f"Data not available on this machine: {short_notice(notice)}", icon="⚠️")
+        st.sidebar.warning(f"Data not available on this machine: {short_notice(notice)}", icon=":material/warning:")
     else:
         return
     if short_notice(notice) != notice:
