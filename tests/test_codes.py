@@ -114,7 +114,7 @@ def test_shipped_codes_are_fresh_and_small():
         assert stored.metadata["weights_sha256"] == json.loads(card_path.read_text())["weights_sha256"], \
             f"{codes.name} is stale: run `python -m scripts.build_codes`"
         total += codes.stat().st_size
-    assert total < 4 * 2**20
+    assert total < 8 * 2**20  # 10,000 float16 codes per model; the 16-D sweep's are 0.65 MB each
 
 
 def test_tile_matches_make_grid():
