@@ -271,12 +271,16 @@ def _load_data(parser: argparse.ArgumentParser, args: argparse.Namespace, name: 
 def _run_spec(args: argparse.Namespace, beta: float, image_shape: tuple[int, int, int]) -> RunSpec:
     """The run the flags describe; flags left out take the model kind's training defaults."""
     conv_stages = default_conv_stages(image_shape) if args.architecture == "conv" else 2
+    validation_fraction, patience = args.validation_fraction, args.patience
+    if getattr(args, "stream", False) and validation_fraction is None and patience is None:
+        # Streamed training images have no in-memory validation split: no early stopping by default.
+        validation_fraction, patience = 0.0, 0
     return RunSpec.for_kind(
         args.model, args.latent_dim, hidden=args.hidden, architecture=args.architecture,
         likelihood=args.likelihood, gaussian_variance=args.gaussian_variance, input_noise=args.input_noise,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=beta, beta_schedule=args.beta_schedule,
         warmup_epochs=args.warmup_epochs, kl_only=args.kl_only, seed=args.seed, device=args.device,
-        lr_schedule=args.lr_schedule, validation_fraction=args.validation_fraction, patience=args.patience,
+        lr_schedule=args.lr_schedule, validation_fraction=validation_fraction, patience=patience,
         conv_stages=conv_stages, amp=getattr(args, "amp", None),
     )
 

@@ -91,12 +91,23 @@ def draw_and_drag_shots(page, out: Path) -> list[Path]:
     return shots
 
 
+def faces_shot(browser, url: str, out: Path) -> Path:
+    """The Frey faces on the Latent sliders page, opened by a share link in a fresh session
+    (docs/images/frey_sliders.png): faces work offline on the shipped data and 8-D VAE."""
+    page = new_app_page(browser, VIEWPORT)
+    open_app(page, url, "Latent_sliders?model=frey-vae-8", timeout=180_000)
+    settle(page)
+    return full_page_screenshot(page, out / "frey_sliders.png")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Save a full-page screenshot of every page into docs/images/pages/.")
     parser.add_argument("--pages", nargs="*", help="short names (home, latent_map, ...); default: all")
     parser.add_argument("--model", default="mnist-vae-2", help="the model the pages with a model picker show")
     parser.add_argument("--no-train", action="store_true", help="show the Train page as it opens")
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--faces-only", action="store_true",
+                        help="only the Frey Latent sliders shot (docs/images/frey_sliders.png)")
     parser.add_argument("--no-draw", dest="draw", action="store_false",
                         help="skip the draw-and-drag shots (docs/images/draw.png, drag.png)")
     args = parser.parse_args(argv)
@@ -109,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     problems = []
     with tempfile.TemporaryDirectory(prefix="screenshots-trained-") as trained, \
             app_server(env={"LATENT_EXPLORER_TRAINED": trained, "LATENT_EXPLORER_WORKSPACES": trained + "/workspaces"}) as url, chromium() as browser:
+        if args.faces_only or not args.pages:
+            print(f"  wrote {faces_shot(browser, url, out.parent)}")
+        if args.faces_only:
+            return 0
         page = new_app_page(browser, VIEWPORT)
         open_app(page, url, timeout=180_000)
         for name, path in pages:

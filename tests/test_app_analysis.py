@@ -211,6 +211,10 @@ def faces_without_data(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENT_EXPLORER_CHECKPOINTS", str(folder))
     monkeypatch.setenv("LATENT_EXPLORER_TRAINED", str(tmp_path / "trained"))
     monkeypatch.setenv("LATENT_EXPLORER_DATA", str(tmp_path / "no-data"))
+    # as if the repository's data/ were gone too (the faces ship there now): nothing to load
+    from core.data import bundled
+
+    monkeypatch.setattr(bundled, "BUNDLED_DIR", tmp_path / "no-bundled-data")
     return folder
 
 

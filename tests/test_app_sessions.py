@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from core.card import Card
 from streamlit.testing.v1 import AppTest
 
 from core.checkpoints import list_checkpoints
@@ -125,14 +127,16 @@ def test_trains_on_a_folder_inside_the_root_and_reloads_it(server, monkeypatch):
     at.number_input(key="train_h").set_value(12)
     at.number_input(key="train_w").set_value(16)
     at.text_input(key="train_folder").set_value("shapes")
-    at.selectbox(key="train_kind").set_value("ae")
-    at.number_input(key="train_epochs").set_value(1).run()
+    at.selectbox(key="train_kind").set_value("ae").run()  # each kind has its own epochs field (its defaults)
+    at.number_input(key="train_epochs_ae").set_value(1).run()
     assert not errors(at) and any("of 1 x 12 x 16 pixels, 2 classes" in s.value for s in at.success)
     at.button(key="train_start").click().run()
     (job,) = jobs_of(at)
     assert job.wait(180) and job.view().phase == "done", job.view().message
     (card,) = list_checkpoints(server / "workspaces" / at.session_state["_workspace_token"] / "models")
-    assert card["dataset"]["path"] == str((root / "shapes").resolve()) and card["dataset"]["image_size"] == [12, 16]
+    assert card["dataset"]["image_size"] == [12, 16]
+    assert not card["dataset"]["path"].startswith("/")  # stored relative to the checkpoint's folder
+    assert Card.from_dict(card).dataset_key == str((root / "shapes").resolve())
     reloaded = loaders.data_for(card)
     assert not isinstance(reloaded, str) and reloaded.image_shape == (1, 12, 16)
     monkeypatch.delenv("LATENT_EXPLORER_SERVER_DATA_ROOT")  # switched off: its data is not read any more
@@ -155,8 +159,8 @@ def _upload(at: AppTest, name: str) -> None:
 def test_a_sessions_models_and_uploads_are_private(server, monkeypatch):
     alice = run()
     _upload(alice, "alices.npz")
-    alice.selectbox(key="train_kind").set_value("ae")
-    alice.number_input(key="train_epochs").set_value(1)
+    alice.selectbox(key="train_kind").set_value("ae").run()
+    alice.number_input(key="train_epochs_ae").set_value(1)
     alice.text_input(key="train_name").set_value("alices-model").run()
     assert not errors(alice), errors(alice)
     alice.button(key="train_start").click().run()
@@ -208,7 +212,7 @@ def test_jobs_queue_with_their_place_shown_and_a_limit_per_session(server, monke
     monkeypatch.setenv("LATENT_EXPLORER_TRAIN_WORKERS", "1")
     at = run()
     at.selectbox(key="train_dataset").set_value("digits")
-    at.number_input(key="train_epochs").set_value(500)
+    at.number_input(key="train_epochs_vae").set_value(500)
     at.text_input(key="train_name").set_value("first").run()
     at.button(key="train_start").click().run()
     at.text_input(key="train_name").set_value("second").run()

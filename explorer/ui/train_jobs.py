@@ -173,6 +173,7 @@ def delete_own_model(folder: Path, card: dict) -> None:
     """Delete one of the session's checkpoints and the upload it was trained on (only inside the workspace)."""
     for path in checkpoint_paths(folder / Path(card["path"]).name):
         path.unlink(missing_ok=True)
-    upload = (card.get("dataset") or {}).get("path")
-    if upload and serverdata.inside(upload, folder / "data"):
-        Path(upload).unlink(missing_ok=True)
+    if (card.get("dataset") or {}).get("path"):  # stored relative to the checkpoint's folder
+        upload = Card.from_dict(card, path=str(folder / Path(card["path"]).name)).dataset_key
+        if serverdata.inside(upload, folder / "data"):
+            Path(upload).unlink(missing_ok=True)
