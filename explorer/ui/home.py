@@ -34,9 +34,10 @@ INTRO = """
 """
 
 UNITS = ("Test-set metrics. MSE: mean squared error per pixel of decode(mean), images in [0, 1]. "
+         "Bernoulli NLL: −log Bernoulli(x | decode(mean)), nats per image, the same scale for every model. "
          "−ELBO and KL: nats per image (KL summed over latent dims; −ELBO = reconstruction + KL, "
-         "reported at β = 1 whatever β trained the model); the likelihood column says which p(x|z) the "
-         "nats are for (Gaussian: fixed variance). Active units: latent dims with mean KL above 0.01 nats. "
+         "reported at β = 1 whatever β trained the model), in one column per likelihood: Bernoulli and "
+         "Gaussian nats (fixed variance c) are not comparable. Active units: latent dims with mean KL above 0.01 nats. "
          "kNN 1%: accuracy of a 3-nearest-neighbour classifier in latent space fitted on 1% of the "
          "training labels.")
 
@@ -98,7 +99,15 @@ TABLE_COLUMNS = {
     "beta": st.column_config.NumberColumn("β", help="Weight on the KL term while training (VAE)", format="%g"),
     "likelihood": st.column_config.TextColumn("likelihood", help="p(x|z): Bernoulli, or Gaussian with fixed variance"),
     "test MSE": st.column_config.NumberColumn("test MSE", help="Per pixel, images in [0, 1]", format="%.4f"),
-    "-ELBO": st.column_config.NumberColumn("−ELBO (nats)", help="Nats per image, at β = 1", format="%.1f"),
+    "Bernoulli NLL": st.column_config.NumberColumn(
+        "Bernoulli NLL (nats)", format="%.1f",
+        help="−log Bernoulli(x | decode(mean)) per image: one scale for every model, whatever it trained with"),
+    # Nats of different likelihoods never share a column (a Gaussian's depend on its variance c).
+    "-ELBO Bernoulli": st.column_config.NumberColumn("−ELBO, Bernoulli (nats)", format="%.1f",
+                                                     help="VAEs with a Bernoulli likelihood; nats per image, at β = 1"),
+    "-ELBO Gaussian": st.column_config.NumberColumn("−ELBO, Gaussian (nats)", format="%.1f",
+                                                    help="VAEs with a Gaussian likelihood of fixed variance c (see "
+                                                         "'likelihood'); nats per image, at β = 1"),
     "KL": st.column_config.NumberColumn("KL (nats)", help="KL(q(z|x) || N(0, I)), nats per image", format="%.2f"),
     "active units": st.column_config.NumberColumn("active units", help="Dims with mean KL > 0.01 nats",
                                                   format="%d"),
@@ -141,14 +150,17 @@ def models_table(cards: list[Card]) -> pd.DataFrame:
             "beta": card.beta,
             "likelihood": card.model_config.get("likelihood"),
             "test MSE": metrics.get("mse"),
-            "-ELBO": metrics.get("neg_elbo"),
+            "Bernoulli NLL": metrics.get("bernoulli_nll_at_mean"),
+            "-ELBO Bernoulli": metrics.get("neg_elbo") if card.likelihood == "bernoulli" else None,
+            "-ELBO Gaussian": metrics.get("neg_elbo") if card.likelihood == "gaussian" else None,
             "KL": metrics.get("kl"),
             "active units": metrics.get("active_units"),
             "kNN 1%": metrics.get("knn_accuracy"),
             "about": about,
         })
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
-    for column in ("D", "beta", "test MSE", "-ELBO", "KL", "active units", "kNN 1%"):
+    for column in ("D", "beta", "test MSE", "Bernoulli NLL", "-ELBO Bernoulli", "-ELBO Gaussian", "KL",
+                   "active units", "kNN 1%"):
         table[column] = pd.to_numeric(table[column], errors="coerce")  # undefined -> blank, not "None"
     return table.sort_values(["data", "name"], kind="stable").reset_index(drop=True)
 
