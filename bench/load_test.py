@@ -232,6 +232,30 @@ async def trainer(s: Session, url: str, epochs: int, deadline_train: float) -> d
     return info
 
 
+PAGE_TARGETS = ["latent map", "manifold", "latent sliders", "interpolation", "beta", "compare", "train"]
+
+
+def session_factory(browser):
+    """An async maker of Sessions: a fresh browser context (own cookies, own Streamlit session) each."""
+    async def new_session(name: str) -> Session:
+        context = await browser.new_context(viewport=VIEWPORT)
+        await context.add_init_script(INIT_SCRIPT)
+        return Session(name, context, await context.new_page())
+
+    return new_session
+
+
+async def warm_up(new_session, url: str) -> float:
+    """Load every page once, so the timed part measures a running app, not first loads; seconds."""
+    warm = await new_session("warm-up")
+    t0 = time.perf_counter()
+    await warm.open(url)
+    for target in PAGE_TARGETS:
+        await warm.act(f"warm-up: {target}", lambda: warm.nav(target))
+    await warm.context.close()
+    return time.perf_counter() - t0
+
+
 async def run(args, trained_dir: Path, run_log: Path) -> dict:
     from playwright.async_api import async_playwright
 
@@ -245,19 +269,8 @@ async def run(args, trained_dir: Path, run_log: Path) -> dict:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
             try:
-                async def new_session(name: str) -> Session:
-                    context = await browser.new_context(viewport=VIEWPORT)
-                    await context.add_init_script(INIT_SCRIPT)
-                    return Session(name, context, await context.new_page())
-
-                # warm-up: load every page once, so the minute measures a running app, not first loads
-                warm = await new_session("warm-up")
-                t0 = time.perf_counter()
-                await warm.open(url)
-                for target in ["latent map", "manifold", "latent sliders", "interpolation", "beta", "compare", "train"]:
-                    await warm.act(f"warm-up: {target}", lambda: warm.nav(target))
-                result["warm_up_seconds"] = time.perf_counter() - t0
-                await warm.context.close()
+                new_session = session_factory(browser)
+                result["warm_up_seconds"] = await warm_up(new_session, url)
 
                 users = [await new_session(f"user-{i}") for i in range(args.sessions)]
                 train_session = await new_session("trainer")

@@ -36,10 +36,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.load_test import _ERRORS_JS, Session, pct, user_loop
+from bench.load_test import _ERRORS_JS, Session, pct, session_factory, user_loop, warm_up
 from bench.run_all import RESULTS, machine_info, machine_markdown, md_table, write_results
 from bench.ws_session import WsSession
-from devtools.e2e import INIT_SCRIPT, VIEWPORT, read_run_log, timed_app_server
+from devtools.e2e import read_run_log, timed_app_server
 
 JOBS_PER_TRAINER = 3  # the third is over the per-session limit of 2
 QUEUE_TEXT = re.compile(r"Waiting in the queue: number (\d+) of (\d+)")
@@ -169,18 +169,8 @@ async def run(args, tmp: Path, run_log: Path) -> dict:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
             try:
-                async def new_session(name: str) -> Session:
-                    context = await browser.new_context(viewport=VIEWPORT)
-                    await context.add_init_script(INIT_SCRIPT)
-                    return Session(name, context, await context.new_page())
-
-                warm = await new_session("warm-up")
-                t0 = time.perf_counter()
-                await warm.open(url)
-                for target in ["latent map", "manifold", "latent sliders", "interpolation", "beta", "compare", "train"]:
-                    await warm.act(f"warm-up: {target}", lambda: warm.nav(target))
-                result["warm_up_seconds"] = time.perf_counter() - t0
-                await warm.context.close()
+                new_session = session_factory(browser)
+                result["warm_up_seconds"] = await warm_up(new_session, url)
 
                 if args.client == "browser":
                     users = [await new_session(f"user-{i}") for i in range(args.sessions)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -76,11 +77,21 @@ class Dataset:
 
     def fingerprint(self) -> dict[str, str]:
         """Which images each split holds, as short hashes (the same pixels and order give the same hash)."""
-        return {"train": images_fingerprint(self.train_images, self.train_labels),
-                "test": images_fingerprint(self.test_images, self.test_labels)}
+        return dict(self._fingerprint)
 
     def test_images_seen_in_training(self) -> int:
         """How many test images are pixel-for-pixel equal to some training image (0 for a clean split)."""
+        return self._overlap
+
+    # Computed once per Dataset: its arrays are never changed after loading (the app makes them
+    # read-only), and every checkpoint of a dataset asks the same question of the same object.
+    @cached_property
+    def _fingerprint(self) -> dict[str, str]:
+        return {"train": images_fingerprint(self.train_images, self.train_labels),
+                "test": images_fingerprint(self.test_images, self.test_labels)}
+
+    @cached_property
+    def _overlap(self) -> int:
         seen = {row.tobytes() for row in _as_bytes(self.train_images)}
         return sum(row.tobytes() in seen for row in _as_bytes(self.test_images))
 

@@ -72,6 +72,14 @@ def file_digest(path: Path, algorithm: str) -> str:
     return h.hexdigest()
 
 
+def download_or_fail(url: str, dest: Path, what: str, hint: str) -> None:
+    """download_file, with any network failure turned into the loader's DatasetError."""
+    try:
+        download_file(url, dest)
+    except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, timeouts: OSError
+        raise DatasetError(f"{what}: {dest} is missing and downloading it from {url} failed ({e}). {hint}") from e
+
+
 def download_file(url: str, dest: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> None:
     """Download url to dest atomically (temp file in the same folder, then os.replace),
     at most ``max_data_bytes()`` of it."""

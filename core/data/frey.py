@@ -3,7 +3,6 @@ in the repository's data/frey (checksummed), else downloaded when online."""
 
 from __future__ import annotations
 
-import http.client
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import numpy as np
 from core.data.arrays import split_dataset, to_unit_float
 from core.data.bundled import bundled_file, describe_location
 from core.data.dataset import Dataset, DatasetError
-from core.data.download import REDOWNLOAD, download_file, first_existing, loadmat
+from core.data.download import REDOWNLOAD, download_or_fail, first_existing, loadmat
 
 FREY_URL = "https://cs.nyu.edu/~roweis/data/frey_rawface.mat"
 
@@ -25,13 +24,7 @@ def load(root: Path, download: bool, test_fraction: float, seed: int) -> Dataset
                 f"frey: {dest} is missing (download=False). Download {FREY_URL} and put it at that path, "
                 "or call with download=True while online."
             )
-        try:
-            download_file(FREY_URL, dest)
-        except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, timeouts: OSError
-            raise DatasetError(
-                f"frey: {dest} is missing and downloading it from {FREY_URL} failed ({e}). "
-                "Be online, or download the file yourself and put it at that path."
-            ) from e
+        download_or_fail(FREY_URL, dest, "frey", "Be online, or download the file yourself and put it at that path.")
         try:
             ff = loadmat(dest, "ff", "frey")
         except DatasetError:

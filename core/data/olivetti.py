@@ -8,7 +8,6 @@ would run code. Only the MATLAB file is read (scipy.io.loadmat, which does not u
 
 from __future__ import annotations
 
-import http.client
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +15,15 @@ import numpy as np
 from core.data.arrays import split_dataset, to_unit_float
 from core.data.bundled import describe_location
 from core.data.dataset import Dataset, DatasetError
-from core.data.download import REDOWNLOAD, download_file, file_digest, first_existing, loadmat
+from core.data.download import REDOWNLOAD, download_or_fail, file_digest, first_existing, loadmat
 
 OLIVETTI_URL = "https://ndownloader.figshare.com/files/5976027"  # olivettifaces.mat (as scikit-learn)
 OLIVETTI_SHA256 = "b612fb967f2dc77c9c62d3e1266e0c73d5fca46a4b8906c18e454d41af987794"
 
 
 def _download(dest: Path) -> None:
-    try:
-        download_file(OLIVETTI_URL, dest)
-    except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, timeouts: OSError
-        raise DatasetError(
-            f"olivetti: {dest} is missing and downloading it from {OLIVETTI_URL} failed ({e}). Be online, "
-            "or download that file yourself and put it at that path as olivettifaces.mat."
-        ) from e
+    download_or_fail(OLIVETTI_URL, dest, "olivetti", "Be online, or download that file yourself and put it at "
+                     "that path as olivettifaces.mat.")
     if file_digest(dest, "sha256") != OLIVETTI_SHA256:
         dest.unlink(missing_ok=True)
         raise DatasetError(f"olivetti: the file downloaded from {OLIVETTI_URL} is not olivettifaces.mat "

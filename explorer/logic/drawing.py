@@ -121,5 +121,30 @@ def pack_dense(layers: Sequence[DenseLayer], n_in: int, n_out: int, what: str) -
     return meta, b"".join(chunks)
 
 
+def points_on_dims(points, point_labels, latent_dim: int, dims: tuple[int, int]):
+    """Background points for a latent plane, checked: ((N, 2) float32 on ``dims``, labels or None);
+    (None, None) without points. ``points`` are (N, D) codes or (N, 2) already on dims; bad shapes,
+    non-finite values and non-integer labels raise ValueError naming the parameter."""
+    if points is None:
+        if point_labels is not None:
+            raise ValueError("point_labels was given without points")
+        return None, None
+    pts = np.asarray(points, dtype=np.float32)
+    if pts.ndim != 2 or pts.shape[1] not in (2, latent_dim):
+        raise ValueError(f"points has shape {pts.shape}; it must be (N, {latent_dim}) codes or (N, 2) on dims")
+    if not np.isfinite(pts).all():
+        raise ValueError("points holds non-finite values")
+    if pts.shape[1] != 2:
+        pts = pts[:, list(dims)]
+    labels = None
+    if point_labels is not None:
+        labels = np.asarray(point_labels)
+        if labels.shape != (len(pts),):
+            raise ValueError(f"point_labels has shape {labels.shape}; it must be ({len(pts)},) to match points")
+        if labels.size and (not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0):
+            raise ValueError("point_labels must be non-negative integers (class indices)")
+    return pts, labels
+
+
 __all__ = ["INK_THRESHOLD", "DENSE_ACTIVATIONS", "box_for", "area_weights", "fit_like_mnist", "drawing_support",
-           "pack_dense"]
+           "pack_dense", "points_on_dims"]

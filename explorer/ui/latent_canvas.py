@@ -51,7 +51,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from core.models import DenseLayer
-from explorer.logic.drawing import pack_dense
+from explorer.logic.drawing import pack_dense, points_on_dims
 
 # The component's root is explorer/components/ (its index.html loads latent_canvas/*.js and
 # the JS shared with latent_decoder/): see the comment in explorer/components/index.html.
@@ -84,28 +84,6 @@ def fit_extent(points: np.ndarray | None, z: np.ndarray, margin: float = 0.08) -
     lo, hi = np.minimum(lo, z[:2]), np.maximum(hi, z[:2])
     center, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-3) * (1 + 2 * margin)
     return (float(center[0] - half), float(center[0] + half), float(center[1] - half), float(center[1] + half))
-
-
-def _check_points(points, point_labels, latent_dim: int, dims: tuple[int, int]):
-    if points is None:
-        if point_labels is not None:
-            raise ValueError("point_labels was given without points")
-        return None, None
-    pts = np.asarray(points, dtype=np.float32)
-    if pts.ndim != 2 or pts.shape[1] not in (2, latent_dim):
-        raise ValueError(f"points has shape {pts.shape}; it must be (N, {latent_dim}) codes or (N, 2) on dims")
-    if not np.isfinite(pts).all():
-        raise ValueError("points holds non-finite values")
-    if pts.shape[1] != 2:
-        pts = pts[:, list(dims)]
-    labels = None
-    if point_labels is not None:
-        labels = np.asarray(point_labels)
-        if labels.shape != (len(pts),):
-            raise ValueError(f"point_labels has shape {labels.shape}; it must be ({len(pts)},) to match points")
-        if labels.size and (not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0):
-            raise ValueError("point_labels must be non-negative integers (class indices)")
-    return pts, labels
 
 
 def _check_basics(model_id, key, image_shape, z, dims, map_px, extent):
@@ -208,7 +186,7 @@ def latent_canvas(
         raise ValueError(f"dim_names has {len(dim_names)} names but len(z)={d}")
     if height is not None and not (isinstance(height, int) and height > 0):
         raise ValueError(f"height={height!r} must be a positive integer or None")
-    pts, labels = _check_points(points, point_labels, d, dims_t)
+    pts, labels = points_on_dims(points, point_labels, d, dims_t)
     z_plane = z_arr[list(dims_t)]
     window = tuple(float(v) for v in extent) if extent is not None else fit_extent(pts, z_plane)
 

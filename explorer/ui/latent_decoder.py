@@ -68,6 +68,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from core.models import DenseLayer
+from explorer.logic.drawing import points_on_dims
 
 MODES = ("sliders", "pad")
 ACTIVATIONS = ("relu", "sigmoid", "clamp01")
@@ -219,31 +220,12 @@ def _points_payload(points: np.ndarray | None, point_labels: np.ndarray | None, 
     """(xy bytes, label bytes, their token) of the points drawn under the pad; all None without points."""
     xy_bytes = label_bytes = None
     points_token = None
-    if points is not None:
-        pts = np.asarray(points, dtype=np.float32)
-        if pts.ndim != 2 or pts.shape[1] not in (2, latent_dim):
-            raise ValueError(
-                f"points has shape {pts.shape}; it must be (N, {latent_dim}) codes or (N, 2) projected on dims"
-            )
-        if not np.isfinite(pts).all():
-            raise ValueError("points holds non-finite values")
-        labels = None
-        if point_labels is not None:
-            labels = np.asarray(point_labels)
-            if labels.shape != (len(pts),):
-                raise ValueError(f"point_labels has shape {labels.shape}; it must be ({len(pts)},) to match points")
-            if labels.size and (not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0):
-                raise ValueError("point_labels must be non-negative integers (class indices)")
-        if mode == "pad":  # the sliders draw no points: nothing to send
-            if pts.shape[1] == latent_dim:
-                pts = pts[:, list(dims_t)]
-            xy_bytes = np.ascontiguousarray(pts, dtype="<f4").tobytes()
-            if labels is not None:
-                label_bytes = np.ascontiguousarray(labels, dtype="<i4").tobytes()
-            points_token = "pts-" + _token(xy_bytes, label_bytes or b"")
-    elif point_labels is not None:
-        raise ValueError("point_labels was given without points")
-
+    pts, labels = points_on_dims(points, point_labels, latent_dim, dims_t)
+    if pts is not None and mode == "pad":  # the sliders draw no points: nothing to send
+        xy_bytes = np.ascontiguousarray(pts, dtype="<f4").tobytes()
+        if labels is not None:
+            label_bytes = np.ascontiguousarray(labels, dtype="<i4").tobytes()
+        points_token = "pts-" + _token(xy_bytes, label_bytes or b"")
     return xy_bytes, label_bytes, points_token
 
 

@@ -81,23 +81,12 @@ def _follow_link(cards: list[Card], dataset_key: str, model_key: str | None = No
     return card
 
 
-def pick_model(
-    label: str = "Model",
-    key: str = "model",
-    kinds: tuple[str, ...] | None = None,
-    dataset: str | None = None,
-    max_latent_dim: int | None = None,
-    default: str | Callable[[list[Card]], Card | None] | None = None,
-    container=None,
-) -> Selection | None:
-    """Dataset picker (once per page) and a model picker filtered to it; loads the model.
+def pick_model(**picker) -> Selection | None:
+    """pick_card's pickers (same keyword arguments), then the model and its data loaded.
 
-    ``default``: the model shown until the user picks one: a name, or a function choosing among
-    the dataset's cards (so every dataset opens on its own best model for the page).
-    Shows the data's notice (e.g. the offline MNIST subset) in the sidebar. The main picker
-    (``key="model"``) follows a new ``?model=NAME`` in the URL and writes its choice back there.
+    Shows the data's notice (e.g. the offline MNIST subset) in the sidebar.
     """
-    card = pick_card(label, key, kinds, dataset, max_latent_dim, default, container)
+    card = pick_card(**picker)
     if card is None:
         return None
     selection = selection_for(card)
@@ -114,7 +103,13 @@ def pick_card(
     default: str | Callable[[list[Card]], Card | None] | None = None,
     container=None,
 ) -> Card | None:
-    """The pickers of pick_model, without loading the model or its data (the home page)."""
+    """Dataset picker (once per page) and a model picker filtered to it; returns the card
+    without loading the model or its data (the home page stops here, pick_model goes on).
+
+    ``default``: the model shown until the user picks one: a name, or a function choosing among
+    the dataset's cards (so every dataset opens on its own best model for the page). The main
+    picker (``key="model"``) follows a new ``?model=NAME`` in the URL and writes its choice back.
+    """
     cards = loaders.all_cards()
     linked = _follow_link(cards, "dataset", key) if key == "model" else None
     if dataset is None:
