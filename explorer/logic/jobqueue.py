@@ -23,8 +23,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from explorer.logic.training import TrainingJob
+if TYPE_CHECKING:  # only for the annotations: importing training imports torch (seconds on a cold start)
+    from explorer.logic.training import TrainingJob
 
 log = logging.getLogger(__name__)
 
