@@ -37,6 +37,7 @@ class WsSession:
         self.pages: dict[str, str] = {}  # page name (lower case) -> page_script_hash
         self.page_hash = ""
         self.widgets: dict[str, object] = {}  # label -> the widget's proto (this page's)
+        self.fragments: dict[str, str] = {}  # widget id -> the st.fragment it is drawn in (as the browser knows)
         self.states: dict[str, object] = {}  # widget id -> WidgetState last sent on this page
         self.media: list[str] = []
         self.media_fetched = 0
@@ -82,12 +83,12 @@ class WsSession:
             self.pages = pages or self.pages
             if body.page_script_hash and body.page_script_hash != self.page_hash:
                 self.page_hash = body.page_script_hash
-                self.widgets, self.states = {}, {}
+                self.widgets, self.states, self.fragments = {}, {}, {}
         elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-            self._element(msg.delta.new_element)
+            self._element(msg.delta.new_element, msg.delta.fragment_id)
         elif kind == "script_finished":
             status = msg.script_finished
-            if status == self._forward.FINISHED_SUCCESSFULLY:
+            if status in (self._forward.FINISHED_SUCCESSFULLY, self._forward.FINISHED_FRAGMENT_RUN_SUCCESSFULLY):
                 self._finished.set()
             elif status == self._forward.FINISHED_WITH_COMPILE_ERROR:
                 self._run_errors.append("compile error")
@@ -95,7 +96,7 @@ class WsSession:
         elif kind == "page_not_found":
             self._run_errors.append(f"page not found: {msg.page_not_found.page_name}")
 
-    def _element(self, el) -> None:
+    def _element(self, el, fragment_id: str = "") -> None:
         kind = el.WhichOneof("type")
         if kind == "exception":
             self._run_errors.append(f"exception: {el.exception.type}: {el.exception.message[:200]}")
@@ -105,13 +106,16 @@ class WsSession:
             self.media += [img.url for img in el.imgs.imgs if img.url.startswith("/media/")]
         elif kind == "slider":
             self.widgets[el.slider.label] = el.slider
+            if fragment_id:
+                self.fragments[el.slider.id] = fragment_id
 
     # ------------------------------------------------------------------ interactions
 
-    async def _rerun(self, page_hash: str, states: list | None = None) -> None:
+    async def _rerun(self, page_hash: str, states: list | None = None, fragment_id: str = "") -> None:
         msg = self._back()
         state = msg.rerun_script
         state.page_script_hash = page_hash
+        state.fragment_id = fragment_id  # a widget in an st.fragment reruns only that fragment, as in the browser
         for widget_state in states or []:
             state.widget_states.widgets.append(widget_state)
         self._finished.clear()
@@ -162,7 +166,7 @@ class WsSession:
             target = next((h for n, h in self.pages.items() if n.startswith(name.lower())), None)
             if target is None:
                 raise LookupError(f"no page named {name!r} among {sorted(self.pages)}")
-        self.widgets, self.states = {}, {}
+        self.widgets, self.states, self.fragments = {}, {}, {}
         await self._rerun(target)
         return True
 
@@ -180,5 +184,5 @@ class WsSession:
             value = slider.min + round(fraction * (slider.max - slider.min) / slider.step) * slider.step
             state.double_array_value.data.append(value)
         self.states[slider.id] = state
-        await self._rerun(self.page_hash, list(self.states.values()))
+        await self._rerun(self.page_hash, list(self.states.values()), self.fragments.get(slider.id, ""))
         return True

@@ -269,13 +269,14 @@ class RunTracker:
             status = msg.script_finished
             if status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
                 self.fragments += 1
+                self.events.append((now, "finish"))  # a widget inside an st.fragment reruns only that
             elif status != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                 self.finished += 1
                 self.t_finished = now
                 self.events.append((now, "finish"))
 
     def finished_after(self, t: float) -> float | None:
-        """When the first full run that started after ``t`` finished (None: not yet).
+        """When the first run (full, or of a fragment) that started after ``t`` finished (None: not yet).
 
         A run already under way at ``t`` (say, a page's own follow-up rerun) does not count."""
         started = next((te for te, e in self.events if e == "start" and te > t), None)

@@ -20,55 +20,10 @@ model = selection.model
 d = model.latent_dim
 st.caption(sidebar.units_caption(selection.card) + " Axes in latent units: the code the decoder reads.")
 
-controls = st.columns([2, 2, 2, 3])
-n = controls[0].slider("Grid size n (n x n images)", 2, 30, 20, key="manifold_n")
-spacing = controls[1].radio(
-    "Spacing", list(spaces.SPACING_LABELS), format_func=lambda s: spaces.SPACING_LABELS[s].split(" (")[0],
-    key="manifold_spacing", help="Linear: evenly spaced codes. Inverse Gaussian CDF: evenly spaced quantiles of "
-    "N(0, 1), so every cell holds the same prior mass (Kingma & Welling, 2014, Fig. 4); for an AE, of a Gaussian "
-    "fitted to its codes.",
-)
-span = controls[2].slider("VAE linear span (±)", 0.5, 8.0, 3.0, 0.5, key="manifold_span",
-                          disabled=spacing != "linear", help="A VAE's linear grid covers [-span, span] in both "
-                          "dims (3 = the prior's 3σ). Other models span their data's code range.")
-compare = controls[3].toggle("Compare AE and VAE side by side", key="manifold_compare",
-                             help="The AE and the VAE of the same dataset and latent dimension, next to each other.")
 
-if d == 1:
-    st.info("This model has a single latent dimension, so there is no plane to tile: here is its decoder's line.")
-    line, values = explore.decoded_line(selection, n, spacing, span)
-    st.image(line, caption=f"z0 from {values[0]:.2f} to {values[-1]:.2f}")
-    st.stop()
-dims, base, base_index = (0, 1), None, None
-if d > 2:
-    names = explore.dim_names(d)
-    c1, c2, c3, c4 = st.columns(4)
-    dx = c1.selectbox("Horizontal dim", range(d), index=0, format_func=names.__getitem__, key=f"manifold_dx_{d}")
-    dy = c2.selectbox("Vertical dim", range(d), index=1, format_func=names.__getitem__, key=f"manifold_dy_{d}")
-    if dx == dy:
-        st.warning("Pick two different dims.")
-        st.stop()
-    dims = (dx, dy)
-    fix = c3.radio("Other dims fixed at", ["0", "an encoded test image"], key="manifold_fix",
-                   disabled=selection.dataset is None,
-                   help="The dims not on the axes take this value in every tile.")
-    if fix != "0" and selection.dataset is not None:
-        base_index = int(c4.number_input("Test image", 0, len(selection.dataset.test_images) - 1, 0,
-                                         key=f"manifold_base_{selection.name}"))
-
-panels = [selection]
-if compare:
-    wanted = {"ae": "vae", "vae": "ae"}.get(selection.card["kind"], "ae")
-    partner = explore.partner_card(selection.card, wanted)
-    if partner is None:
-        st.info(f"No {wanted.upper()} with a {d}-D latent space for {selection.card.dataset_name} "
-                "to compare with: showing this model alone.")
-    else:
-        pair = [selection, sidebar.selection_for(partner)]
-        panels = sorted(pair, key=lambda s: s.card["kind"] != "ae")  # the AE first, then the VAE
-
-
-def show(panel: sidebar.Selection) -> None:
+def show(panel: sidebar.Selection, n: int, spacing: str, span: float, dims: tuple[int, int],
+         base_index: int | None) -> None:
+    """One model's decoded grid (left) beside its encoded test set and the grid (right)."""
     codes = explore.codes(panel)
     panel_base = None
     if base_index is not None and codes is not None:
@@ -97,5 +52,56 @@ def show(panel: sidebar.Selection) -> None:
     right.caption(note)
 
 
-for panel in panels:
-    show(panel)
+@st.fragment  # moving a control reruns this part only, not the sidebar and the page around it
+def grid_and_density() -> None:
+    controls = st.columns([2, 2, 2, 3])
+    n = controls[0].slider("Grid size n (n x n images)", 2, 30, 20, key="manifold_n")
+    spacing = controls[1].radio(
+        "Spacing", list(spaces.SPACING_LABELS), format_func=lambda s: spaces.SPACING_LABELS[s].split(" (")[0],
+        key="manifold_spacing", help="Linear: evenly spaced codes. Inverse Gaussian CDF: evenly spaced quantiles of "
+        "N(0, 1), so every cell holds the same prior mass (Kingma & Welling, 2014, Fig. 4); for an AE, of a Gaussian "
+        "fitted to its codes.",
+    )
+    span = controls[2].slider("VAE linear span (±)", 0.5, 8.0, 3.0, 0.5, key="manifold_span",
+                              disabled=spacing != "linear", help="A VAE's linear grid covers [-span, span] in both "
+                              "dims (3 = the prior's 3σ). Other models span their data's code range.")
+    compare = controls[3].toggle("Compare AE and VAE side by side", key="manifold_compare",
+                                 help="The AE and the VAE of the same dataset and latent dim, next to each other.")
+
+    if d == 1:
+        st.info("This model has a single latent dimension, so there is no plane to tile: here is its decoder's line.")
+        line, values = explore.decoded_line(selection, n, spacing, span)
+        st.image(line, caption=f"z0 from {values[0]:.2f} to {values[-1]:.2f}")
+        return
+    dims, base_index = (0, 1), None
+    if d > 2:
+        names = explore.dim_names(d)
+        c1, c2, c3, c4 = st.columns(4)
+        dx = c1.selectbox("Horizontal dim", range(d), index=0, format_func=names.__getitem__, key=f"manifold_dx_{d}")
+        dy = c2.selectbox("Vertical dim", range(d), index=1, format_func=names.__getitem__, key=f"manifold_dy_{d}")
+        if dx == dy:
+            st.warning("Pick two different dims.")
+            return
+        dims = (dx, dy)
+        fix = c3.radio("Other dims fixed at", ["0", "an encoded test image"], key="manifold_fix",
+                       disabled=selection.dataset is None,
+                       help="The dims not on the axes take this value in every tile.")
+        if fix != "0" and selection.dataset is not None:
+            base_index = int(c4.number_input("Test image", 0, len(selection.dataset.test_images) - 1, 0,
+                                             key=f"manifold_base_{selection.name}"))
+
+    panels = [selection]
+    if compare:
+        wanted = {"ae": "vae", "vae": "ae"}.get(selection.card["kind"], "ae")
+        partner = explore.partner_card(selection.card, wanted)
+        if partner is None:
+            st.info(f"No {wanted.upper()} with a {d}-D latent space for {selection.card.dataset_name} "
+                    "to compare with: showing this model alone.")
+        else:
+            pair = [selection, sidebar.selection_for(partner)]
+            panels = sorted(pair, key=lambda s: s.card["kind"] != "ae")  # the AE first, then the VAE
+    for panel in panels:
+        show(panel, n, spacing, span, dims, base_index)
+
+
+grid_and_density()

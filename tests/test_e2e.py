@@ -190,10 +190,14 @@ def test_dragging_a_plain_slider_changes_the_decoded_image(page, server):
 def test_clicking_a_point_on_the_latent_map_shows_its_decodes(page, server):
     open_app(page, server, _path("latent_map"))
     label = _pick_model(page, ("mnist-vae-2", "digits-vae-2"))
+    wait_idle(page, settle_ms=500)  # the drawing component reports back once loaded (a run of its own)
     trace = data_trace(plotly_traces(page))
     assert "Click a point" in main_text(page)
     x, y = plotly_point_xy(page, trace=trace, point=0)
+    full_runs, fragment_runs = page.runs.finished, page.runs.fragments
     rerun(page, lambda: page.mouse.click(x, y))
+    # the map and what it shows are an st.fragment: a click reruns them, not the sidebar and the page
+    assert (page.runs.finished, page.runs.fragments) == (full_runs, fragment_runs + 1)
     captions = page.locator('[data-testid="stMain"] [data-testid="stImageCaption"]').all_inner_texts()
     assert any("original" in c for c in captions), captions
     assert any("reconstruction" in c for c in captions), captions
@@ -208,6 +212,7 @@ def test_clicking_a_point_on_the_latent_map_shows_its_decodes(page, server):
 @pytest.mark.timeout(180)
 def test_uploading_an_image_and_a_bad_file(page, server):
     open_app(page, server, _path("latent_map"))
+    wait_idle(page, settle_ms=500)  # the drawing component reports back once loaded (a run of its own)
     uploader = page.locator('[data-testid="stMain"] [data-testid="stFileUploaderDropzoneInput"]').first
     rerun(page, lambda: uploader.set_input_files(
         files=[{"name": "my-one.png", "mimeType": "image/png", "buffer": _digit_one_png()}]))
@@ -240,8 +245,11 @@ def test_manifold_grid_follows_its_size_slider(page, server):
     before = plotly_image_hrefs(page)
     assert before, "no decoded grid on the page"
     n_before = slider_value(page, "Grid size")
+    full_runs, fragment_runs = page.runs.finished, page.runs.fragments
     rerun(page, lambda: drag_slider(page, "Grid size", fraction=0.2))
     assert slider_value(page, "Grid size") < n_before
+    # the controls and the figures are an st.fragment: the slider reruns them only, not the sidebar
+    assert (page.runs.finished, page.runs.fragments) == (full_runs, fragment_runs + 1)
     page.wait_for_function(
         """(old) => { const now = [...document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot image')]
                         .map(e => (e.getAttribute('href') || e.getAttribute('xlink:href') || '').slice(-300));
