@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -120,7 +121,7 @@ class Session:
     # ---- widgets (async twins of devtools.e2e's) ----
     async def nav(self, pattern: str) -> None:
         links = self.page.locator('[data-testid="stSidebarNav"] a')
-        texts = [t.strip() for t in await links.all_inner_texts()]
+        texts = [re.sub(r"^\W+", "", t.strip()) for t in await links.all_inner_texts()]  # without the emoji icon
         index = 0 if pattern == "home" else next(i for i, t in enumerate(texts) if t.lower().startswith(pattern.lower()))
         await links.nth(index).click()
 

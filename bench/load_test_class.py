@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.load_test import _ERRORS_JS, Session, pct, session_factory, user_loop, warm_up
+from bench.load_test import _ERRORS_JS, REPO, Session, pct, session_factory, user_loop, warm_up
 from bench.run_all import RESULTS, machine_info, machine_markdown, md_table, write_results
 from bench.ws_session import WsSession
 from devtools.e2e import read_run_log, timed_app_server
@@ -165,7 +165,7 @@ async def run(args, tmp: Path, run_log: Path) -> dict:
     result: dict = {"machine": machine_info(), "workers": args.workers}
     seen = {"samples": 0, "max_running": 0, "max_running_per_session": 0, "max_active_per_session": 0, "pids": set(),
             "jobs": {}}
-    with timed_app_server(run_log, env=env, extra_args=args.server_arg) as url:
+    with timed_app_server(run_log, env=env, extra_args=args.server_arg, root=args.root) as url:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
             try:
@@ -332,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hard-stop", type=float, default=1000.0, help="cancel everything after this many seconds")
     parser.add_argument("--server-arg", action="append", default=[], help="extra `streamlit run` flag")
     parser.add_argument("--out", default=str(RESULTS / "load_class"), help="output path without extension")
+    parser.add_argument("--root", default=str(REPO), help="the checkout to serve (bench/bench_start.py: before/after)")
     args = parser.parse_args(argv)
 
     from devtools.browser import chromium_missing_reason
