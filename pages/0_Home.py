@@ -53,3 +53,5 @@ if not cards:
 else:
     st.dataframe(home.models_table(cards), hide_index=True, column_config=home.TABLE_COLUMNS, width="stretch")
     st.caption(home.UNITS)
+
+loaders.preload_in_background()  # the first picture is out: get torch ready for the other pages

