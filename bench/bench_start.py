@@ -43,19 +43,22 @@ TRIVIAL = REPO / "devtools" / "apps" / "trivial_app.py"
 COLD_PAGES = ("home", "latent_map", "latent_sliders")
 AFTER_HOME = "latent_map"  # also measured on a fresh server right after the home page, as a class would open it
 READING_S = 5.0
+NO_PICTURE = {"train"}  # URL paths of the pages that show no picture until something is trained
 
 # The first picture on the page: an <img> that has loaded, or a Plotly chart that has drawn
 # (on a page that shows none, the first run drawn).
-FIRST_PICTURE_JS = """() => {
+FIRST_PICTURE_JS = """(noPicture) => {
   const main = document.querySelector('[data-testid="stMain"]');
   if (!main) return false;
   for (const img of main.querySelectorAll('img'))
     if (img.complete && img.naturalWidth > 0 && img.getBoundingClientRect().width > 0) return true;
   for (const gd of main.querySelectorAll('.js-plotly-plot'))
     if (gd._fullLayout && gd.querySelector('.main-svg')) return true;
-  // a page without any picture (Train): its first run drawn
+  // a page without any picture (Train): its first run drawn (never for the others: between the
+  // websocket's connection and the first run, an empty page is 'notRunning' too)
+  if (!noPicture) return false;
   const app = document.querySelector('[data-testid="stApp"]');
-  return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
+  return !!app && app.getAttribute('data-test-script-state') === 'notRunning' && !!main.querySelector('h1')
     && !document.querySelector('[data-testid="stStatusWidget"]')
     && !main.querySelector('img, .js-plotly-plot, [data-testid="stImage"], [data-testid="stPlotlyChart"], iframe');
 }"""
@@ -92,7 +95,8 @@ def first_picture(browser, url: str, path: str, t0: float | None = None) -> dict
     try:
         t0 = time.perf_counter() if t0 is None else t0
         page.goto(url.rstrip("/") + "/" + path, wait_until="commit", timeout=180_000)
-        page.wait_for_function(FIRST_PICTURE_JS, timeout=180_000, polling=10)
+        page.wait_for_function(FIRST_PICTURE_JS, arg=path.strip("/").lower() in NO_PICTURE, timeout=180_000,
+                               polling=10)
         picture = (time.perf_counter() - t0) * 1000
         page.wait_for_function(IDLE_JS, timeout=180_000, polling=20)
         return {"picture_ms": picture, "idle_ms": (time.perf_counter() - t0) * 1000}
@@ -127,7 +131,7 @@ def measure_cold(browser, roots: dict[str, Path], repeats: int, trained: str) ->
     paths = dict(app_pages())
     runs: dict[str, list[dict]] = {}
     for rep in range(repeats):
-        jobs = [("trivial app", TRIVIAL, REPO, "")]
+        jobs = [("trivial app", TRIVIAL, REPO, "", None)]
         for name in COLD_PAGES:
             jobs += [(f"{label}: {name}", root / "streamlit_app.py", root, paths[name], None)
                      for label, root in roots.items()]

@@ -42,10 +42,10 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
+from core.atomicfile import temp_file_beside
 from core.card import relative_paths
 
 if TYPE_CHECKING:  # torch is imported by the functions that need it: reading cards must not wait for it
@@ -121,21 +121,6 @@ def checkpoint_lock(path: str | Path) -> Iterator[None]:
             os.unlink(lock_path)
         finally:
             os.close(fd)  # releases the lock
-
-
-def _temp_file(target: Path, write) -> Path:
-    """Write through a new temp file next to ``target``, fsync'ed; returns its path (ours to delete)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary readable file
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
 
 
 def _sha256(path: Path | str) -> str:
@@ -223,10 +208,10 @@ def _commit(weights_path: Path, card_path: Path, card: dict[str, Any], write_wei
     _, prev = _side_files(weights_path)
     temps: list[Path] = []
     try:
-        temps.append(_temp_file(weights_path, write_weights))
+        temps.append(temp_file_beside(weights_path, write_weights))
         card["weights_sha256"] = _sha256(temps[0])  # the hash of the file that will be renamed
         text = json.dumps(card, indent=1, sort_keys=False)
-        temps.append(_temp_file(card_path, lambda tmp: Path(tmp).write_text(text)))
+        temps.append(temp_file_beside(card_path, lambda tmp: Path(tmp).write_text(text)))
         if weights_path.exists():
             _keep_copy(weights_path, prev)
         os.replace(temps[0], weights_path)
@@ -245,7 +230,7 @@ def _keep_copy(weights_path: Path, prev: Path) -> None:
     try:
         os.link(weights_path, prev)
     except OSError:
-        tmp = _temp_file(prev, lambda t: Path(t).write_bytes(weights_path.read_bytes()))
+        tmp = temp_file_beside(prev, lambda t: Path(t).write_bytes(weights_path.read_bytes()))
         os.replace(tmp, prev)
 
 

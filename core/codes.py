@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+from core.atomicfile import write_atomically
 
 if TYPE_CHECKING:
     from core.data import Dataset
@@ -108,16 +108,7 @@ def save_codes(model: LatentModel, dataset: Dataset, path: str | Path, card: dic
     metadata = {"format": FORMAT, "weights_sha256": str(card.get("weights_sha256", "")),
                 "dataset": dataset.name, "n": str(n), "n_test": str(len(dataset.test_images)),
                 "test_sha256": test_fingerprint(images, labels)}
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(target, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def load_codes(path: str | Path) -> StoredCodes:

