@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 
 from core.card import beta_suffix, beta_text

@@ -5,7 +5,6 @@ rerun costs nothing, and the click does not rerun the page."""
 from __future__ import annotations
 
 import numpy as np
-import streamlit as st
 
 from explorer.logic import exports
 from explorer.ui import explore
