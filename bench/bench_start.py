@@ -40,20 +40,28 @@ from bench.run_all import RESULTS, machine_info, machine_markdown, md_table, wri
 
 REPO = Path(__file__).resolve().parents[1]
 TRIVIAL = REPO / "devtools" / "apps" / "trivial_app.py"
+TRIVIAL_PLOTLY = REPO / "devtools" / "apps" / "trivial_plotly_app.py"
 COLD_PAGES = ("home", "latent_map", "latent_sliders")
 AFTER_HOME = "latent_map"  # also measured on a fresh server right after the home page, as a class would open it
 READING_S = 5.0
 NO_PICTURE = {"train"}  # URL paths of the pages that show no picture until something is trained
 
 # The first picture on the page: an <img> that has loaded, or a Plotly chart that has drawn
-# (on a page that shows none, the first run drawn).
-FIRST_PICTURE_JS = """(noPicture) => {
+# (on a page that shows none, the first run drawn). Elements of the page being left (marked
+# stale while the next page runs) do not count; ``after`` (a page's title): only once the
+# title on screen is another one (a click in the sidebar).
+FIRST_PICTURE_JS = """([noPicture, after]) => {
   const main = document.querySelector('[data-testid="stMain"]');
   if (!main) return false;
+  const fresh = (el) => !el.closest('[data-stale="true"]');
+  if (after !== null) {
+    const h1 = main.querySelector('h1');
+    if (!h1 || !fresh(h1) || h1.innerText.trim() === after) return false;
+  }
   for (const img of main.querySelectorAll('img'))
-    if (img.complete && img.naturalWidth > 0 && img.getBoundingClientRect().width > 0) return true;
+    if (fresh(img) && img.complete && img.naturalWidth > 0 && img.getBoundingClientRect().width > 0) return true;
   for (const gd of main.querySelectorAll('.js-plotly-plot'))
-    if (gd._fullLayout && gd.querySelector('.main-svg')) return true;
+    if (fresh(gd) && gd._fullLayout && gd.querySelector('.main-svg')) return true;
   // a page without any picture (Train): its first run drawn (never for the others: between the
   // websocket's connection and the first run, an empty page is 'notRunning' too)
   if (!noPicture) return false;
@@ -95,8 +103,8 @@ def first_picture(browser, url: str, path: str, t0: float | None = None) -> dict
     try:
         t0 = time.perf_counter() if t0 is None else t0
         page.goto(url.rstrip("/") + "/" + path, wait_until="commit", timeout=180_000)
-        page.wait_for_function(FIRST_PICTURE_JS, arg=path.strip("/").lower() in NO_PICTURE, timeout=180_000,
-                               polling=10)
+        page.wait_for_function(FIRST_PICTURE_JS, arg=[path.strip("/").lower() in NO_PICTURE, None],
+                               timeout=180_000, polling=10)
         picture = (time.perf_counter() - t0) * 1000
         page.wait_for_function(IDLE_JS, timeout=180_000, polling=20)
         return {"picture_ms": picture, "idle_ms": (time.perf_counter() - t0) * 1000}
@@ -146,34 +154,74 @@ def measure_cold(browser, roots: dict[str, Path], repeats: int, trained: str) ->
                 "healthy_ms": statistics.median(r["healthy_ms"] for r in v)} for k, v in runs.items()}
 
 
+def tour_in_one_tab(browser, url: str, pages: list[tuple[str, str]]) -> dict[str, float]:
+    """A student in one tab: the home page, then every other page through the sidebar, in the
+    menu's order, then home again; ms from each click to that page's first picture."""
+    from devtools.e2e import IDLE_JS, new_app_page
+
+    page = new_app_page(browser)
+    out: dict[str, float] = {}
+    try:
+        page.goto(url, wait_until="commit", timeout=180_000)
+        page.wait_for_function(FIRST_PICTURE_JS, arg=[False, None], timeout=180_000, polling=10)
+        for name, path in [*pages[1:], pages[0]]:
+            page.wait_for_function(IDLE_JS, timeout=180_000, polling=20)
+            title = page.locator('[data-testid="stMain"] h1').first.inner_text().strip()
+            links = page.locator('[data-testid="stSidebarNav"] a')
+            hrefs = [(links.nth(i).get_attribute("href") or "").rstrip("/") for i in range(links.count())]
+            index = next(i for i, h in enumerate(hrefs) if h.split("/")[-1] == path.rstrip("/").split("/")[-1]
+                         or (not path and h.split("/")[-1] == url.rstrip("/").split("/")[-1]))
+            t0 = time.perf_counter()
+            links.nth(index).click()
+            page.wait_for_function(FIRST_PICTURE_JS, arg=[path.strip("/").lower() in NO_PICTURE, title],
+                                   timeout=180_000, polling=10)
+            out[name] = (time.perf_counter() - t0) * 1000
+    finally:
+        page.context.close()
+    return out
+
+
 def measure_warm(browser, roots: dict[str, Path], repeats: int, trained: str) -> dict:
+    """Warm servers (every page opened once). Per page: a new browser context opens it (a new
+    student, nothing cached: Streamlit's and Plotly's JavaScript loaded afresh), beside the two
+    trivial apps opened the same way; and a tour in one tab through the sidebar."""
     from devtools.browser import stop_process_group
     from devtools.e2e import app_pages
 
     pages = app_pages()
     servers = {label: _server(root / "streamlit_app.py", root, {"LATENT_EXPLORER_TRAINED": trained})
                for label, root in roots.items()}
-    trivial = _server(TRIVIAL, REPO)  # the floor: Streamlit's own page load, measured alongside
+    baselines = {"trivial app": _server(TRIVIAL, REPO), "trivial Plotly app": _server(TRIVIAL_PLOTLY, REPO)}
     out: dict = {}
+    tours: dict = {}
     try:
-        _wait_healthy(trivial[1], trivial[0])
-        first_picture(browser, trivial[1], "")
+        for proc, url in baselines.values():
+            _wait_healthy(url, proc)
+            first_picture(browser, url, "")
         for label, (proc, url) in servers.items():
             _wait_healthy(url, proc)
             for _, path in pages:  # warm: models, data, codes load on first use
                 first_picture(browser, url, path)
         for rep in range(repeats):
             for name, path in pages:
-                out.setdefault("trivial app", {}).setdefault(name, []).append(first_picture(browser, trivial[1], ""))
+                for base, (_, url) in baselines.items():
+                    out.setdefault(base, {}).setdefault(name, []).append(first_picture(browser, url, ""))
                 for label, (_, url) in servers.items():
                     out.setdefault(label, {}).setdefault(name, []).append(first_picture(browser, url, path))
+            for label, (_, url) in servers.items():
+                for name, ms in tour_in_one_tab(browser, url, pages).items():
+                    tours.setdefault(label, {}).setdefault(name, []).append(ms)
         print("  warm first pictures measured", flush=True)
     finally:
-        for proc, _ in [*servers.values(), trivial]:
+        for proc, _ in [*servers.values(), *baselines.values()]:
             stop_process_group(proc)
-    return {label: {name: {"picture_ms": statistics.median(r["picture_ms"] for r in runs),
-                           "idle_ms": statistics.median(r["idle_ms"] for r in runs), "n": len(runs)}
-                    for name, runs in by_page.items()} for label, by_page in out.items()}
+    result = {label: {name: {"picture_ms": statistics.median(r["picture_ms"] for r in runs),
+                             "idle_ms": statistics.median(r["idle_ms"] for r in runs), "n": len(runs)}
+                      for name, runs in by_page.items()} for label, by_page in out.items()}
+    for label, by_page in tours.items():
+        for name, values in by_page.items():
+            result[label][name]["tab_ms"] = statistics.median(values)
+    return result
 
 
 def measure_load(roots: dict[str, Path], sessions: int, seconds: float, trainers: int) -> dict:
@@ -220,17 +268,23 @@ def to_markdown(r: dict) -> str:
     warm = r.get("warm")
     if warm:
         names = list(warm[labels[0]])
-        base = warm.get("trivial app")
-        rows = [["page (warm server, new session)"] + (["trivial app (ms)"] if base else [])
-                + [f"{label}: first picture (ms)" for label in labels] + [f"{label}: page idle (ms)" for label in labels]]
+        bases = [b for b in ("trivial app", "trivial Plotly app") if b in warm]
+        rows = [["page (warm server)"] + [f"{b}, new browser (ms)" for b in bases]
+                + [f"{label}: new browser (ms)" for label in labels]
+                + [f"{label}: in one tab, from the click (ms)" for label in labels]
+                + [f"{label}: new browser, page idle (ms)" for label in labels]]
         for name in names:
-            rows.append([name] + ([_f(base[name]["picture_ms"])] if base else [])
+            rows.append([name] + [_f(warm[b][name]["picture_ms"]) for b in bases]
                         + [_f(warm[label][name]["picture_ms"]) for label in labels]
+                        + [_f(warm[label][name].get("tab_ms")) for label in labels]
                         + [_f(warm[label][name]["idle_ms"]) for label in labels])
         lines += [f"## Warm first picture per page ({warm[labels[0]][names[0]]['n']} repeats, interleaved)", "",
-                  md_table(rows), "", "The trivial app's column: the same trivial app opened in a new session just "
-                  "before each page (Streamlit's own floor: its page, scripts and websocket). "
-                  "Goal: every page's first picture within 1500 ms.", ""]
+                  md_table(rows), "",
+                  "New browser: a new browser context (a new student, nothing cached) opens the page's URL; the "
+                  "trivial apps are opened the same way just before each page (Streamlit's own floor: its page, "
+                  "scripts and websocket, and for a chart Plotly's several MB of JavaScript). In one tab: a student "
+                  "on the home page clicks each page in the sidebar in the menu's order, then Home; ms from the "
+                  "click to the new page's first picture. Goal: every page's first picture within 1500 ms.", ""]
     load = r.get("load")
     if load:
         rows = [["under load", "browsing sessions", "interactions", "p50 (ms)", "p95 (ms)", "max (ms)",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer.logic import images
+from explorer.logic import figures, images
 
 from explorer.ui import home, loaders, sidebar  # no torch here: the first picture decodes in numpy
 
@@ -37,6 +37,15 @@ with right:
                    "them: a VAE's decoder turns any code its prior would draw into an image.")
         st.button("New samples", key="home_new_samples",
                   on_click=lambda: st.session_state.update(home_seed=seed + 1))
+        teaser = home.stored_map(card.path)
+        if teaser is not None:  # where the encoder puts test images: the region the samples come from
+            xy, labels, index = teaser
+            teaser_map = figures.latent_map(xy, labels, index=index, prior_center=(0.0, 0.0), height=320)
+            teaser_map.update_layout(showlegend=False, margin=dict(l=10, r=10, t=10, b=10))
+            st.plotly_chart(teaser_map, key="home_map", config={"displayModeBar": False, "staticPlot": True})
+            st.caption(f"{len(xy):,} test images encoded by {card.name} (their means, one colour per digit), "
+                       "inside the prior's 1, 2 and 3σ circles: the samples above come from the same region. "
+                       "Explore it on the Latent map.")
 
 st.subheader("Where to go")
 for start in range(0, len(available), 3):

@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from core.card import Card
+from core.codes import load_codes_for
 from core.npdecode import prior_codes
 from explorer.logic import images
 from explorer.ui import loaders
@@ -130,6 +131,22 @@ def prior_picture(path: str, count: int = 48, ncols: int = 8, seed: int = 0) -> 
         model = loaders.load_model(path).model
         decoded = loaders.decode(model, prior_codes(count, model.latent_dim, seed))
     return images.to_uint8(images.tile(decoded, ncols=ncols, padding=1))
+
+
+TEASER_POINTS = 2000
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def stored_map(path: str, points: int = TEASER_POINTS) -> tuple[np.ndarray, np.ndarray | None, np.ndarray] | None:
+    """(codes (n, 2), labels, their test-set indices) of a 2-D model, a fixed sample of its stored
+    test codes (NAME.codes.safetensors, read without torch or the dataset); None for another
+    latent dim, or when no codes match the weights."""
+    stored = load_codes_for(path)
+    if stored is None or stored.means.shape[1] != 2:
+        return None
+    n = len(stored.means)
+    keep = np.sort(np.random.default_rng(0).choice(n, size=min(points, n), replace=False))
+    return stored.means[keep], None if stored.labels is None else stored.labels[keep], keep
 
 
 def models_table(cards: list[Card]) -> pd.DataFrame:
