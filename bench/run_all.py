@@ -28,6 +28,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -66,12 +67,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def without_machine_paths(text: str) -> str:
+    """Results are committed: this checkout becomes ".", its parent "..", the home folder "~",
+    and a temporary folder (another checkout, say) "<tmp>"."""
+    for path, short in ((REPO, "."), (REPO.parent, ".."), (Path.home(), "~")):
+        text = re.sub(re.escape(str(path)) + r"(?![\w.+-])", short, text)  # whole names only
+    return re.sub(r"/tmp/[\w.+-]+", "<tmp>", text)
+
+
 def write_results(out: str | Path, result: dict, to_markdown) -> str:
-    """Write OUT.json and OUT.md (the Markdown made by ``to_markdown(result)``), print and return the Markdown."""
+    """Write OUT.json and OUT.md (the Markdown made by ``to_markdown(result)``), print and return the
+    Markdown; without machine paths (see without_machine_paths)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    md = to_markdown(result)
+    out.with_suffix(".json").write_text(without_machine_paths(json.dumps(result, indent=1)))
+    md = without_machine_paths(to_markdown(result))
     out.with_suffix(".md").write_text(md)
     print(md)
     return md
