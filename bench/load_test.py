@@ -173,35 +173,49 @@ class Session:
         await page.mouse.click(x, y)
 
 
-async def user_loop(s: Session, deadline: float, seed: int) -> None:
+TOUR = ["manifold", "latent sliders", "latent map", "interpolation", "beta", "compare", "home"]
+
+
+async def walk_the_tour(deadline: float, seed: int, navigate, interact) -> None:
+    """A user's walk through TOUR until ``deadline``: each session starts at another page
+    (``seed``); on each page, ``await navigate(page)`` then two or three ``await interact(page, rng)``,
+    with a user's pause after each."""
     rng = random.Random(seed)
-    # each session starts at a different place in the tour
-    tour = ["manifold", "latent sliders", "latent map", "interpolation", "beta", "compare", "home"]
-    k = seed % len(tour)
+    k = seed % len(TOUR)
     while time.monotonic() < deadline:
-        target = tour[k % len(tour)]
+        target = TOUR[k % len(TOUR)]
         k += 1
-        await s.act(f"navigate: {target}", lambda: s.nav(target))
+        await navigate(target)
         for _ in range(rng.randint(2, 3)):
             if time.monotonic() >= deadline:
                 return
-            if target == "manifold":
-                await s.act("slider: manifold grid size", lambda: s.drag("Grid size", rng.uniform(0.1, 0.9)))
-            elif target == "latent sliders":
-                plain = await s.page.locator('[data-testid="stMain"] [data-testid="stSlider"]').filter(
-                    has=s.page.locator('[data-testid="stWidgetLabel"]', has_text="z0")).count()
-                if not plain:
-                    await s.act("toggle: plain sliders", lambda: s.toggle("Plain Streamlit sliders"))
-                await s.act("slider: latent z0", lambda: s.drag("z0", rng.uniform(0.1, 0.9)))
-            elif target == "latent map":
-                await s.act("click: latent map point", lambda: s.click_map_point(rng.randrange(10_000)))
-            elif target == "interpolation":
-                await s.act("slider: interpolation steps", lambda: s.drag("Steps", rng.uniform(0.1, 0.9)))
-            elif target == "beta":
-                await s.act("slider: beta", lambda: s.key_slider("β"))
-            else:
-                await asyncio.sleep(rng.uniform(1.0, 2.0))  # reading the page
+            await interact(target, rng)
             await asyncio.sleep(rng.uniform(0.2, 0.8))  # a user's pause between moves
+
+
+async def user_loop(s: Session, deadline: float, seed: int) -> None:
+    async def navigate(target: str) -> None:
+        await s.act(f"navigate: {target}", lambda: s.nav(target))
+
+    async def interact(target: str, rng: random.Random) -> None:
+        if target == "manifold":
+            await s.act("slider: manifold grid size", lambda: s.drag("Grid size", rng.uniform(0.1, 0.9)))
+        elif target == "latent sliders":
+            plain = await s.page.locator('[data-testid="stMain"] [data-testid="stSlider"]').filter(
+                has=s.page.locator('[data-testid="stWidgetLabel"]', has_text="z0")).count()
+            if not plain:
+                await s.act("toggle: plain sliders", lambda: s.toggle("Plain Streamlit sliders"))
+            await s.act("slider: latent z0", lambda: s.drag("z0", rng.uniform(0.1, 0.9)))
+        elif target == "latent map":
+            await s.act("click: latent map point", lambda: s.click_map_point(rng.randrange(10_000)))
+        elif target == "interpolation":
+            await s.act("slider: interpolation steps", lambda: s.drag("Steps", rng.uniform(0.1, 0.9)))
+        elif target == "beta":
+            await s.act("slider: beta", lambda: s.key_slider("β"))
+        else:
+            await asyncio.sleep(rng.uniform(1.0, 2.0))  # reading the page
+
+    await walk_the_tour(deadline, seed, navigate, interact)
 
 
 async def trainer(s: Session, url: str, epochs: int, deadline_train: float) -> dict:

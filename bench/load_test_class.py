@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.load_test import _ERRORS_JS, REPO, Session, pct, session_factory, user_loop, warm_up
+from bench.load_test import _ERRORS_JS, REPO, Session, pct, session_factory, user_loop, walk_the_tour, warm_up
 from bench.run_all import RESULTS, machine_info, machine_markdown, md_table, write_results
 from bench.ws_session import WsSession
 from devtools.e2e import read_run_log, timed_app_server
@@ -89,21 +89,16 @@ SLIDERS = {"manifold": "Grid size", "interpolation": "Steps", "beta": "β"}  # t
 
 async def ws_user_loop(s: WsSession, deadline: float, seed: int) -> None:
     """bench.load_test.user_loop for a websocket session: the same tour, the same sliders."""
-    rng = random.Random(seed)
-    tour = ["manifold", "latent sliders", "latent map", "interpolation", "beta", "compare", "home"]
-    k = seed % len(tour)
-    while time.monotonic() < deadline:
-        target = tour[k % len(tour)]
-        k += 1
+    async def navigate(target: str) -> None:
         await s.act(f"navigate: {target}", s.navigate(target))
-        for _ in range(rng.randint(2, 3)):
-            if time.monotonic() >= deadline:
-                return
-            if target in SLIDERS:
-                await s.act(f"slider: {SLIDERS[target]}", s.move_slider(SLIDERS[target], rng.uniform(0.05, 0.95)))
-            else:
-                await asyncio.sleep(rng.uniform(1.0, 2.0))  # reading the page
-            await asyncio.sleep(rng.uniform(0.2, 0.8))  # a user's pause between moves
+
+    async def interact(target: str, rng: random.Random) -> None:
+        if target in SLIDERS:
+            await s.act(f"slider: {SLIDERS[target]}", s.move_slider(SLIDERS[target], rng.uniform(0.05, 0.95)))
+        else:
+            await asyncio.sleep(rng.uniform(1.0, 2.0))  # reading the page
+
+    await walk_the_tour(deadline, seed, navigate, interact)
 
 
 async def trainer(s: Session, index: int, epochs: int, deadline: float) -> dict:

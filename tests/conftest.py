@@ -37,3 +37,14 @@ def no_network(monkeypatch):
 def digits() -> Dataset:
     """scikit-learn's bundled 8x8 digits (offline), loaded once."""
     return load_dataset("digits", download=False)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright, one per test module; skips with the reason when it is missing."""
+    from devtools.browser import chromium, chromium_missing_reason
+
+    if reason := chromium_missing_reason():
+        pytest.skip(reason)
+    with chromium() as b:
+        yield b

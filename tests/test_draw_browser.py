@@ -22,18 +22,12 @@ from core.checkpoints import load_checkpoint
 from explorer.logic.drawing import fit_like_mnist, pack_dense
 from explorer.ui.latent_canvas import COMPONENT_DIR
 from explorer.ui.latent_decoder import COMPONENT_DIR as SHARED_DIR
-from devtools.browser import REPO_ROOT, chromium, chromium_missing_reason, streamlit_server
+from devtools.browser import REPO_ROOT, chromium_missing_reason, streamlit_server
 from devtools.draw_support import ONE, SEVEN, STATE, STATS, IMAGE_HASH, canvas_frame, draw, drag_map, open_demo, rate, runs, wait_runs
 from tests.test_draw_unit import CONFIGS, random_model
 
 DEMO = REPO_ROOT / "devtools" / "apps" / "draw_demo.py"
 pytestmark = pytest.mark.skipif(chromium_missing_reason() is not None, reason=str(chromium_missing_reason()))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import re
 import numpy as np
 import pytest
 
-from devtools.browser import chromium, chromium_missing_reason, component_frame
+from devtools.browser import chromium_missing_reason, component_frame
 from devtools.e2e import (
     app_pages, app_server, assert_no_errors, choose, click_button, click_nav, click_toggle, data_trace, drag_slider,
     error_texts, fill_input, image_fingerprint, images_src, main_text, new_app_page, open_app, plotly_chart_count,
@@ -62,12 +62,6 @@ def server(trained_dir):
     with app_server(env={"LATENT_EXPLORER_TRAINED": str(trained_dir / "published"),
                          "LATENT_EXPLORER_WORKSPACES": str(trained_dir / "workspaces")}) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

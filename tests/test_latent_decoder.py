@@ -22,7 +22,7 @@ import torch
 
 from core.models import DenseLayer, ModelConfig, build_model
 from explorer.ui.latent_decoder import COMPONENT_DIR, latent_decoder, layers_fingerprint, pack_layers
-from devtools.browser import REPO_ROOT, chromium, chromium_missing_reason, component_frame, streamlit_server
+from devtools.browser import REPO_ROOT, chromium_missing_reason, component_frame, streamlit_server
 
 DEMO = REPO_ROOT / "devtools" / "apps" / "decoder_demo.py"
 needs_chromium = pytest.mark.skipif(chromium_missing_reason() is not None, reason=str(chromium_missing_reason()))
@@ -158,15 +158,6 @@ def test_apptest_degrades_to_the_initial_z(query):
 
 
 # ---- the browser's decode against torch ---------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = chromium_missing_reason()
-    if reason:
-        pytest.skip(reason)
-    with chromium() as b:
-        yield b
-
 
 @pytest.fixture(scope="module")
 def decoder_page(browser):

@@ -269,25 +269,26 @@ def digits_dae(tmp_path_factory, digits):
     return folder
 
 
-def test_compare_says_when_there_is_no_denoising_ae(monkeypatch, tmp_path):
+def compare_digits(monkeypatch, trained: Path) -> AppTest:
+    """The Compare page on digits (the shipped AE and VAE), with ``trained`` as the published folder."""
     shipped("digits-ae-2", "digits-vae-2")
-    monkeypatch.setenv("LATENT_EXPLORER_TRAINED", str(tmp_path))
+    monkeypatch.setenv("LATENT_EXPLORER_TRAINED", str(trained))
     at = AppTest.from_file(str(ROOT / "pages" / "6_Compare.py"), default_timeout=TIMEOUT)
     at.session_state["picked_dataset"] = "digits"
     at.run()
     assert not at.exception
+    return at
+
+
+def test_compare_says_when_there_is_no_denoising_ae(monkeypatch, tmp_path):
+    at = compare_digits(monkeypatch, tmp_path)
     assert any("No denoising autoencoder" in i.value and "digits-dae-2" in i.value for i in at.info)
     labels = [m.label for m in at.metric]
     assert any(lab.startswith("AE:") for lab in labels) and any(lab.startswith("VAE:") for lab in labels)
 
 
 def test_compare_shows_the_denoising_ae_and_errors_against_clean_images(monkeypatch, digits_dae):
-    shipped("digits-ae-2", "digits-vae-2")
-    monkeypatch.setenv("LATENT_EXPLORER_TRAINED", str(digits_dae))
-    at = AppTest.from_file(str(ROOT / "pages" / "6_Compare.py"), default_timeout=TIMEOUT)
-    at.session_state["picked_dataset"] = "digits"
-    at.run()
-    assert not at.exception
+    at = compare_digits(monkeypatch, digits_dae)
     errors = {m.label.split(":")[0]: float(m.value) for m in at.metric if "vs clean" in m.label}
     assert set(errors) == {"AE", "Denoising AE", "VAE"}, errors
     at.radio(key="denoise_kind").set_value("mask").run()

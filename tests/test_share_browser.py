@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from devtools.browser import chromium, chromium_missing_reason
+from devtools.browser import chromium_missing_reason
 from devtools.e2e import (
     app_server, assert_no_errors, choose, click_button, click_nav, fill_input, new_app_page, open_app, rerun,
     save_artifact, selectbox_value, slider_value, wait_idle,
@@ -50,12 +50,6 @@ def trained_dir(tmp_path_factory):
 def server(trained_dir):
     with app_server(env={"LATENT_EXPLORER_TRAINED": str(trained_dir)}) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture
