@@ -498,3 +498,16 @@ def test_open_image_reads_bytes_and_paths(tmp_path):
         assert open_image(source).size == (7, 5)
     with pytest.raises(DatasetError, match=r"the file is empty"):
         open_image(b"")
+
+
+def test_a_mat_file_that_crashes_the_matlab_reader_is_a_dataset_error(tmp_path, monkeypatch):
+    """scipy's C reader segfaulted on bytes found by tests/test_fuzz.py: it now runs in a child process."""
+    import signal
+
+    from core.data import download
+
+    monkeypatch.setattr(download, "_read_mat", lambda *args: os.kill(os.getpid(), signal.SIGSEGV))
+    mat = tmp_path / "frey_rawface.mat"
+    mat.write_bytes(b"MATLAB 5.0 MAT-file" + bytes(200))
+    with pytest.raises(DatasetError, match="crashed on"):
+        download.loadmat(mat, "ff", "frey")

@@ -30,14 +30,56 @@ def first_existing(candidates: list[Path]) -> Path | None:
     return None
 
 
+MAT_READ_TIMEOUT_S = 120.0
+
+
 def loadmat(path: Path, variable: str, what: str) -> np.ndarray:
     """One variable of a MATLAB file, its declared size checked (``whosmat``) before it is read.
 
-    scipy.io.loadmat parses MATLAB's own format; nothing is unpickled.
+    scipy.io.loadmat parses MATLAB's own format (nothing is unpickled) in C, and some damaged
+    files crash it (a segmentation fault, found by tests/test_fuzz.py). So it runs in a forked
+    child process: the array comes back through a .npy file (read without pickle), an error as
+    its message, and a crash as a DatasetError instead of the end of the server.
     """
+    check_file_size(path, f"{what}: {path}")
+    import importlib
+    import multiprocessing
+
+    importlib.import_module("scipy.io")  # before forking: the child must not import under other threads' locks
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with tempfile.TemporaryDirectory(prefix="mat-") as tmp:
+        out, error = Path(tmp) / "variable.npy", Path(tmp) / "error.txt"
+        child = context.Process(target=_read_mat_into, args=(path, variable, what, out, error), daemon=True)
+        child.start()
+        child.join(MAT_READ_TIMEOUT_S)
+        if child.is_alive():
+            child.kill()
+            child.join()
+            raise DatasetError(f"{what}: reading {path} took over {MAT_READ_TIMEOUT_S:.0f} s: {REDOWNLOAD}")
+        if error.exists():
+            raise DatasetError(error.read_text())
+        if child.exitcode != 0 or not out.exists():
+            raise DatasetError(f"{what}: the MATLAB reader crashed on {path} (exit code {child.exitcode}); "
+                               f"the file is corrupt: {REDOWNLOAD}")
+        try:
+            return np.load(out, allow_pickle=False)
+        except ValueError as e:
+            raise DatasetError(f"{what}: {path}: variable {variable!r} is not a numeric array: {REDOWNLOAD}") from e
+
+
+def _read_mat_into(path: Path, variable: str, what: str, out: Path, error: Path) -> None:
+    """The child's side of loadmat: the array to ``out``, or a DatasetError's message to ``error``."""
+    try:
+        np.save(out, _read_mat(path, variable, what), allow_pickle=False)
+    except DatasetError as e:
+        error.write_text(str(e))
+
+
+def _read_mat(path: Path, variable: str, what: str) -> np.ndarray:
     import scipy.io
 
-    check_file_size(path, f"{what}: {path}")
     try:
         listed = scipy.io.whosmat(str(path))
         found = {name: shape for name, shape, _ in listed}
