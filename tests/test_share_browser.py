@@ -23,7 +23,7 @@ from devtools.e2e import (
     app_server, assert_no_errors, choose, click_button, click_nav, fill_input, new_app_page, open_app, rerun,
     save_artifact, selectbox_value, slider_value, wait_idle,
 )
-from explorer.ui import home, loaders
+from explorer.ui import home, loaders, share
 
 pytestmark = [
     pytest.mark.browser,
@@ -71,7 +71,14 @@ def menu(page) -> list[str]:
 
 
 def link_box(page) -> str:
-    return page.locator('[data-testid="stSidebar"] [data-testid="stCode"]').last.inner_text().strip()
+    """Open the sidebar's link popover as a user would, read the link, close it again."""
+    page.locator('[data-testid="stSidebar"] [data-testid="stPopover"] button', has_text=share.LINK_LABEL).click()
+    code = page.locator('[data-testid="stPopoverBody"] [data-testid="stCode"]').last
+    code.wait_for(state="visible", timeout=10_000)
+    text = code.inner_text().strip()
+    page.keyboard.press("Escape")
+    code.wait_for(state="hidden", timeout=10_000)
+    return text
 
 
 def notes(page) -> list[str]:
