@@ -37,15 +37,7 @@ with right:
                    "them: a VAE's decoder turns any code its prior would draw into an image.")
         st.button("New samples", key="home_new_samples",
                   on_click=lambda: st.session_state.update(home_seed=seed + 1))
-        teaser = home.stored_map(card.path)
-        if teaser is not None:  # where the encoder puts test images: the region the samples come from
-            xy, labels, index = teaser
-            teaser_map = figures.latent_map(xy, labels, index=index, prior_center=(0.0, 0.0), height=320)
-            teaser_map.update_layout(showlegend=False, margin=dict(l=10, r=10, t=10, b=10))
-            st.plotly_chart(teaser_map, key="home_map", config={"displayModeBar": False, "staticPlot": True})
-            st.caption(f"{len(xy):,} test images encoded by {card.name} (their means, one colour per digit), "
-                       "inside the prior's 1, 2 and 3σ circles: the samples above come from the same region. "
-                       "Explore it on the Latent map.")
+        teaser_slot = st.container()  # filled last, see the end of the page
 
 st.subheader("Where to go")
 for start in range(0, len(available), 3):
@@ -62,5 +54,20 @@ if not cards:
 else:
     st.dataframe(home.models_table(cards), hide_index=True, column_config=home.TABLE_COLUMNS, width="stretch")
     st.caption(home.UNITS)
+
+# The teaser map goes out last although it sits under the samples: the browser compiles Plotly's
+# JavaScript (several MB) for it, which holds up painting anything else for most of a second,
+# so the samples above must reach the screen first (bench/bench_start.py's cold start). It also
+# has Plotly ready in the browser before the student opens the Latent map.
+if card is not None:
+    teaser = home.stored_map(card.path)
+    if teaser is not None:  # where the encoder puts test images: the region the samples come from
+        xy, labels, index = teaser
+        teaser_map = figures.latent_map(xy, labels, index=index, prior_center=(0.0, 0.0), height=320)
+        teaser_map.update_layout(showlegend=False, margin=dict(l=10, r=10, t=10, b=10))
+        teaser_slot.plotly_chart(teaser_map, key="home_map", config={"displayModeBar": False, "staticPlot": True})
+        teaser_slot.caption(f"{len(xy):,} test images encoded by {card.name} (their means, one colour per digit), "
+                            "inside the prior's 1, 2 and 3σ circles: the samples above come from the same region. "
+                            "Explore it on the Latent map.")
 
 loaders.preload_in_background()  # the first picture is out: get torch ready for the other pages

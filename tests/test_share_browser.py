@@ -121,6 +121,25 @@ def test_a_deep_link_first_thing_on_a_fresh_server_restores_model_and_code(page,
     assert_no_errors(page, "Latent sliders from a deep link")
 
 
+HIGHLIGHTER_JS = """() => performance.getEntriesByType('resource')
+  .some(e => e.name.includes('StreamlitSyntaxHighlighter'))"""
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("path", ["", "Latent_sliders", "Beta_and_tradeoff"])
+def test_the_link_box_loads_the_code_highlighter_only_when_opened(page, server, path):
+    """The link's code box pulls in Streamlit's 1.5 MB syntax highlighter: in the sidebar it was
+    compiled by every page before its first chart (Beta: 2.0 s instead of 1.3 s in a new browser,
+    bench/bench_start.py). In its popover it loads when a student opens the link, not before."""
+    open_app(page, server, path)
+    wait_idle(page, settle_ms=500)
+    assert not page.evaluate(HIGHLIGHTER_JS), f"/{path} loaded the syntax highlighter before the link was opened"
+    link = link_box(page)
+    assert urlparse(link).path.strip("/") == path and link.startswith(server.rstrip("/"))
+    assert page.evaluate(HIGHLIGHTER_JS)
+    assert_no_errors(page, f"/{path} with its link opened")
+
+
 @pytest.mark.timeout(180)
 def test_the_link_box_url_opens_the_same_view_in_a_new_session(page, browser, server):
     need("mnist-ae-2")

@@ -32,10 +32,12 @@ loaders.preload_in_background = lambda: seen.append(sorted(m for m in ("torch", 
                                                           if m in sys.modules))
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file("streamlit_app.py", default_timeout=120).run()
-print(json.dumps({"exceptions": [e.value for e in at.exception], "images": len(at.image), "seen": seen}))
+print(json.dumps({"exceptions": [e.value for e in at.exception], "images": len(at.image), "seen": seen,
+                  "charts": len(at.get("plotly_chart"))}))
 """, tmp_path)
     assert result["exceptions"] == []
     assert result["images"] >= 1, "no samples from the prior on the home page"
+    assert result["charts"] == 1, "the teaser map (the stored codes of the samples' VAE) is missing"
     assert result["seen"] == [[]], "the home page imported torch (or scipy.stats) before its end"
 
 
@@ -44,14 +46,18 @@ def test_the_preload_imports_the_other_pages_modules_once(tmp_path):
 import json, sys
 from explorer.ui import loaders
 before = "torch" in sys.modules
+import time
 first = loaders.preload_in_background()
 again = loaders.preload_in_background()
+time.sleep(loaders.PRELOAD_DELAY_S / 3)
+early = "torch" in sys.modules  # the browser is still fetching the home page's pictures from this process
 first.join(240)
-print(json.dumps({"before": before, "same": first is again, "alive": first.is_alive(), "daemon": first.daemon,
+print(json.dumps({"before": before, "early": early, "same": first is again, "alive": first.is_alive(), "daemon": first.daemon,
                   "loaded": [m for m in loaders.PRELOADED_MODULES if m in sys.modules]}))
 """, tmp_path)
     from explorer.ui.loaders import PRELOADED_MODULES
 
     assert result["before"] is False, "importing the loaders already imported torch"
+    assert result["early"] is False, "the preload imported torch before its delay"
     assert result["same"] and result["daemon"] and not result["alive"]
     assert result["loaded"] == list(PRELOADED_MODULES)

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # takes one to two seconds on a cold server.
 PRELOADED_MODULES = ("torch", "core.models", "core.latent", "explorer.logic.spaces", "explorer.logic.analysis",
                      "mlxtend.data")
+PRELOAD_DELAY_S = 1.5  # after the home page's run, before the imports begin
 _preload_lock = threading.Lock()
 _preload: threading.Thread | None = None
 
@@ -63,6 +65,11 @@ def preload_in_background() -> threading.Thread:
 
 
 def _import_modules() -> None:
+    # Wait first: the browser is still fetching the home page's pictures and Streamlit's and
+    # Plotly's JavaScript, all served by this process, and importing torch holds the GIL for
+    # seconds (a 3 KB chunk took 300 ms, the samples' JPEG 400 ms, in bench/bench_start.py's
+    # cold start). The class reads the home page for longer than the wait.
+    time.sleep(PRELOAD_DELAY_S)
     for name in PRELOADED_MODULES:
         try:
             importlib.import_module(name)
