@@ -56,6 +56,14 @@ cols[2].metric("−ELBO (the β = 1 bound)", analysis.fmt(m.get("neg_elbo"), ".1
 cols[3].metric("Active units (KL > 0.01 nats)", f"{analysis.fmt(m.get('active_units'), 'd')} of {group.latent_dim}")
 
 left, right = st.columns(2)
+# The samples (an image) go out before the map (a chart) although they sit on the right: the browser
+# paints nothing while it compiles Plotly's JavaScript, so the picture that needs none comes first.
+with right:
+    st.subheader("Samples from the prior, z ~ N(0, I)")
+    scale = images.display_scale(selection.model.image_shape[1], target=56)
+    st.image(images.upscale(explore.prior_picture(selection, count=64, ncols=8, seed=0), scale))
+    st.caption("The same 64 draws of z for every β. Where the codes fill the prior (larger β), "
+               "most draws land on something the decoder knows; with β near 0 many fall in holes.")
 with left:
     st.subheader("Latent map of the test images")
     codes = explore.codes(selection)
@@ -70,12 +78,6 @@ with left:
             prior_center=(0.0, 0.0), height=440), key="beta_map", config={"displayModeBar": False})
         shown = "" if group.latent_dim == 2 else f" Of {group.latent_dim} dims, the two with the most KL are drawn."
         st.caption(f"Posterior means of {len(idx):,} test images; dashed: the prior's 1, 2, 3σ circles.{shown}")
-with right:
-    st.subheader("Samples from the prior, z ~ N(0, I)")
-    scale = images.display_scale(selection.model.image_shape[1], target=56)
-    st.image(images.upscale(explore.prior_picture(selection, count=64, ncols=8, seed=0), scale))
-    st.caption("The same 64 draws of z for every β. Where the codes fill the prior (larger β), "
-               "most draws land on something the decoder knows; with β near 0 many fall in holes.")
 
 st.subheader("The rate-distortion curve")
 curve_name = analysis.curve_sweep(groups, group_name)

@@ -81,18 +81,19 @@ st.caption("Blank: not defined for that model (a deterministic encoder has no KL
 
 if data is not None:
     st.subheader("Latent maps")
-    grid = [c for _ in range((len(panels) + 1) // 2) for c in st.columns(2)]
-    for col, p in zip(grid, panels):
+    maps = []
+    for p in panels:
         codes = explore.codes(p)
         if codes is None:
             continue
         d0, d1 = analysis.map_dims(p.card)
         pick = analysis.subsample(len(codes.means), 2000)
-        col.plotly_chart(figures.latent_map(
-            codes.means[pick][:, [d0, d1]], None if codes.labels is None else codes.labels[pick],
-            explore.class_names(p), index=pick, axis_titles=(f"z{d0}", f"z{d1}"), height=380,
-            prior_center=(0.0, 0.0) if p.model.variational else None, title=p.card.kind_label),
-            key=f"compare_map_{p.name}", config={"displayModeBar": False})
+        maps.append(figures.MapPanel(
+            codes.means[pick][:, [d0, d1]], None if codes.labels is None else codes.labels[pick], pick,
+            (f"z{d0}", f"z{d1}"), (0.0, 0.0) if p.model.variational else None, p.card.kind_label))
+    if maps:
+        st.plotly_chart(figures.latent_map_grid(maps, explore.class_names(panels[0])), key="compare_maps",
+                        config={"displayModeBar": False})
     st.caption("Each map has its own axes: PCA's codes spread as widely as the data's variance along each axis, "
                "an AE's wherever training put them; only the VAE's are held near N(0, I) (dashed circles).")
 

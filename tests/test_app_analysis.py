@@ -121,6 +121,11 @@ def test_compare_page_shows_each_kind_and_the_subspace_angle():
     assert len(kinds) >= 2 and kinds == sorted(kinds, key=analysis.KIND_ORDER.index)
     if {"pca", "linear-ae"} <= set(kinds):
         assert any("up to a rotation/scale inside it" in m.value for m in at.markdown)
+    # the latent maps: one figure, one map per model titled by its kind, each on its own axes
+    (maps,) = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.proto.id and "compare_maps" in c.proto.id]
+    titles = [a["text"] for a in maps["layout"]["annotations"]]
+    assert len(titles) == len(kinds) and all(t.startswith("<b>") for t in titles)
+    assert {t.get("xaxis", "x") for t in maps["data"]} == {"x"} | {f"x{k}" for k in range(2, len(kinds) + 1)}
     before = [m.value for m in at.markdown]
     if any(b.key == "compare_shuffle" for b in at.button):
         at.button(key="compare_shuffle").click().run()

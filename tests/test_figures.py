@@ -198,6 +198,48 @@ def test_histogram_2d_counts_every_point_in_range():
     assert hist.counts[1, 1] == 2  # row = y bin, column = x bin
 
 
+def _grid_panels(count: int = 3) -> list[figures.MapPanel]:
+    xy, labels = _blobs()
+    return [figures.MapPanel(xy * (k + 1), labels, np.arange(len(xy)) + 100 * k, (f"z{k}", f"z{k + 1}"),
+                             (0.0, 0.0) if k % 2 else None, f"model {k}") for k in range(count)]
+
+
+def test_latent_map_grid_puts_each_map_on_its_own_axes_at_one_scale():
+    panels = _grid_panels(3)
+    fig = figures.latent_map_grid(panels, ["a", "b", "c"], ncols=2)
+    layout = fig.to_dict()["layout"]
+    for k, panel in enumerate(panels):
+        suffix = "" if k == 0 else str(k + 1)
+        traces = [t for t in fig.data if (t.xaxis or "x") == f"x{suffix}"]
+        assert all((t.yaxis or "y") == f"y{suffix}" for t in traces)
+        data = [t for t in traces if t.name in ("a", "b", "c")]
+        assert sum(len(t.x) for t in data) == len(panel.xy)  # every point of this model, on its own axes
+        indices = np.concatenate([np.asarray(t.customdata).ravel() for t in data])
+        assert sorted(indices.tolist()) == sorted(panel.index.tolist())
+        assert any(t.name.startswith("prior") for t in traces) == (panel.prior_center is not None)
+        x0, x1 = layout[f"xaxis{suffix}"]["range"]
+        assert x0 < panel.xy[:, 0].min() and x1 > panel.xy[:, 0].max()
+        assert layout[f"xaxis{suffix}"]["title"]["text"] == panel.axis_titles[0]
+        assert layout[f"yaxis{suffix}"]["scaleanchor"] == f"x{suffix}"
+    # two to a row: side by side, then below; no two maps overlap
+    domains = [(layout[f"xaxis{s}"]["domain"], layout[f"yaxis{s}"]["domain"]) for s in ("", "2", "3")]
+    assert domains[0][1] == domains[1][1] and domains[0][0][1] < domains[1][0][0]
+    assert domains[2][1][1] < domains[0][1][0] and domains[2][0] == domains[0][0]
+    assert all(0 <= lo < hi <= 1 for dx, dy in domains for lo, hi in (dx, dy))
+    assert [a["text"] for a in layout["annotations"]] == [f"<b>{p.title}</b>" for p in panels]
+
+
+def test_latent_map_grid_shows_each_class_once_in_the_legend_for_every_map():
+    fig = figures.latent_map_grid(_grid_panels(2), ["a", "b", "c"])
+    shown = [t.name for t in fig.data if t.showlegend]
+    assert sorted(shown) == sorted(set(shown)) and {"a", "b", "c"} <= set(shown)
+    for name in ("a", "b", "c"):  # one click on the legend entry hides the class in both maps
+        assert {t.legendgroup for t in fig.data if t.name == name} == {name}
+        assert len([t for t in fig.data if t.name == name]) == 2
+    with pytest.raises(ValueError, match="at least one map"):
+        figures.latent_map_grid([])
+
+
 def _every_figure() -> list[go.Figure]:
     xy, labels = _blobs()
     covs = np.stack([np.eye(2) * 0.1] * 3)
@@ -209,10 +251,11 @@ def _every_figure() -> list[go.Figure]:
         figures.manifold_figure(np.zeros((8, 8)), np.arange(2.0), np.arange(2.0), (4, 4), title="grid"),
         figures.density_figure(xy, np.arange(3.0), np.arange(3.0), prior=True, title="density"),
         figures.density_figure(np.zeros((0, 2)), np.arange(3.0), np.arange(3.0)),
+        figures.latent_map_grid(_grid_panels(), ["a", "b", "c"]),
     ]
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(6))
 def test_figures_pass_plotly_validation(index):
     """The builders skip Plotly's validation for speed; here every property is checked."""
     fig = _every_figure()[index]

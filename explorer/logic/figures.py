@@ -5,6 +5,7 @@ Pure functions (no Streamlit): every figure can be built and checked in a plain 
     latent_map       the encoded test set as a WebGL scatter, one trace per class, with
                      optional posterior ellipses, the prior's 1/2/3-sigma circles, a
                      highlighted point and uploaded images as stars
+    latent_map_grid  several latent maps side by side in one figure (one per model)
     manifold_figure  an n x n grid of decoded images, the axes labelled in latent units
     density_figure   where the encoded data lies, in the same coordinates as a manifold
                      grid, with the grid's extent and its points drawn on top
@@ -242,27 +243,90 @@ def latent_map(
     WebGL above SVG, so SVG marks would hide under thousands of points.
     Both axes use the same scale: circles look round and ellipses keep their shape.
     """
+    traces, xaxis, yaxis = _map_parts(xy, labels, class_names, index, axis_titles, ellipses=ellipses,
+                                      prior_center=prior_center, highlight=highlight, samples=samples, markers=markers)
+    layout = dict(
+        height=height, margin=dict(l=10, r=10, t=70 if title else 50, b=10),
+        legend=dict(itemsizing="constant", orientation="h", yanchor="bottom", y=1.01, x=0),
+        xaxis=xaxis, yaxis={**yaxis, "scaleanchor": "x"}, dragmode="pan", uirevision="latent-map",
+    )
+    return _figure(traces, layout, title)
+
+
+def _map_parts(xy: np.ndarray, labels: np.ndarray | None, class_names: Sequence[str] | None,
+               index: np.ndarray | None, axis_titles: tuple[str, str], **overlays) -> tuple[list[dict], dict, dict]:
+    """A latent map's traces and its two axes (titles, ranges that show every mark)."""
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     n = len(xy)
     index = np.arange(n) if index is None else np.asarray(index).reshape(-1)
     if len(index) != n:
         raise ValueError(f"index has {len(index)} entries but xy has {n} points")
     traces = _class_traces(xy, labels, class_names, index, axis_titles)
-    overlays, extent = _overlay_traces(xy, ellipses, prior_center, highlight, samples, markers)
-    traces += overlays
+    drawn, extent = _overlay_traces(xy, overlays.get("ellipses"), overlays.get("prior_center"),
+                                    overlays.get("highlight"), overlays.get("samples"), overlays.get("markers", ()))
+    traces += drawn
     points = np.concatenate(extent) if extent else np.zeros((1, 2))
     points = points[np.isfinite(points).all(1)]
     if not len(points):
         points = np.zeros((1, 2))
-    layout = dict(
-        height=height, margin=dict(l=10, r=10, t=70 if title else 50, b=10),
-        legend=dict(itemsizing="constant", orientation="h", yanchor="bottom", y=1.01, x=0),
-        xaxis=dict(title=dict(text=axis_titles[0]), range=_padded_range(points[:, 0]), zeroline=False),
-        yaxis=dict(title=dict(text=axis_titles[1]), range=_padded_range(points[:, 1]), zeroline=False,
-                   scaleanchor="x", scaleratio=1),
-        dragmode="pan", uirevision="latent-map",
-    )
-    return _figure(traces, layout, title)
+    xaxis = dict(title=dict(text=axis_titles[0]), range=_padded_range(points[:, 0]), zeroline=False)
+    yaxis = dict(title=dict(text=axis_titles[1]), range=_padded_range(points[:, 1]), zeroline=False, scaleratio=1)
+    return traces, xaxis, yaxis
+
+
+class MapPanel(NamedTuple):
+    """One map of ``latent_map_grid``: its points and what is drawn with them."""
+
+    xy: np.ndarray  # (N, 2)
+    labels: np.ndarray | None
+    index: np.ndarray  # (N,) dataset index of each point
+    axis_titles: tuple[str, str]
+    prior_center: Sequence[float] | None  # the prior's circles (a VAE), None for none
+    title: str
+
+
+def latent_map_grid(panels: Sequence[MapPanel], class_names: Sequence[str] | None = None, *, ncols: int = 2,
+                    row_height: int = 380) -> go.Figure:
+    """Several latent maps in one figure, ``ncols`` to a row, each with its own axes (each model
+    puts its codes at its own scale) and both axes of a map on one scale.
+
+    One figure rather than one chart per map: the browser draws them all in one WebGL context,
+    so four maps of 2,000 points are on screen in 0.62 s instead of 1.14 s after a reload
+    (headless Chromium, 2 cores), and the page's pictures above them are not held up as long.
+    The classes share one legend: a click on a class hides it in every map.
+    """
+    if not panels:
+        raise ValueError("latent_map_grid needs at least one map")
+    ncols = max(1, min(ncols, len(panels)))
+    nrows = -(-len(panels) // ncols)
+    legend_px, title_px, gap_px = 40, 28, 56
+    height = legend_px + nrows * (row_height + title_px) + (nrows - 1) * gap_px
+    x_gap = 0.08
+    width = (1 - x_gap * (ncols - 1)) / ncols
+    traces: list[dict] = []
+    layout: dict = dict(height=height, margin=dict(l=10, r=10, t=legend_px, b=10), dragmode="pan",
+                        legend=dict(itemsizing="constant", orientation="h", yanchor="bottom", y=1.0, x=0),
+                        uirevision="latent-map-grid", annotations=[])
+    in_legend: set[str] = set()
+    for k, panel in enumerate(panels):
+        row, col = divmod(k, ncols)
+        suffix = "" if k == 0 else str(k + 1)
+        top = 1 - row * (row_height + title_px + gap_px) / (height - legend_px)
+        bottom = top - (row_height + title_px) / (height - legend_px)
+        y_domain = [max(0.0, bottom), top - title_px / (height - legend_px)]
+        x_domain = [col * (width + x_gap), col * (width + x_gap) + width]
+        map_traces, xaxis, yaxis = _map_parts(panel.xy, panel.labels, class_names, panel.index, panel.axis_titles,
+                                              prior_center=panel.prior_center)
+        for trace in map_traces:
+            trace.update(xaxis=f"x{suffix}", yaxis=f"y{suffix}", legendgroup=trace["name"],
+                         showlegend=trace["name"] not in in_legend)
+            in_legend.add(trace["name"])
+        traces += map_traces
+        layout[f"xaxis{suffix}"] = {**xaxis, "domain": x_domain, "anchor": f"y{suffix}"}
+        layout[f"yaxis{suffix}"] = {**yaxis, "domain": y_domain, "anchor": f"x{suffix}", "scaleanchor": f"x{suffix}"}
+        layout["annotations"].append(dict(text=f"<b>{panel.title}</b>", showarrow=False, xref="paper", yref="paper",
+                                          x=sum(x_domain) / 2, y=top, xanchor="center", yanchor="top"))
+    return _figure(traces, layout, None)
 
 
 # --------------------------------------------------------------------------- manifold
