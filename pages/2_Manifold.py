@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from explorer.logic import figures, spaces
+from explorer.logic import manifold_figures, spaces
 
 from explorer.ui import downloads, explore, sidebar
 
@@ -34,14 +34,14 @@ def show(panel: sidebar.Selection, n: int, spacing: str, span: float, dims: tupl
     label = panel.card.display_name
     left, right = st.columns(2)
     left.plotly_chart(
-        figures.manifold_figure(grid.png, grid.x_values, grid.y_values, grid.cell_shape, axis_titles=axis_titles,
+        manifold_figures.manifold_figure(grid.png, grid.x_values, grid.y_values, grid.cell_shape, axis_titles=axis_titles,
                                 title=f"Decoded grid · {label}"),
         key=f"manifold_grid_{panel.name}", config={"displayModeBar": False},
     )
     downloads.grid_png(left, panel, grid, n)
     xy = np.zeros((0, 2)) if codes is None else codes.means[:, list(dims)]
     right.plotly_chart(
-        figures.density_figure(xy, grid.x_values, grid.y_values, axis_titles=axis_titles,
+        manifold_figures.density_figure(xy, grid.x_values, grid.y_values, axis_titles=axis_titles,
                                prior=panel.model.variational, title="Encoded test set and the grid"),
         key=f"manifold_density_{panel.name}", config={"displayModeBar": False},
     )

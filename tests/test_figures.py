@@ -12,7 +12,7 @@ import torch
 
 from core.latent import latent_grid
 from core.models import ModelConfig, build_model
-from explorer.logic import figures, spaces
+from explorer.logic import figures, manifold_figures, spaces
 
 
 def _blobs(n_per_class: int = 30, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +141,7 @@ def test_manifold_figure_labels_the_axes_with_latent_values():
     picture = np.random.default_rng(0).random((n * h, n * w))
     xs = np.linspace(-2, 2, n)
     ys = np.linspace(2, -2, n)
-    fig = figures.manifold_figure(picture, xs, ys, (h, w), axis_titles=("z3", "z7"))
+    fig = manifold_figures.manifold_figure(picture, xs, ys, (h, w), axis_titles=("z3", "z7"))
     (image,) = fig.data
     assert isinstance(image, go.Image) and image.source.startswith("data:image/png;base64,")
     decoded = _png_size(image.source)
@@ -163,7 +163,7 @@ def test_png_data_uri_roundtrips_pixels():
     from PIL import Image
 
     picture = np.array([[0.0, 1.0], [0.5, 0.25]])
-    uri = figures.png_data_uri(picture)
+    uri = manifold_figures.png_data_uri(picture)
     back = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
     np.testing.assert_array_equal(back, [[0, 255], [128, 64]])
 
@@ -172,7 +172,7 @@ def test_density_figure_draws_the_grid_extent_around_the_grid_points():
     xy, _ = _blobs()
     gx = np.linspace(-1, 1, 5)
     gy = np.linspace(2, -2, 5)
-    fig = figures.density_figure(xy, gx, gy, prior=True)
+    fig = manifold_figures.density_figure(xy, gx, gy, prior=True)
     (rect,) = fig.layout.shapes
     assert (rect.x0, rect.x1) == pytest.approx((-1.25, 1.25))  # half a cell beyond the outer points
     assert (rect.y0, rect.y1) == pytest.approx((-2.5, 2.5))
@@ -186,14 +186,14 @@ def test_density_figure_draws_the_grid_extent_around_the_grid_points():
 
 
 def test_density_figure_without_data_still_shows_the_grid():
-    fig = figures.density_figure(np.zeros((0, 2)), np.linspace(-3, 3, 4), np.linspace(-3, 3, 4))
+    fig = manifold_figures.density_figure(np.zeros((0, 2)), np.linspace(-3, 3, 4), np.linspace(-3, 3, 4))
     assert not any(isinstance(t, go.Heatmap) for t in fig.data)
     assert len(fig.layout.shapes) == 1
 
 
 def test_histogram_2d_counts_every_point_in_range():
     xy = np.array([[0.1, 0.1], [0.9, 0.9], [0.9, 0.8], [5.0, 5.0]])
-    hist = figures.histogram_2d(xy, (0, 1), (0, 1), bins=2)
+    hist = manifold_figures.histogram_2d(xy, (0, 1), (0, 1), bins=2)
     assert hist.counts.sum() == 3
     assert hist.counts[1, 1] == 2  # row = y bin, column = x bin
 
@@ -248,9 +248,9 @@ def _every_figure() -> list[go.Figure]:
                            highlight=figures.MapMarker(0, 0, "x"), samples=xy[:4], title="map",
                            markers=[figures.MapMarker(1, 1, "your image")]),
         figures.latent_map(np.zeros((0, 2))),
-        figures.manifold_figure(np.zeros((8, 8)), np.arange(2.0), np.arange(2.0), (4, 4), title="grid"),
-        figures.density_figure(xy, np.arange(3.0), np.arange(3.0), prior=True, title="density"),
-        figures.density_figure(np.zeros((0, 2)), np.arange(3.0), np.arange(3.0)),
+        manifold_figures.manifold_figure(np.zeros((8, 8)), np.arange(2.0), np.arange(2.0), (4, 4), title="grid"),
+        manifold_figures.density_figure(xy, np.arange(3.0), np.arange(3.0), prior=True, title="density"),
+        manifold_figures.density_figure(np.zeros((0, 2)), np.arange(3.0), np.arange(3.0)),
         figures.latent_map_grid(_grid_panels(), ["a", "b", "c"]),
     ]
 

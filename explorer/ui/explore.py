@@ -1,6 +1,6 @@
 """Cached computations for the exploration pages (home, latent map, manifold, sliders).
 
-Pages stay thin: they read widgets, call these, and hand the results to explorer.logic.figures.
+Pages stay thin: they read widgets, call these, and hand the results to the figure builders of explorer.logic.
 Everything here is keyed by the checkpoint path (models are loaded once by
 explorer.ui.loaders and never mutated), so a rerun with the same settings decodes nothing.
 """
@@ -15,7 +15,7 @@ import streamlit as st
 from core.card import Card
 from core.data import DatasetError
 from core.latent import prior_samples
-from explorer.logic import analysis, figures, images, spaces, uploads
+from explorer.logic import analysis, images, manifold_figures, spaces, uploads
 from explorer.ui import loaders, sidebar
 
 
@@ -103,7 +103,7 @@ def _manifold(path: str, has_data: bool, span: float, n: int, spacing: str, dims
     # Upscaled here (nearest neighbour) so the browser does not blur small images.
     factor = max(1, int(np.ceil(MANIFOLD_MIN_PX / (n * max(h, w)))))
     picture = images.upscale(images.tile(decoded, ncols=n, padding=0), factor)
-    return Manifold(figures.png_data_uri(picture), grid.x_values, grid.y_values, (h * factor, w * factor))
+    return Manifold(manifold_figures.png_data_uri(picture), grid.x_values, grid.y_values, (h * factor, w * factor))
 
 
 def manifold(selection: sidebar.Selection, n: int, spacing: str, dims: tuple[int, int],
