@@ -80,7 +80,7 @@ def test_view_url_keeps_the_page_and_encodes_the_state():
 # ---- explorer.logic.exports ----------------------------------------------------------------
 
 def test_png_bytes_and_data_uris_keep_the_size():
-    from explorer.logic.figures import png_data_uri
+    from explorer.logic.manifold_figures import png_data_uri
 
     picture = np.random.default_rng(0).random((30, 45))
     png = exports.png_bytes(picture)
