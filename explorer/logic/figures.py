@@ -248,7 +248,9 @@ def latent_map(
 
 
 def _map_parts(xy: np.ndarray, labels: np.ndarray | None, class_names: Sequence[str] | None,
-               index: np.ndarray | None, axis_titles: tuple[str, str], **overlays) -> tuple[list[dict], dict, dict]:
+               index: np.ndarray | None, axis_titles: tuple[str, str], *, ellipses: Ellipses | None = None,
+               prior_center: Sequence[float] | None = None, highlight: MapMarker | None = None,
+               samples: np.ndarray | None = None, markers: Sequence[MapMarker] = ()) -> tuple[list[dict], dict, dict]:
     """A latent map's traces and its two axes (titles, ranges that show every mark)."""
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     n = len(xy)
@@ -256,8 +258,7 @@ def _map_parts(xy: np.ndarray, labels: np.ndarray | None, class_names: Sequence[
     if len(index) != n:
         raise ValueError(f"index has {len(index)} entries but xy has {n} points")
     traces = _class_traces(xy, labels, class_names, index, axis_titles)
-    drawn, extent = _overlay_traces(xy, overlays.get("ellipses"), overlays.get("prior_center"),
-                                    overlays.get("highlight"), overlays.get("samples"), overlays.get("markers", ()))
+    drawn, extent = _overlay_traces(xy, ellipses, prior_center, highlight, samples, markers)
     traces += drawn
     points = np.concatenate(extent) if extent else np.zeros((1, 2))
     points = points[np.isfinite(points).all(1)]
