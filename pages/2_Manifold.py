@@ -34,15 +34,15 @@ def show(panel: sidebar.Selection, n: int, spacing: str, span: float, dims: tupl
     label = panel.card.display_name
     left, right = st.columns(2)
     left.plotly_chart(
-        manifold_figures.manifold_figure(grid.png, grid.x_values, grid.y_values, grid.cell_shape, axis_titles=axis_titles,
-                                title=f"Decoded grid · {label}"),
+        manifold_figures.manifold_figure(grid.png, grid.x_values, grid.y_values, grid.cell_shape,
+                                         axis_titles=axis_titles, title=f"Decoded grid · {label}"),
         key=f"manifold_grid_{panel.name}", config={"displayModeBar": False},
     )
     downloads.grid_png(left, panel, grid, n)
     xy = np.zeros((0, 2)) if codes is None else codes.means[:, list(dims)]
     right.plotly_chart(
         manifold_figures.density_figure(xy, grid.x_values, grid.y_values, axis_titles=axis_titles,
-                               prior=panel.model.variational, title="Encoded test set and the grid"),
+                                        prior=panel.model.variational, title="Encoded test set and the grid"),
         key=f"manifold_density_{panel.name}", config={"displayModeBar": False},
     )
     where = "the prior N(0, I)" if panel.model.variational else stats.source
