@@ -25,6 +25,7 @@ from core.models import (
     build_model,
     count_parameters,
 )
+from core.sizes import MAX_PARAMETERS, parameter_count, training_memory_bytes
 from core.train import TrainConfig, fit
 
 DIGITS_SHAPE = (1, 8, 8)
@@ -139,6 +140,60 @@ def test_count_parameters_matches_the_pytorch_example_vae():
     expected = (784 * 400 + 400) + 2 * (400 * 20 + 20) + (20 * 400 + 400) + (400 * 784 + 784)
     model = build_model(ModelConfig("vae", (1, 28, 28), 20, hidden=(400,)))
     assert count_parameters(model) == expected == 652_824
+
+
+# --------------------------------------------------------------------------- sizes from the configuration
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize(
+    ("image_shape", "architecture", "conv_stages", "hidden"),
+    [((1, 8, 8), "mlp", 2, (16, 8)), ((3, 28, 20), "mlp", 2, (7,)), ((1, 28, 20), "conv", 2, (16,)),
+     ((3, 32, 28), "conv", 2, (12, 5)), ((3, 64, 64), "conv", 4, (32,)), ((1, 80, 64), "conv", 4, (9, 4))],
+)
+def test_parameter_count_from_the_config_equals_the_built_models(kind, image_shape, architecture, conv_stages, hidden):
+    if architecture == "conv" and kind in ("pca", "linear-ae"):
+        pytest.skip("the linear models have no conv architecture")
+    config = ModelConfig(kind, image_shape, 3, hidden=hidden, architecture=architecture, conv_stages=conv_stages)
+    model = build_model(config)
+    stored = sum(t.numel() for t in model.state_dict().values())
+    assert parameter_count(config) == stored
+    if kind != "pca":  # PCA's values are fitted buffers, not trained parameters
+        assert parameter_count(config) == count_parameters(model)
+
+
+def test_training_memory_counts_adam_copies_activations_and_images():
+    # The PyTorch example VAE: 652,824 parameters; per image 400 + 40 + 400 + 784 layer outputs.
+    config = ModelConfig("vae", (1, 28, 28), 20, hidden=(400,))
+    expected = 4 * (4 * 652_824 + 2 * 128 * (400 + 40 + 400 + 784) + 2 * 60_000 * 784)
+    assert training_memory_bytes(config, batch_size=128, n_images=60_000) == expected
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (dict(kind="vae", image_shape=(1, 28, 28), latent_dim=2, hidden=(40_000, 40_000)), r"3,263,120,788 parameters \(13,052 MB\)"),
+        (dict(kind="ae", image_shape=(1, 200, 200), latent_dim=2, hidden=(400, 200)), r"parameters .*at most 20,000,000"),
+        (dict(kind="linear-ae", image_shape=(3, 256, 256), latent_dim=60), r"parameters"),
+        (dict(kind="vae", image_shape=(1, 28, 28), latent_dim=2, hidden=(10**30,)), r"parameters"),
+        (dict(kind="vae", image_shape=(1, 2000, 2000), latent_dim=2), r"at most 3 channels and 65,536 pixels"),
+        (dict(kind="pca", image_shape=(1, 1, 10**12), latent_dim=2), r"65,536 pixels per image"),
+        (dict(kind="ae", image_shape=(5, 28, 28), latent_dim=2), r"at most 3 channels"),
+    ],
+)
+def test_oversized_configs_are_refused_before_anything_is_built(config, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(**config).validate()
+    with pytest.raises(ValueError, match=message):
+        build_model(ModelConfig(**config))
+
+
+def test_the_largest_accepted_model_is_at_the_cap():
+    # Hidden width h on 256x256 gray images, latent 2: the AE stores 2*65536*h + 2h + 2*h + 2 + 65536 values.
+    h = (MAX_PARAMETERS - 65_536 - 2) // (2 * 65_536 + 4)
+    accepted = ModelConfig("ae", (1, 256, 256), 2, hidden=(h,))
+    assert parameter_count(accepted) <= MAX_PARAMETERS < parameter_count(ModelConfig("ae", (1, 256, 256), 2, hidden=(h + 1,)))
+    accepted.validate()
 
 
 # --------------------------------------------------------------------------- config validation

@@ -14,7 +14,8 @@ import numpy as np
 
 from core import atomicfile
 from core.data import Dataset
-from core.models import ModelConfig, build_model
+from core.models import ModelConfig
+from core.sizes import FLOAT_BYTES, parameter_count
 from core.runspec import RunSpec
 from core.train import TrainConfig
 
@@ -83,9 +84,8 @@ class JobSpec:
 
     def estimated_bytes(self) -> tuple[int, int]:
         """(bytes the upload takes, bytes the checkpoint will take at most): for the disk quota."""
-        params = sum(p.numel() for p in build_model(self.model_config).parameters())
         upload = len(self.upload[0]) if self.upload else 0
-        return upload, 4 * params + CARD_BYTES + EPOCH_CARD_BYTES * self.train_config.epochs
+        return upload, FLOAT_BYTES * parameter_count(self.model_config) + CARD_BYTES + EPOCH_CARD_BYTES * self.train_config.epochs
 
     def process_spec(self) -> dict:
         """What the training process reads from spec.json."""
