@@ -16,6 +16,7 @@ an environment variable wins over the file. Every default is the safe one for a 
 | LATENT_EXPLORER_TRAIN_WORKERS / train_workers | cores // 2 (at least 1) | training processes at once (at most the cores) |
 | LATENT_EXPLORER_TRAIN_QUEUE / train_queue | 20 | jobs waiting at most, all sessions together |
 | LATENT_EXPLORER_JOBS_PER_SESSION / jobs_per_session | 2 | a session's jobs at once: 1 running, the rest waiting |
+| LATENT_EXPLORER_CLASSES_DB / classes_db | sqlite:///DATA/classes.sqlite3 | the lessons' classes and their anonymous predictions |
 
 Nothing here imports Streamlit.
 """
@@ -43,6 +44,7 @@ _KEYS = {
     "train_workers": ("LATENT_EXPLORER_TRAIN_WORKERS", int),
     "train_queue": ("LATENT_EXPLORER_TRAIN_QUEUE", int),
     "jobs_per_session": ("LATENT_EXPLORER_JOBS_PER_SESSION", int),
+    "classes_db": ("LATENT_EXPLORER_CLASSES_DB", str),
 }
 
 
@@ -62,6 +64,7 @@ class Settings:
     train_workers: int = 1
     train_queue: int = 20
     jobs_per_session: int = 2
+    classes_db: str = "sqlite:///classes.sqlite3"  # a database URL (explorer/logic/classroom.py)
 
     @property
     def session_quota_bytes(self) -> int:
@@ -134,6 +137,7 @@ def load_settings(environ: dict | None = None) -> Settings:
         server_data_root=Path(os.path.realpath(Path(root).expanduser())) if root else None,
         workspaces=Path(parsed.pop("workspaces", data / "workspaces")).expanduser(),
         published=Path(parsed.pop("published", data / "published")).expanduser(),
+        classes_db=str(parsed.pop("classes_db", f"sqlite:///{data / 'classes.sqlite3'}")),
         train_workers=workers,
         **parsed,
     )

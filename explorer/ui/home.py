@@ -77,6 +77,7 @@ PAGES = (
          "PCA, linear AE, AE and VAE side by side on the same images; how each copes with noisy inputs."),
     Page("pages/7_Train.py", "Train", "🏋️",
          "Train your own model on a dataset, watch the losses, use it on every page."),
+    Page("pages/8_Lesson.py", "Lesson", "🎓", "A guided lesson: predict, then reveal the measured answer; run it for a class."),
 )
 
 

@@ -1,0 +1,129 @@
+"""The Lesson page's class: the presenter's sidebar (presenter mode, start a class, its code and link) and a
+student's side (?class=CODE joins; their predictions go to the class store anonymously).
+
+Session state: ``lesson_presenting`` = (code, key) for the teacher who opened the class;
+``lesson_joined`` = (code, lesson) for a student who joined it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from explorer.logic import classroom
+from explorer.logic import share as links
+from explorer.logic.lessons import Lesson, Step
+from explorer.ui import lesson as lesson_ui
+from explorer.ui import loaders, share
+
+
+def join_from_link() -> None:
+    """A new ?class=CODE: join that class (its lesson becomes this session's), or a note why not."""
+    text = share.incoming("class")
+    if text is None:
+        return
+    try:
+        code = classroom.normal_code(text)
+        lesson, _, _ = lesson_ui.store().lesson_of(code)
+    except classroom.ClassError as err:
+        share.refuse("class", str(err), "the lesson on its own, self-paced")
+        return
+    st.session_state["lesson_joined"] = (code, lesson)
+    st.session_state.pop("lesson_followed", None)
+
+
+def sidebar(lesson: Lesson) -> bool:
+    """Presenter mode's toggle and the class box; True in presenter mode."""
+    joined = st.session_state.get("lesson_joined")
+    if joined is not None:
+        st.sidebar.success(f"In class {classroom.shown_code(joined[0])}: your predictions are sent anonymously "
+                           "to the presenter (no name is stored).")
+        share.write("class", joined[0])
+        share.show_note("class", st.sidebar)
+        return False
+    share.show_note("class", st.sidebar)
+    presenting = st.sidebar.toggle("Presenter mode", key="lesson_presenter",
+                                   help="Large type, the teacher's notes, and a class your students join.")
+    if not presenting:
+        return False
+    opened = st.session_state.get("lesson_presenting")
+    if opened is None:
+        if st.sidebar.button("Start a class", key="lesson_start_class", type="primary"):
+            try:
+                opened = lesson_ui.store().open_class(lesson.name)
+            except classroom.ClassError as err:
+                st.sidebar.error(str(err))
+                return True
+            st.session_state["lesson_presenting"] = tuple(opened)
+            lesson_ui.store().set_step(opened.code, opened.key, st.session_state.get(lesson_ui.step_key(lesson), 1))
+    if opened is not None:
+        code = opened[0]
+        st.sidebar.markdown(f"Class code: <span style='font-size:2rem;font-family:monospace'><b>"
+                            f"{classroom.shown_code(code)}</b></span>", unsafe_allow_html=True)
+        url = links.view_url(_page_url(), {"lesson": lesson.name, "class": code})
+        st.sidebar.caption(f"Students open: {url}")
+        if st.sidebar.button("End the class", key="lesson_end_class"):
+            del st.session_state["lesson_presenting"]
+            st.rerun()
+    return True
+
+
+def _page_url() -> str | None:
+    try:
+        return st.context.url
+    except Exception:  # noqa: BLE001 - outside a browser session
+        return None
+
+
+def send(step: Step, k: int, predicted: Any) -> None:
+    """A student in a class sends their prediction (the latest one counts)."""
+    joined = st.session_state.get("lesson_joined")
+    if joined is None or step.prediction is None:
+        return
+    base = f"lesson_sent_{joined[0]}_{k}"
+    if st.button("Send my prediction to the class", key=f"{base}_button", disabled=predicted is None):
+        try:
+            lesson_ui.store().submit(joined[0], loaders.session_token(), k, lesson_ui.encode_answer(predicted))
+            st.session_state[base] = predicted
+        except classroom.ClassError as err:
+            st.warning(str(err))
+    if st.session_state.get(base) is not None:
+        st.caption("Sent. You may change it and send again; the latest counts.")
+
+
+def presented() -> tuple[str, str] | None:
+    return st.session_state.get("lesson_presenting")
+
+
+def class_answers(step: Step, k: int) -> list:
+    """The class's predictions for step ``k`` (the presenter's view), decoded; [] outside a class."""
+    opened = presented()
+    if opened is None or step.prediction is None:
+        return []
+    try:
+        return lesson_ui.decode_answers(step, lesson_ui.store().answers(opened[0], opened[1], k))
+    except classroom.ClassError as err:
+        st.warning(str(err))
+        return []
+
+
+def reveal_for_class(k: int, revealed: bool) -> None:
+    opened = presented()
+    if opened is not None:
+        lesson_ui.store().set_step(opened[0], opened[1], k, revealed)
+
+
+def class_revealed(k: int) -> bool:
+    """Whether the presenter revealed step ``k`` of the class this student joined."""
+    joined = st.session_state.get("lesson_joined")
+    if joined is None:
+        return False
+    try:
+        _, step, revealed = lesson_ui.store().lesson_of(joined[0])
+    except classroom.ClassError:
+        return False
+    return revealed and step == k
+
+
+__all__ = ["join_from_link", "sidebar", "send", "presented", "class_answers", "reveal_for_class", "class_revealed"]
