@@ -81,7 +81,7 @@ class ClassStore:
         self.min_interval_s, self.clock = min_interval_s, clock
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        with closing(self._connect()) as db:
             db.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:

@@ -276,6 +276,8 @@ def _step(raw: Any, number: int, source: str, catalog: Catalog) -> Step:
         raise where.error("controls", f"must be a list of {', '.join(CONTROLS)}")
     prediction = None
     if "prediction" in raw:
+        if "model" in controls:
+            raise where.error("controls", "a step with a prediction keeps its model: leave out \"model\"")
         prediction = _prediction(raw["prediction"], page, link["model"], where, catalog)
     return Step(title, page, link, _text(raw, "text", where), tuple(controls), _text(raw, "notes", where, False),
                 prediction)
