@@ -36,6 +36,7 @@ from explorer.logic.settings import Settings, load_settings
 from explorer.logic.workspace import Workspace, new_token, sweep_expired
 
 if TYPE_CHECKING:  # imported where used: torch and the training code take seconds to import
+    from core.judge import DigitJudge
     from core.models import LatentModel
     from explorer.logic.jobqueue import JobQueue
 
@@ -160,6 +161,28 @@ def all_cards() -> list[Card]:
 @st.cache_resource(show_spinner="Loading model...", max_entries=64)
 def load_model(path: str) -> Checkpoint:
     return load_checkpoint(path)
+
+
+@st.cache_resource(show_spinner=False)
+def judge() -> "DigitJudge | None":
+    """The shipped digit classifier (core/judge.py), or None when its files are missing or do not
+    match: callers show the judge's verdicts only when it is there."""
+    from core import judge as judge_module
+
+    try:
+        return judge_module.load_judge()
+    except (OSError, ValueError) as err:
+        logging.getLogger(__name__).warning("the judge (core/judge.py) is not available: %s", err)
+        return None
+
+
+def judge_probabilities(images: np.ndarray) -> np.ndarray | None:
+    """Class probabilities (N, 11) of 28x28 images (N, 1, 28, 28) in [0, 1] (digits 0-9, then "not a
+    digit"), or None without the judge."""
+    from core import judge as judge_module
+
+    model = judge()
+    return None if model is None else judge_module.probabilities(model, images)
 
 
 def downloads_allowed() -> bool:
