@@ -36,7 +36,7 @@ with left:
             views.test_image(model, step.prediction.image)
         predicted = lesson_ui.prediction_input(step, base, chart_key, labels)
         lesson_class.send(step, k, predicted)
-        if st.button("Reveal", key=f"{base}_reveal", type="primary", shortcut="enter"):
+        if st.button("Reveal", key=f"{base}_reveal", type="primary"):
             st.session_state[f"{base}_revealed"] = True
             lesson_class.reveal_for_class(k, True)
         if st.session_state.get(f"{base}_revealed") or lesson_class.class_revealed(k):

@@ -109,11 +109,11 @@ def _move(lesson: Lesson, delta: int) -> None:
 def navigation(lesson: Lesson, k: int) -> None:
     """Back, "Step k of N", Next; the arrow keys press Back and Next."""
     back, middle, forward = st.columns([1, 3, 1], vertical_alignment="center")
-    back.button("← Back", key="lesson_back", disabled=k <= 1, on_click=_move, args=(lesson, -1), shortcut="left",
+    back.button("Back", key="lesson_back", disabled=k <= 1, on_click=_move, args=(lesson, -1), shortcut="left",
                 width="stretch")
     middle.markdown(f"<div style='text-align:center;font-size:1.2rem'><b>Step {k} of {len(lesson.steps)}</b> · "
                     f"{lesson.steps[k - 1].title}</div>", unsafe_allow_html=True)
-    forward.button("Next →", key="lesson_next", disabled=k >= len(lesson.steps), on_click=_move, args=(lesson, 1),
+    forward.button("Next", key="lesson_next", disabled=k >= len(lesson.steps), on_click=_move, args=(lesson, 1),
                    shortcut="right", width="stretch", type="primary")
 
 
