@@ -57,7 +57,7 @@ def figure() -> None:
     others = lesson_class.class_answers(step, k)
     if lesson_class.presented() is not None and step.prediction is not None:
         st.caption(f"{len(others)} prediction{'s' if len(others) != 1 else ''} from the class so far "
-                   "(orange; refreshed every few seconds).")
+                   "(dark diamonds; refreshed every few seconds).")
     views.show(step, model, chart_key, seed, predicted, answer, others, labels)
 
 

@@ -1,7 +1,7 @@
 """Plotly pieces of the Lesson page: a click target over a chart, predictions drawn on it, class votes.
 
 A Plotly click only reports points of a trace, so a prediction "click where you expect it"
-lays a fine grid of nearly invisible points over the plot area: the clicked grid point is the
+lays a fine grid of invisible points over the plot area: the clicked grid point is the
 prediction (``clicked_point`` reads it from Streamlit's selection state).
 """
 
@@ -18,11 +18,11 @@ GRID_POINTS = 61  # per axis: a click lands within 1/120 of the axis' range of w
 
 
 def add_click_grid(fig: go.Figure, x_range: Sequence[float], y_range: Sequence[float]) -> go.Figure:
-    """Overlay GRID_POINTS² clickable, almost transparent points spanning the given ranges."""
+    """Overlay GRID_POINTS² clickable, transparent points spanning the given ranges."""
     xs, ys = np.meshgrid(np.linspace(*x_range, GRID_POINTS), np.linspace(*y_range, GRID_POINTS))
     fig.add_trace(go.Scattergl(
         x=xs.ravel(), y=ys.ravel(), mode="markers", name=CLICK_GRID_NAME, showlegend=False,
-        marker=dict(size=9, color="rgba(0,0,0,0.01)"), hovertemplate="(%{x:.2f}, %{y:.2f})<extra>click</extra>"))
+        marker=dict(size=9, color="rgba(0,0,0,0)"), hovertemplate="(%{x:.2f}, %{y:.2f})<extra>click</extra>"))
     fig.update_layout(dragmode=False, clickmode="event+select")
     return fig
 

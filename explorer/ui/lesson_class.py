@@ -47,26 +47,30 @@ def sidebar(lesson: Lesson) -> bool:
                                    help="Large type, the teacher's notes, and a class your students join.")
     if not presenting:
         return False
+    if st.session_state.get("lesson_presenting") is None:
+        st.sidebar.button("Start a class", key="lesson_start_class", type="primary", on_click=_start, args=(lesson,))
+        if st.session_state.get("lesson_class_error"):
+            st.sidebar.error(st.session_state.pop("lesson_class_error"))
     opened = st.session_state.get("lesson_presenting")
-    if opened is None:
-        if st.sidebar.button("Start a class", key="lesson_start_class", type="primary"):
-            try:
-                opened = lesson_ui.store().open_class(lesson.name)
-            except classroom.ClassError as err:
-                st.sidebar.error(str(err))
-                return True
-            st.session_state["lesson_presenting"] = tuple(opened)
-            lesson_ui.store().set_step(opened.code, opened.key, st.session_state.get(lesson_ui.step_key(lesson), 1))
     if opened is not None:
         code = opened[0]
-        st.sidebar.markdown(f"Class code: <span style='font-size:2rem;font-family:monospace'><b>"
+        st.sidebar.markdown(f"Class code: <span style='font-size:1.6rem;font-family:monospace;white-space:nowrap'><b>"
                             f"{classroom.shown_code(code)}</b></span>", unsafe_allow_html=True)
         url = links.view_url(_page_url(), {"lesson": lesson.name, "class": code})
         st.sidebar.caption(f"Students open: {url}")
-        if st.sidebar.button("End the class", key="lesson_end_class"):
-            del st.session_state["lesson_presenting"]
-            st.rerun()
+        st.sidebar.button("End the class", key="lesson_end_class",
+                          on_click=lambda: st.session_state.pop("lesson_presenting", None))
     return True
+
+
+def _start(lesson: Lesson) -> None:
+    try:
+        opened = lesson_ui.store().open_class(lesson.name)
+    except classroom.ClassError as err:
+        st.session_state["lesson_class_error"] = str(err)
+        return
+    st.session_state["lesson_presenting"] = tuple(opened)
+    lesson_ui.store().set_step(opened.code, opened.key, st.session_state.get(lesson_ui.step_key(lesson), 1))
 
 
 def _page_url() -> str | None:

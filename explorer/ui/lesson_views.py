@@ -21,6 +21,7 @@ N_POSTERIOR_DRAWS = 200
 N_SAMPLES_JUDGED = 400  # prior samples per model for the digit-likeness measure
 N_REFERENCES = 2000  # test images they are compared with
 MAP_POINTS = 3000
+CLASS_COLOR = "#222222"  # the class's predictions: dark diamonds, apart from every class colour of the map
 
 
 class Answer(NamedTuple):
@@ -145,7 +146,7 @@ def map_view(step: Step, model: str, key: str, predicted, answer: Answer | None,
     if clickable:
         lesson_figures.add_click_grid(fig, figures.padded_range(codes.means[idx, dims[0]]),
                                       figures.padded_range(codes.means[idx, dims[1]]))
-    lesson_figures.add_points(fig, others, "the class's predictions", "#ff7f0e", "circle", 10)
+    lesson_figures.add_points(fig, others, "the class's predictions", CLASS_COLOR, "diamond", 12)
     lesson_figures.add_points(fig, [predicted] if predicted is not None else [], "your prediction", "#000000", "x")
     _plot(fig, key, clickable)
 
@@ -163,7 +164,7 @@ def curve_view(step: Step, key: str, predicted, answer: Answer | None, others: l
     if clickable:
         lesson_figures.add_click_grid(fig, figures.padded_range(np.asarray(points.rates), 0.15),
                                       figures.padded_range(np.asarray(points.distortions), 0.15))
-    lesson_figures.add_points(fig, others, "the class's predictions", "#ff7f0e", "circle", 10)
+    lesson_figures.add_points(fig, others, "the class's predictions", CLASS_COLOR, "diamond", 12)
     lesson_figures.add_points(fig, [predicted] if predicted is not None else [], "your prediction", "#000000", "x")
     _plot(fig, key, clickable)
 
