@@ -282,7 +282,8 @@ def compare_digits(monkeypatch, trained: Path) -> AppTest:
 
 def test_compare_says_when_there_is_no_denoising_ae(monkeypatch, tmp_path):
     at = compare_digits(monkeypatch, tmp_path)
-    assert any("No denoising autoencoder" in i.value and "digits-dae-2" in i.value for i in at.info)
+    note = next(i.value for i in at.info if "No denoising autoencoder" in i.value)
+    assert "digits-dae-2" not in note and all(name in note for name in denoising.shipped_denoisers())
     labels = [m.label for m in at.metric]
     assert any(lab.startswith("AE:") for lab in labels) and any(lab.startswith("VAE:") for lab in labels)
 
@@ -297,3 +298,15 @@ def test_compare_shows_the_denoising_ae_and_errors_against_clean_images(monkeypa
     at.slider(key="denoise_amount_mask").set_value(0.8).run()
     noisy = {m.label.split(":")[0]: float(m.value) for m in at.metric if "vs clean" in m.label}
     assert not at.exception and all(noisy[k] > clean[k] for k in clean), (clean, noisy)
+
+
+def test_compare_denoising_sentences_follow_the_measured_errors(monkeypatch, tmp_path):
+    at = compare_digits(monkeypatch, tmp_path)
+    page = " ".join(m.value for m in at.markdown)
+    assert "smooths over small" not in page
+    errors = {m.label.split(":")[0]: float(m.value) for m in at.metric if "vs clean" in m.label}
+    sentence = next(m.value for m in at.markdown if "minus the AE" in m.value)
+    assert "95% CI" in sentence and "images" in sentence
+    if "level" not in sentence:  # the lower measured error is the one named closer to the clean images
+        closer = "The VAE" if errors["VAE"] < errors["AE"] else "The AE"
+        assert sentence.startswith(closer), (sentence, errors)

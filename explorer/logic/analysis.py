@@ -58,6 +58,15 @@ def models_of(cards: list[Card | dict], dataset: str, dim: int, kind: str) -> li
             and not float(c.model_config.get("input_noise") or 0.0) > 0]
 
 
+def larger_model(cards: list[Card | dict], card: Card | dict) -> Card | None:
+    """The model of the same data with more latent dims to switch to: the same kind first, then a
+    textbook one (a beta-1 VAE), a shipped one, the fewest dims above ``card``'s."""
+    card = Card.of(card)
+    larger = [c for c in map(Card.of, cards) if c.dataset_name == card.dataset_name and c.latent_dim > card.latent_dim]
+    return min(larger, key=lambda c: (c.kind != card.kind, not c.is_plain, c.origin != "shipped", c.latent_dim, c.name),
+               default=None)
+
+
 def latent_dims_with(cards: list[Card | dict], dataset: str, min_kinds: int = 2) -> list[int]:
     """Latent dims of ``dataset`` at which at least ``min_kinds`` kinds of model exist, ascending."""
     kinds: dict[int, set[str]] = {}

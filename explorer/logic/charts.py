@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.evaluate import ACTIVE_UNIT_THRESHOLD
-from explorer.logic.figures import CLASS_COLORS  # one palette for every chart
+from explorer.logic.palette import CLASS_COLORS  # one palette for every chart
 
 HIGHLIGHT = "#d62728"
 MUTED = "#b8bcc2"

@@ -4,12 +4,15 @@ measure each model's reconstruction of the noisy images against the CLEAN ones."
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
 
 from core.card import Card
 
-DENOISER_NAMES = ("{dataset}-dae-{dim}",)  # the shipped denoising AE, e.g. mnist-dae-2
+from core.pretrain.specs import SPECS
+
+DENOISER_NAMES = ("{dataset}-dae-{dim}",)  # how a shipped denoising AE is named, e.g. mnist-dae-2
 NOISE_KINDS = {
     "none": "No noise",
     "mask": "Masking: a random fraction of the pixels set to 0",
@@ -38,6 +41,11 @@ def find_denoiser(cards: Iterable[Card | dict], dataset: str, dim: int) -> Card 
     return min(noisy, key=lambda c: (c.origin != "shipped", -input_noise(c), c.name)) if noisy else None
 
 
+def shipped_denoisers() -> list[str]:
+    """The names of the denoising AEs the project ships (core/pretrain/specs.py: AEs trained with input noise)."""
+    return [s.name for s in SPECS if s.kind == "ae" and s.run.input_noise > 0]
+
+
 def corrupt(x: np.ndarray, kind: str, amount: float, seed: int = 0) -> np.ndarray:
     """A noisy copy of images ``x`` (N, C, H, W) in [0, 1].
 
@@ -61,9 +69,50 @@ def corrupt(x: np.ndarray, kind: str, amount: float, seed: int = 0) -> np.ndarra
 
 def mse_per_pixel(reconstruction: np.ndarray, clean: np.ndarray) -> float:
     """Mean squared error per pixel (intensities in [0, 1]) over all images."""
+    return float(np.mean(mse_per_image(reconstruction, clean)))
+
+
+def mse_per_image(reconstruction: np.ndarray, clean: np.ndarray) -> np.ndarray:
+    """(N,) each image's mean squared error per pixel: the unit the paired comparison resamples."""
     r = np.asarray(reconstruction, dtype=np.float64)
     c = np.asarray(clean, dtype=np.float64)
-    return float(np.mean((r - c) ** 2))
+    return ((r - c) ** 2).reshape(len(r), -1).mean(axis=1)
+
+
+class Difference(NamedTuple):
+    """The mean of per-image differences a - b, with a bootstrap confidence interval."""
+
+    mean: float
+    low: float
+    high: float
+
+    @property
+    def clear(self) -> bool:
+        """The interval excludes 0: the ordering holds beyond the resampling noise of these images."""
+        return self.low > 0 or self.high < 0
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, level: float = 0.95,
+                      seed: int = 0) -> Difference:
+    """Mean of a - b over the same images, with a percentile bootstrap interval (Efron & Tibshirani,
+    1993, ch. 13): the images are resampled with replacement, keeping each image's pair together."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if d.ndim != 1 or len(d) < 2:
+        raise ValueError(f"paired_difference needs two equal-length 1-D arrays of at least 2 values; got {d.shape}")
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return Difference(float(d.mean()), float(low), float(high))
+
+
+def comparison_sentence(first: str, second: str, diff: Difference, n: int) -> str:
+    """What the paired difference of ``first``'s error minus ``second``'s says, in words."""
+    interval = f"{diff.mean:+.4f} (95% CI {diff.low:+.4f} to {diff.high:+.4f}, {n} images)"
+    if not diff.clear:
+        return f"{first} and {second} are level: {first} minus {second} = {interval}, an interval that holds 0."
+    better, worse = (first, second) if diff.mean < 0 else (second, first)
+    return f"{better} is closer to the clean images than {worse}: {first} minus {second} = {interval}."
 
 
 def noise_label(kind: str, amount: float) -> str:
@@ -75,4 +124,5 @@ def noise_label(kind: str, amount: float) -> str:
 
 
 __all__ = ["DENOISER_NAMES", "NOISE_KINDS", "input_noise", "is_denoiser", "find_denoiser", "corrupt",
-           "mse_per_pixel", "noise_label"]
+           "mse_per_pixel", "mse_per_image", "Difference", "paired_difference", "comparison_sentence",
+           "shipped_denoisers", "noise_label"]

@@ -78,6 +78,15 @@ def fit_like_mnist(ink: np.ndarray, out_shape: tuple[int, int] = (28, 28)) -> np
     return image
 
 
+# The datasets of handwritten digits: the only data a drawing on the pad can look like.
+DIGIT_DATASETS = {"mnist": "MNIST", "digits": "scikit-learn's 8 x 8 digits"}
+
+
+def drawing_offered(dataset_name: str) -> bool:
+    """Whether the page offers the drawing pad at all: for digit data, not faces or clothes."""
+    return dataset_name in DIGIT_DATASETS
+
+
 def drawing_support(image_shape: Sequence[int], dark_background: bool, has_encoder: bool) -> str | None:
     """None when a drawing makes sense for the model, else the sentence the UI shows instead."""
     c, h, w = (int(s) for s in image_shape)

@@ -18,15 +18,11 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-# Ten distinguishable colours (Tableau 10), one per class; more classes cycle.
-CLASS_COLORS = (
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
-)
+from explorer.logic.palette import CLASS_COLORS, YOUR_IMAGE_FILL, YOUR_IMAGE_LINE, YOUR_IMAGE_SYMBOL, class_color
+
 PRIOR_COLOR = "rgba(60, 60, 60, 0.55)"
 ELLIPSE_COLOR = "rgba(40, 40, 40, 0.35)"
 HIGHLIGHT_COLOR = "#111111"
-UPLOAD_COLOR = "#d62728"
 PRIOR_SIGMAS = (1.0, 2.0, 3.0)
 
 
@@ -44,10 +40,6 @@ class MapMarker(NamedTuple):
     x: float
     y: float
     label: str
-
-
-def class_color(label: int) -> str:
-    return CLASS_COLORS[int(label) % len(CLASS_COLORS)]
 
 
 # --------------------------------------------------------------------------- geometry
@@ -194,7 +186,7 @@ def _overlay_traces(xy: np.ndarray, ellipses: Ellipses | None, prior_center: Seq
         traces.append(dict(
             type="scattergl", x=[m.x], y=[m.y], mode="markers+text", name=m.label, text=[m.label],
             textposition="top center",
-            marker=dict(symbol="star", size=20, color=UPLOAD_COLOR, line=dict(width=1.5, color="white")),
+            marker=dict(symbol=YOUR_IMAGE_SYMBOL, size=20, color=YOUR_IMAGE_FILL, line=dict(width=1.5, color=YOUR_IMAGE_LINE)),
             hovertemplate=f"{m.label}: (%{{x:.2f}}, %{{y:.2f}})<extra></extra>",
         ))
         extent.append(np.array([[m.x, m.y]]))

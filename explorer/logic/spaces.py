@@ -168,7 +168,51 @@ def ellipse_sample(n_points: int, k: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_points, size=k, replace=False))
 
 
+def label_counts(labels: np.ndarray) -> list[tuple[int, int]]:
+    """(label, count) of the labels, most frequent first (ties: smaller label first)."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64))
+    order = sorted(np.flatnonzero(counts), key=lambda c: (-counts[c], c))
+    return [(int(c), int(counts[c])) for c in order]
+
+
+class NeighbourAgreement(NamedTuple):
+    """How often a test image's nearest test codes carry its own label (leave one out)."""
+
+    share: float  # of the measured images, those whose k neighbours' majority label is their own
+    stderr: float  # binomial standard error of ``share``
+    n: int  # images measured
+    k: int
+    mixed: list[tuple[int, int, float]]  # (label, the label its neighbours most often vote instead, share of that label)
+
+
+def neighbour_agreement(means: np.ndarray, labels: np.ndarray, k: int = 10, at_most: int = 5000,
+                        seed: int = 0) -> NeighbourAgreement:
+    """For up to ``at_most`` test images, the majority label of their k nearest OTHER test codes
+    (Euclidean, the whole latent space): a k-NN classifier scored leave-one-out, the number behind
+    "these dimensions mix some classes"."""
+    from sklearn.neighbors import NearestNeighbors
+
+    means, labels = np.asarray(means, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    measured = np.sort(rng.choice(len(means), min(at_most, len(means)), replace=False))
+    _, idx = NearestNeighbors(n_neighbors=min(k + 1, len(means))).fit(means).kneighbors(means[measured])
+    neighbours = np.array([row[row != i][:k] for row, i in zip(idx, measured)])
+    n_classes = int(labels.max()) + 1
+    votes = np.array([np.bincount(labels[row], minlength=n_classes).argmax() for row in neighbours])
+    truth = labels[measured]
+    share = float((votes == truth).mean())
+    mixed = []
+    for c in np.unique(truth):
+        wrong = votes[(truth == c) & (votes != c)]
+        if len(wrong):
+            other = int(np.bincount(wrong).argmax())
+            mixed.append((int(c), other, float((wrong == other).sum() / (truth == c).sum())))
+    mixed.sort(key=lambda m: -m[2])
+    return NeighbourAgreement(share, float(np.sqrt(share * (1 - share) / len(measured))), len(measured), k, mixed)
+
+
 __all__ = [
+    "label_counts", "NeighbourAgreement", "neighbour_agreement",
     "SPACING_LABELS", "CodeStats", "prior_stats", "stats_from_codes", "model_stats", "grid_over",
     "Projection", "pca_projection", "dims_projection", "axis_values", "PosteriorDraws", "posterior_draws", "nearest",
     "ellipse_sample",

@@ -20,7 +20,7 @@ import streamlit as st
 
 from explorer.logic import spaces, uploads
 from explorer.ui import explore, loaders, mapview
-from explorer.logic.drawing import drawing_support
+from explorer.logic.drawing import DIGIT_DATASETS, drawing_offered, drawing_support
 from explorer.ui.latent_canvas import latent_canvas, read_value
 from explorer.ui.sidebar import Selection
 
@@ -70,9 +70,11 @@ def newest_image(selection: Selection, upload_file, upload: mapview.Upload | Non
 
 
 def show(selection: Selection, codes: explore.Codes | None, dims: tuple[int, int], start: np.ndarray) -> None:
-    """The section: a heading, the component (or why it is not offered), a caption."""
+    """The section: a heading, the component (or why it is not offered), a caption. The drawing pad
+    is offered for digit data only (drawing.drawing_offered); other data get the map to drag on."""
     model = selection.model
-    st.subheader("Draw and drag")
+    offered = drawing_offered(selection.card.dataset_name)
+    st.subheader("Draw and drag" if offered else "Drag through the latent space")
     if model.latent_dim < 2:
         st.info("This model has one latent dimension: there is no plane to drag on.")
         return
@@ -90,15 +92,32 @@ def show(selection: Selection, codes: explore.Codes | None, dims: tuple[int, int
     latent_canvas(
         model_id(selection), decoder, encoder, model.image_shape, np.asarray(start, dtype=np.float64),
         dims=dims, points=points, point_labels=labels, dim_names=explore.dim_names(model.latent_dim),
-        variational=model.variational, draw_note=note, key=component_key(selection),
+        variational=model.variational, draw_note=note, class_names=explore.class_names(selection),
+        show_drawing=offered, key=component_key(selection),
     )
-    parts = ["Draw a digit: your browser fits it like MNIST, encodes it on every stroke and puts it on the "
-             "map (the star" + (", with its ±1σ and 2σ ellipse of q(z|x))" if model.variational else ")") + ". "
-             "Press and drag on the map: the image decodes under the pointer. "
-             f"The map shows z{dims[0]} and z{dims[1]} of {MAP_POINTS:,} test images."]
+    st.caption(" ".join(_caption_parts(selection, codes, dims, points, offered)))
+
+
+def _caption_parts(selection: Selection, codes: explore.Codes | None, dims: tuple[int, int],
+                   points: np.ndarray | None, offered: bool) -> list[str]:
+    """What the section's caption says, every count taken from the data on the map."""
+    model, data = selection.model, selection.dataset
+    parts = []
+    if offered:
+        h, w = model.image_shape[1:]
+        fitted = "like MNIST" if min(h, w) >= 16 else f"like MNIST, then at the model's {w} x {h} pixels"
+        parts.append(f"Draw a digit: your browser fits it {fitted}, encodes it on every stroke and puts it on the "
+                     "map (the star" + (", with its ±1σ and 2σ ellipse of q(z|x))" if model.variational else ")") + ".")
+    parts.append("Press and drag on the map: the image decodes under the pointer.")
+    if points is not None and codes is not None:
+        shown = f"{len(points):,}" + ("" if len(points) == len(codes.means) else f" of the {len(codes.means):,}")
+        source = DIGIT_DATASETS.get(selection.card.dataset_name, selection.card.dataset_name)
+        parts.append(f"The map shows z{dims[0]} and z{dims[1]} of {shown} test images of {source}"
+                     + ("" if data is None or data.test_labels is None else ", coloured by label as on the map above")
+                     + ".")
     if model.latent_dim > 2:
         parts.append("The other dims keep their values (the drawing's code, or the clicked image's).")
-    st.caption(" ".join(parts))
+    return parts
 
 
 __all__ = ["MAP_POINTS", "DRAWING_NAME", "component_key", "model_id", "drawing_upload", "newest_image", "show"]

@@ -204,6 +204,22 @@ def dark_background(selection: sidebar.Selection) -> bool:
     return _dark_background(selection.path, codes(selection) is not None)
 
 
+@st.cache_data(show_spinner="Measuring how the classes mix...", max_entries=32)
+def _agreement(path: str) -> spaces.NeighbourAgreement:
+    means, _, labels = loaders.encoded(path)
+    return spaces.neighbour_agreement(means, labels)
+
+
+def neighbour_agreement(card: Card) -> spaces.NeighbourAgreement | None:
+    """How often a test image's nearest test codes carry its label (spaces.neighbour_agreement), or
+    None without labelled test data."""
+    try:
+        labels = loaders.encoded(card.path)[2]
+    except DatasetError:
+        return None
+    return None if labels is None else _agreement(card.path)
+
+
 def class_names(selection: sidebar.Selection) -> list[str] | None:
     return None if selection.dataset is None else selection.dataset.class_names
 

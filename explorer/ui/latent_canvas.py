@@ -30,6 +30,9 @@ dim_names       labels of the latent dims (default z0, z1, ...).
 variational     the encoder gives mean and logvar (draws the ellipse).
 draw_note       when drawing makes no sense for this model, the sentence shown instead of the
                 pad (see explorer.drawing.drawing_support).
+show_drawing    False hides the drawing panel (data nobody draws: faces, clothes); the map stays.
+class_names     the names of the classes ``point_labels`` index: the map's legend (colours from
+                explorer/logic/palette.py, as on the Plotly maps).
 map_px          the map's side in CSS pixels (160..1000).
 key             the widget key (required).
 
@@ -51,6 +54,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from core.models import DenseLayer
+from explorer.logic import palette
 from explorer.logic.drawing import pack_dense, points_on_dims
 
 # The component's root is explorer/components/ (its index.html loads latent_canvas/*.js and
@@ -166,6 +170,8 @@ def latent_canvas(
     dim_names: list[str] | None = None,
     variational: bool = False,
     draw_note: str | None = None,
+    class_names: Sequence[str] | None = None,
+    show_drawing: bool = True,
     map_px: int = 340,
     height: int | None = None,
     key: str,
@@ -199,7 +205,7 @@ def latent_canvas(
         dim_names=[str(n) for n in dim_names] if dim_names is not None else None,
         variational=bool(variational and enc_meta is not None), map_px=map_px,
         draw_note=draw_note if enc_meta is not None else (draw_note or "This model's encoder cannot run in the browser."),
-        points_token=None, height=height,
+        points_token=None, height=height, show_drawing=bool(show_drawing), palette=palette.for_components(None if class_names is None else list(class_names)),
     )
     # Streamlit re-renders the iframe only when the JSON args change, not the bytes: "sent"
     # names every bytes payload in the JSON.

@@ -68,6 +68,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from core.models import DenseLayer
+from explorer.logic import palette
 from explorer.logic.drawing import points_on_dims
 
 MODES = ("sliders", "pad")
@@ -290,6 +291,7 @@ def latent_decoder(
         image_px=image_px,
         server_notice=SERVER_NOTICE if layers is None else None,
         points_token=points_token,
+        palette=palette.for_components(),
     )
     if height is not None:
         args["height"] = height

@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.logic import figures, spaces, uploads
+from explorer.logic import analysis, drawing, figures, spaces, uploads
 
 from explorer.ui import explore, loaders
 from explorer.ui.sidebar import Selection
 
 N_ELLIPSES = 100
 N_DRAWS = 6
+K_NEAREST = 10  # the drawing's nearest test images whose labels are counted
 AXES_MODES = {"dims": "two latent dims", "pca": "PCA projection of the means"}
 
 
@@ -174,14 +175,54 @@ def show_upload(selection: Selection, upload: Upload, codes: explore.Codes | Non
         notes.append("This model's images are light strokes on a black background (like MNIST), centred in the "
                      "frame; " + ("your image was dark on light, so its colours were inverted, and " if
                                   upload.prepared.inverted else "") + "the strokes were cropped and centred.")
-    if codes is not None and codes.labels is not None and selection.dataset.class_names:
-        near = spaces.nearest(codes.means, upload.mean, 10)
-        names = selection.dataset.class_names
-        votes = np.bincount(codes.labels[near], minlength=len(names))
-        notes.append(f"Its 10 nearest test codes are mostly **{names[int(votes.argmax())]}** "
-                     f"({int(votes.max())} of 10).")
     c.markdown("\n\n".join(notes))
+    if codes is not None and codes.labels is not None and selection.dataset.class_names:
+        show_neighbours(selection, upload, codes, c)
+
+
+def show_neighbours(selection: Selection, upload: Upload, codes: explore.Codes, where) -> None:
+    """The labels of the image's nearest test codes (the whole latent space), with counts; for a
+    2-D model, how much two dimensions mix the classes, measured, and a switch to more dims."""
+    names = selection.dataset.class_names
+    near = spaces.nearest(codes.means, upload.mean, K_NEAREST)
+    counts = ", ".join(f"**{names[label]}** × {n}" for label, n in spaces.label_counts(codes.labels[near]))
+    where.markdown(f"Labels of its {len(near)} nearest test images in the latent space "
+                   f"({selection.model.latent_dim}-D): {counts}.")
+    if selection.model.latent_dim == 2:
+        two_dims_note(selection, where)
+
+
+def two_dims_note(selection: Selection, where) -> None:
+    """Two dims mix classes: the share of test images whose neighbours vote their own label here and
+    in the larger model of the same data, and a button that switches to it."""
+    card, names = selection.card, selection.dataset.class_names
+    here = explore.neighbour_agreement(card)
+    if here is None:
+        return
+    what = "digits" if drawing.drawing_offered(card.dataset_name) else "classes"
+    text = (f"Two dimensions mix some {what}: for {here.share:.0%} (± {1.96 * here.stderr:.0%}) of {here.n:,} test "
+            f"images, the most common label among their {here.k} nearest test codes is their own")
+    if here.mixed:
+        label, other, share = here.mixed[0]
+        text += f"; {share:.0%} of the {names[label]}s sit among {names[other]}s"
+    larger = analysis.larger_model(loaders.all_cards(), card)
+    there = None if larger is None else explore.neighbour_agreement(larger)
+    if there is not None:
+        text += f". In **{larger.name}**'s {larger.latent_dim}-D space: {there.share:.0%} (± {1.96 * there.stderr:.0%})."
+    else:
+        text += ". No model of this data with more dimensions is here; train one on the Train page."
+    where.info(text)
+    if larger is not None and where.button(f"Switch to {larger.name} ({larger.latent_dim}-D)", key="map_switch_larger",
+                                           on_click=_pick, args=(larger.name,)):
+        st.rerun()  # the whole page: the sidebar's picker shows the new model
+
+
+def _pick(name: str) -> None:
+    """Pick ``name`` in the sidebar's model picker (sidebar.pick_card's keys), as if chosen there."""
+    st.session_state["picked_model"] = name
+    st.session_state.pop("model_picker", None)  # the picker is rebuilt on the remembered choice
 
 
 __all__ = ["N_ELLIPSES", "N_DRAWS", "AXES_MODES", "Upload", "chart_key", "selected_index", "axis_titles", "map_figure",
-           "ellipses_for", "draws", "show_selected", "read_upload", "show_upload"]
+           "ellipses_for", "draws", "show_selected", "read_upload", "show_upload",
+           "show_neighbours", "two_dims_note", "K_NEAREST"]

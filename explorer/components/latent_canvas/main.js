@@ -100,6 +100,7 @@
     stats.renders += 1;
     S.args = args;
     SP.applyTheme(theme);
+    SP.setPalette(args.palette);
     let asked = null, pts = null;
     try {
       const r = loadModel(args);
@@ -110,7 +111,8 @@
       showNotice("Could not read the model's weights: " + err.message, true);
     }
     const structure = JSON.stringify([args.model_id, args.z.length, args.dims, args.extent, args.dim_names,
-                                      args.image_shape, args.points_token, args.map_px, args.draw_note]);
+                                      args.image_shape, args.points_token, args.map_px, args.draw_note,
+                                      args.palette, args.show_drawing]);
     if (structure !== S.structure) { S.structure = structure; build(args, pts); }
     if (args.z_token !== S.zToken) { S.zToken = args.z_token; S.z = args.z.slice(); }
     if (S.net) hideNotice(); else if (!el.notice.classList.contains("error")) showNotice("Loading the model\u2026", false);
@@ -140,7 +142,11 @@
     sizeImage(el.decoded, W, H, 168);
     sizeImage(el.modelInput, W, H, 84);
     pad.resize(240);
-    S.drawOn = !args.draw_note && !!args.encoder_meta;
+    const drawingShown = args.show_drawing !== false;
+    el.drawPanel.hidden = !drawingShown;
+    document.getElementById("map-title").textContent = (drawingShown ? "2 \u00b7 " : "") + "Drag on the map";
+    document.getElementById("image-title").textContent = (drawingShown ? "3 \u00b7 " : "") + "Decoded";
+    S.drawOn = drawingShown && !args.draw_note && !!args.encoder_meta;
     pad.enabled = S.drawOn;
     el.drawPanel.classList.toggle("off", !S.drawOn);
     el.drawOff.hidden = S.drawOn;
@@ -148,16 +154,25 @@
     S.inkDirty = S.drawOn && !pad.isEmpty() && S.net !== S.encodedWith;
     if (!S.drawOn) { S.mean = S.logvar = null; plane.drawn = null; }
     el.legend.innerHTML = "";
+    // One swatch per class that has points on the map, in the colours of the page's Plotly maps.
+    const names = SP.palette().class_names, present = new Set(pts && pts.labels ? pts.labels : []);
+    if (names) names.forEach(function (name, k) { if (present.has(k)) legendItem("class", name, SP.classColor(k)); });
     legendItem("marker", "decoded point (drag it)");
-    if (S.drawOn) legendItem("star", args.variational ? "your drawing, \u00b11\u03c3 and 2\u03c3 of q(z|x)" : "your drawing");
+    if (S.drawOn) legendItem("star", args.variational ? "your drawing, \u00b11\u03c3 and 2\u03c3 of q(z|x)" : "your drawing",
+                             SP.palette().your_image.fill);
     if (S.D > 2) legendItem("", "other " + (S.D - 2) + " dims keep their values");
     updateButtons();
   }
 
-  function legendItem(kind, text) {
+  function legendItem(kind, text, color) {
     const item = document.createElement("span");
-    item.className = "legend-item";
-    if (kind) { const sw = document.createElement("i"); sw.className = "swatch " + kind; item.appendChild(sw); }
+    item.className = "legend-item" + (kind ? " legend-" + kind : "");
+    if (kind) {
+      const sw = document.createElement("i");
+      sw.className = "swatch " + kind;
+      if (color) sw.style.background = color;
+      item.appendChild(sw);
+    }
     item.appendChild(document.createTextNode(text));
     el.legend.appendChild(item);
   }

@@ -7,7 +7,7 @@
 "use strict";
 
 (function (root) {
-  const PALETTE = window.StreamlitProtocol.PALETTE; // protocol.js: the app's class colours
+  const SP = window.StreamlitProtocol; // protocol.js: the app's colours, as Python sent them
 
   function niceStep(span) {
     const raw = span / 6, p = Math.pow(10, Math.floor(Math.log10(raw)));
@@ -118,7 +118,7 @@
       ctx.globalAlpha = 0.6;
       for (let i = 0; i < n; i++) {
         const lab = labels ? labels[i] : -1;
-        ctx.fillStyle = lab >= 0 ? PALETTE[lab % PALETTE.length] : "#888";
+        ctx.fillStyle = SP.classColor(lab);
         const p = this.toPx(xy[2 * i], xy[2 * i + 1]);
         ctx.fillRect(p[0] - 1.5, p[1] - 1.5, 3, 3);
       }
@@ -147,14 +147,15 @@
       const p = this.toPx(d.x, d.y);
       const kx = s / (this.extent[1] - this.extent[0]), ky = s / (this.extent[3] - this.extent[2]);
       if (d.sx > 0 && d.sy > 0) {
-        ctx.strokeStyle = "#111";
-        ctx.fillStyle = "rgba(255,215,0,0.25)";
+        ctx.strokeStyle = SP.palette().your_image.line;
+        ctx.fillStyle = SP.palette().your_image.fill;
+        ctx.globalAlpha = 1;
         for (const k of [2, 1]) {
           ctx.setLineDash(k === 2 ? [4, 3] : []);
           ctx.lineWidth = k === 1 ? 2 : 1.25;
           ctx.beginPath();
           ctx.ellipse(p[0], p[1], Math.max(1, k * d.sx * kx), Math.max(1, k * d.sy * ky), 0, 0, 2 * Math.PI);
-          if (k === 1) ctx.fill();
+          if (k === 1) { ctx.globalAlpha = 0.25; ctx.fill(); ctx.globalAlpha = 1; }
           ctx.stroke();
         }
         ctx.setLineDash([]);
@@ -166,7 +167,8 @@
     ctx.lineWidth = 2;
     ctx.beginPath(); ctx.arc(m[0], m[1], 7, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
     // The star goes on top: right after a stroke the marker sits on it and would hide it.
-    if (d) { const p = this.toPx(d.x, d.y); star(ctx, p[0], p[1], 8, "#ffd700", "#111"); }
+    const mine = SP.palette().your_image;
+    if (d) { const p = this.toPx(d.x, d.y); star(ctx, p[0], p[1], 9, mine.fill, mine.line); }
   };
 
   function star(ctx, x, y, r, fill, line) {
@@ -180,5 +182,5 @@
     ctx.fill(); ctx.stroke();
   }
 
-  root.LatentPlane = { Plane: Plane, PALETTE: PALETTE, niceStep: niceStep };
+  root.LatentPlane = { Plane: Plane, niceStep: niceStep };
 })(window);

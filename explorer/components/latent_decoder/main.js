@@ -16,7 +16,7 @@
   const MAX_CACHED_MODELS = 4, MAX_CACHED_POINTS = 4, KEEP_STATS = 4000;
 
   // ---- Streamlit component protocol (apiVersion 1): protocol.js, shared with latent_canvas
-  const SP = window.StreamlitProtocol, PALETTE = SP.PALETTE;
+  const SP = window.StreamlitProtocol;
   const setComponentValue = SP.setComponentValue, asBytes = SP.asBytes, applyTheme = SP.applyTheme;
   const remember = SP.remember, cssVar = SP.cssVar;
 
@@ -69,6 +69,7 @@
     stats.renders += 1;
     S.args = args;
     applyTheme(theme);
+    SP.setPalette(args.palette);
     let asked = null; // "loaded" or "need"
 
     S.shape = args.image_shape;
@@ -116,7 +117,7 @@
 
     const structure = JSON.stringify([args.mode, args.z.length, args.dims, args.value_range,
                                       args.dim_names, args.image_shape, args.start_label,
-                                      args.image_px]);
+                                      args.image_px, args.palette]);
     if (structure !== S.structure) { S.structure = structure; build(args); }
     if (args.z_token !== S.zToken) {
       S.zToken = args.z_token;
@@ -319,7 +320,7 @@
       ctx.globalAlpha = 0.55;
       for (let i = 0; i < n; i++) {
         const lab = labels ? labels[i] : -1;
-        ctx.fillStyle = lab >= 0 ? PALETTE[lab % PALETTE.length] : "#888";
+        ctx.fillStyle = SP.classColor(lab);
         ctx.fillRect(toPad(xy[2 * i]) - 1.5, padSize - toPad(xy[2 * i + 1]) - 1.5, 3, 3);
       }
       ctx.globalAlpha = 1;

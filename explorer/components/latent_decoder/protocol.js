@@ -85,12 +85,18 @@
     post("streamlit:componentReady", { apiVersion: 1 });
   }
 
-  // The app's class colours (explorer/charts.py: Plotly's D3 palette), for both components' maps.
-  const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  // The app's colours arrive from Python in the "palette" argument (explorer/logic/palette.py, the one
+  // definition the Plotly maps read too): {classes: [css colours], class_names, your_image: {fill, line}}.
+  let palette = { classes: [], class_names: null, your_image: { fill: "#ffd700", line: "#111111" } };
+  function setPalette(p) { if (p && Array.isArray(p.classes) && p.classes.length) palette = p; }
+  function classColor(label) {
+    const c = palette.classes;
+    return label >= 0 && c.length ? c[label % c.length] : "#888";
+  }
+  function getPalette() { return palette; }
 
   root.StreamlitProtocol = {
-    PALETTE: PALETTE,
+    setPalette: setPalette, classColor: classColor, palette: getPalette,
     post: post, setComponentValue: setComponentValue, setFrameHeight: setFrameHeight, fitHeight: fitHeight,
     asBytes: asBytes, applyTheme: applyTheme, cssVar: cssVar, remember: remember, makeAsker: makeAsker,
     start: start,
