@@ -10,7 +10,7 @@ import streamlit as st
 
 from explorer.logic import figures, images
 
-from explorer.ui import home, loaders, sidebar  # no torch here: the first picture decodes in numpy
+from explorer.ui import home, loaders, sidebar, tables  # no torch here: the first picture decodes in numpy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,7 +52,7 @@ if not cards:
     st.info("No checkpoints yet: run `python -m core pretrain` to build the shipped ones, "
             "or train one on the Train page.")
 else:
-    st.dataframe(home.models_table(cards), hide_index=True, column_config=home.TABLE_COLUMNS, width="stretch")
+    tables.show(home.models_table(cards), home.TABLE_COLUMNS, width="stretch")
     st.caption(home.UNITS)
 
 # The teaser map goes out last although it sits under the samples: the browser compiles Plotly's

@@ -6,7 +6,7 @@ import streamlit as st
 from core.card import KIND_LABELS
 from explorer.logic import analysis, charts, figures, images
 
-from explorer.ui import denoise, explore, loaders, sidebar
+from explorer.ui import denoise, explore, loaders, sidebar, tables
 
 st.set_page_config(page_title="Compare · Latent explorer", page_icon="🆚", layout="wide")
 st.title("Compare the four models")
@@ -61,20 +61,8 @@ else:
     denoise.section(cards, panels, dataset, dim, x, len(data.test_images))  # noisy inputs, the denoising AE
 
 st.subheader("Test metrics")
-num = st.column_config.NumberColumn
-table = analysis.metrics_table([p.card for p in panels])
-st.dataframe(table, hide_index=True, key="compare_table", column_config={
-    "mse": num("MSE / pixel", format="%.4f", help="Mean squared error of decode(mean), intensities in [0, 1]"),
-    "bernoulli_nll_at_mean": num("Bernoulli NLL (nats)", format="%.1f",
-                                 help="−log Bernoulli(x | decode(mean)) per image: one scale for every model"),
-    "kl": num("KL (nats)", format="%.2f", help="KL(q(z|x) ‖ N(0, I)) per image; VAE only"),
-    **{c: num(f"−ELBO, {c.split(' · ')[1]} (nats)", format="%.1f",
-              help="Reconstruction + KL in the model's own likelihood: an upper bound on −log p(x); VAE only")
-       for c in table.columns if c.startswith("neg_elbo")},
-    "knn_accuracy": num("kNN acc., 1% labels", format="%.3f",
-                        help="3-nearest-neighbour classifier on the codes, fitted with 1% of the training labels"),
-    "active_units": num("active units", help="Latent dims with KL > 0.01 nats; VAE only"),
-})
+metrics = analysis.metrics_table([p.card for p in panels])
+tables.show(metrics, tables.metric_columns(metrics), key="compare_table")
 st.caption("Blank: not defined for that model (a deterministic encoder has no KL and no ELBO). MSE and the "
            "Bernoulli NLL of the reconstruction put all four kinds on one scale; a −ELBO is in its model's own "
            "likelihood, so each likelihood has its own column.")

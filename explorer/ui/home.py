@@ -14,6 +14,7 @@ from core.codes import load_codes_for
 from core.npdecode import prior_codes
 from explorer.logic import images
 from explorer.ui import loaders
+from explorer.ui.tables import Col
 
 if TYPE_CHECKING:  # pandas takes a while to import: only the table below the first picture needs it
     import pandas as pd
@@ -93,29 +94,27 @@ def navigation(root: Path) -> list:
     return menu
 
 
-TABLE_COLUMNS = {
-    "name": st.column_config.TextColumn("name", help="Checkpoint name"),
-    "kind": st.column_config.TextColumn("kind"),
-    "data": st.column_config.TextColumn("data", help="Dataset the model was trained on"),
-    "D": st.column_config.NumberColumn("D", help="Latent dimensions", format="%d"),
-    "beta": st.column_config.NumberColumn("β", help="Weight on the KL term while training (VAE)", format="%g"),
-    "likelihood": st.column_config.TextColumn("likelihood", help="p(x|z): Bernoulli, or Gaussian with fixed variance"),
-    "test MSE": st.column_config.NumberColumn("test MSE", help="Per pixel, images in [0, 1]", format="%.4f"),
-    "Bernoulli NLL": st.column_config.NumberColumn(
-        "Bernoulli NLL (nats)", format="%.1f",
-        help="−log Bernoulli(x | decode(mean)) per image: one scale for every model, whatever it trained with"),
+TABLE_COLUMNS = {  # widths chosen so that every column fits the wide layout at 1400 px
+    "name": Col("name", help="Checkpoint name", width=125, pinned=True),
+    "kind": Col("kind", width=70),
+    "data": Col("data", help="Dataset the model was trained on", width=50),
+    "D": Col("D", ".0f", help="Latent dimensions", width=30),
+    "beta": Col("β", "g", help="Weight on the KL term while training (VAE)", width=40),
+    "likelihood": Col("likelihood", help="p(x|z): Bernoulli, or Gaussian with fixed variance", width=70),
+    "test MSE": Col("MSE", ".4f", help="Test MSE per pixel, images in [0, 1]", width=60),
+    "Bernoulli NLL": Col("Bern. NLL", ".1f", width=70,
+                         help="−log Bernoulli(x | decode(mean)) per image, nats: one scale for every model, "
+                              "whatever it trained with"),
     # Nats of different likelihoods never share a column (a Gaussian's depend on its variance c).
-    "-ELBO Bernoulli": st.column_config.NumberColumn("−ELBO, Bernoulli (nats)", format="%.1f",
-                                                     help="VAEs with a Bernoulli likelihood; nats per image, at β = 1"),
-    "-ELBO Gaussian": st.column_config.NumberColumn("−ELBO, Gaussian (nats)", format="%.1f",
-                                                    help="VAEs with a Gaussian likelihood of fixed variance c (see "
-                                                         "'likelihood'); nats per image, at β = 1"),
-    "KL": st.column_config.NumberColumn("KL (nats)", help="KL(q(z|x) || N(0, I)), nats per image", format="%.2f"),
-    "active units": st.column_config.NumberColumn("active units", help="Dims with mean KL > 0.01 nats",
-                                                  format="%d"),
-    "kNN 1%": st.column_config.NumberColumn("kNN 1%", help="Latent kNN accuracy with 1% of the labels",
-                                            format="percent"),
-    "about": st.column_config.TextColumn("about", width="large"),
+    "-ELBO Bernoulli": Col("−ELBO Bern.", ".1f", width=80,
+                           help="−ELBO in nats per image at β = 1, VAEs with a Bernoulli likelihood"),
+    "-ELBO Gaussian": Col("−ELBO Gauss.", ".1f", width=85,
+                          help="−ELBO in nats per image at β = 1, VAEs with a Gaussian likelihood of fixed variance c "
+                               "(see 'likelihood')"),
+    "KL": Col("KL", ".2f", help="KL(q(z|x) || N(0, I)), nats per image", width=45),
+    "active units": Col("active", ".0f", help="Active units: dims with mean KL > 0.01 nats", width=45),
+    "kNN 1%": Col("kNN 1%", ".0%", help="Latent kNN accuracy with 1% of the labels", width=50),
+    "about": Col("about", width=110),
 }
 
 

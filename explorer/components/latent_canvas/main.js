@@ -155,8 +155,8 @@
     if (!S.drawOn) { S.mean = S.logvar = null; plane.drawn = null; }
     el.legend.innerHTML = "";
     // One swatch per class that has points on the map, in the colours of the page's Plotly maps.
-    const names = SP.palette().class_names, present = new Set(pts && pts.labels ? pts.labels : []);
-    if (names) names.forEach(function (name, k) { if (present.has(k)) legendItem("class", name, SP.classColor(k)); });
+    const classNames = SP.palette().class_names, present = new Set(pts && pts.labels ? pts.labels : []);
+    if (classNames) classNames.forEach(function (name, k) { if (present.has(k)) legendItem("class", name, SP.classColor(k)); });
     legendItem("marker", "decoded point (drag it)");
     if (S.drawOn) legendItem("star", args.variational ? "your drawing, \u00b11\u03c3 and 2\u03c3 of q(z|x)" : "your drawing",
                              SP.palette().your_image.fill);
