@@ -11,6 +11,10 @@ draws nothing, so twenty of them fit on a small machine where twenty Chromium ta
     await s.open()
     await s.act("navigate: manifold", s.navigate("Manifold"))
     await s.act("slider: grid size", s.move_slider("Grid size", 0.7))
+
+It can also fill a number input and click a button (``set_number``, ``click``), and keeps the
+text the last run drew (``texts``: markdown, headings, alerts, progress captions). ``headers``
+go with the websocket's handshake, as a proxy in front of the app would add them.
 """
 
 from __future__ import annotations
@@ -23,12 +27,15 @@ ACTION_TIMEOUT_S = 60.0
 
 
 class WsSession:
-    def __init__(self, name: str, base_url: str):
+    def __init__(self, name: str, base_url: str, headers: dict[str, str] | None = None):
         from streamlit.proto.BackMsg_pb2 import BackMsg
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
         self._back, self._forward = BackMsg, ForwardMsg
-        self.name, self.base = name, base_url.rstrip("/")
+        self.name, self.base, self.headers = name, base_url.rstrip("/"), dict(headers or {})
+        self.texts: list[str] = []  # what the last run drew, as text
+        self.alerts: list[str] = []  # its error boxes (also counted in errors unless expect_errors)
+        self.expect_errors = False  # error boxes are answers (a refusal), not failures
         self.latencies: list[tuple[str, float]] = []
         self.idle_latencies: list[tuple[str, float]] = []  # = latencies (nothing to draw); kept for the summary
         self.errors: list[str] = []
@@ -53,7 +60,8 @@ class WsSession:
 
         t0 = time.perf_counter()
         url = self.base.replace("http://", "ws://") + "/_stcore/stream"
-        self._ws = await connect(url, subprotocols=["streamlit"], origin=self.base, max_size=None)
+        self._ws = await connect(url, subprotocols=["streamlit"], origin=self.base, max_size=None,
+                                 additional_headers=self.headers or None)
         self._reader = asyncio.create_task(self._read())
         await self._rerun("")
         await self._wait_finished("open", t0)
@@ -98,16 +106,23 @@ class WsSession:
 
     def _element(self, el, fragment_id: str = "") -> None:
         kind = el.WhichOneof("type")
+        if kind in ("markdown", "heading", "alert"):
+            self.texts.append(getattr(el, kind).body)
+        elif kind == "progress":
+            self.texts.append(el.progress.text)
         if kind == "exception":
             self._run_errors.append(f"exception: {el.exception.type}: {el.exception.message[:200]}")
         elif kind == "alert" and el.alert.format == el.alert.ERROR:
-            self._run_errors.append(f"error alert: {el.alert.body[:200]}")
+            self.alerts.append(el.alert.body)
+            if not self.expect_errors:
+                self._run_errors.append(f"error alert: {el.alert.body[:200]}")
         elif kind == "imgs":
             self.media += [img.url for img in el.imgs.imgs if img.url.startswith("/media/")]
-        elif kind == "slider":
-            self.widgets[el.slider.label] = el.slider
+        elif kind in ("slider", "button", "number_input"):
+            widget = getattr(el, kind)
+            self.widgets[widget.label] = widget
             if fragment_id:
-                self.fragments[el.slider.id] = fragment_id
+                self.fragments[widget.id] = fragment_id
 
     # ------------------------------------------------------------------ interactions
 
@@ -121,6 +136,8 @@ class WsSession:
         self._finished.clear()
         self._run_errors = []
         self.media = []
+        if not fragment_id:
+            self.texts, self.alerts = [], []
         await self._ws.send(msg.SerializeToString())
 
     async def _wait_finished(self, kind: str, t0: float) -> float:
@@ -174,7 +191,8 @@ class WsSession:
         """Set the slider whose label starts with ``label`` to ``fraction`` of its range."""
         from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-        slider = next((w for lab, w in self.widgets.items() if lab.startswith(label)), None)
+        slider = next((w for lab, w in self.widgets.items() if lab.startswith(label) and w.DESCRIPTOR.name == "Slider"),
+                      None)
         if slider is None:
             return False
         state = WidgetState(id=slider.id)
@@ -186,3 +204,40 @@ class WsSession:
         self.states[slider.id] = state
         await self._rerun(self.page_hash, list(self.states.values()), self.fragments.get(slider.id, ""))
         return True
+
+    async def set_number(self, label: str, value: float) -> bool:
+        """Type ``value`` into the number input whose label starts with ``label``."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        field = next((w for lab, w in self.widgets.items()
+                      if lab.startswith(label) and w.DESCRIPTOR.name == "NumberInput"), None)
+        if field is None:
+            return False
+        state = WidgetState(id=field.id)
+        if field.data_type == field.INT:
+            state.int_value = int(value)
+        else:
+            state.double_value = float(value)
+        self.states[field.id] = state
+        await self._rerun(self.page_hash, list(self.states.values()), self.fragments.get(field.id, ""))
+        return True
+
+    async def click(self, label: str) -> bool:
+        """Click the button whose label is ``label`` (whether the page shows it enabled or not: an
+        attacker's client sends what it likes)."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        button = next((w for lab, w in self.widgets.items() if lab == label and w.DESCRIPTOR.name == "Button"), None)
+        if button is None:
+            return False
+        trigger = WidgetState(id=button.id, trigger_value=True)
+        await self._rerun(self.page_hash, [*self.states.values(), trigger], self.fragments.get(button.id, ""))
+        return True
+
+    async def rerun(self) -> bool:
+        """Run the page again with the widgets as they are (what a browser's poll or a reload-free redraw does)."""
+        await self._rerun(self.page_hash, list(self.states.values()))
+        return True
+
+    def text(self) -> str:
+        return "\n".join(self.texts)

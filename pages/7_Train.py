@@ -17,8 +17,6 @@ st.markdown(
 
 if st.session_state.pop("train_reset_name", False):
     st.session_state.train_name = ""  # the last name is taken now: back to a fresh suggestion
-jobs = train_jobs.session_jobs()
-active = [j for j in jobs if j.active]
 errors: list[str] = []
 
 st.subheader("1 · Data")
@@ -54,7 +52,7 @@ problem = training.check_name(name, shipped, trained, busy)
 if problem:
     st.error(problem)
     errors.append(problem)
-limit = train_jobs.limit_problem(active)
+limit = train_jobs.limit_problem()
 if limit:
     st.warning(limit)
 st.caption(f"Saved as **{name}** (.safetensors + .json) "

@@ -3,7 +3,7 @@
 Server folders are off unless the operator names a root, and then confined to it (missing
 and forbidden paths get the same message); each session's models and uploads are private;
 the disk quota refuses a job before anything is written; jobs wait in a bounded queue (their
-place shown), a session has a job limit, and training runs in another process.
+place shown), a client (all its sessions) has a job limit, and training runs in another process.
 """
 
 from __future__ import annotations
@@ -192,15 +192,15 @@ def test_a_sessions_models_and_uploads_are_private(server, monkeypatch):
 
 
 def test_quota_exceeded_says_so_and_writes_nothing(server, monkeypatch):
-    monkeypatch.setenv("LATENT_EXPLORER_SESSION_QUOTA_MB", "0.02")  # 20 kB: less than a digits VAE
+    monkeypatch.setenv("LATENT_EXPLORER_CLIENT_QUOTA_MB", "0.02")  # 20 kB: less than a digits VAE
     at = run()
     at.selectbox(key="train_dataset").set_value("digits")
     at.text_input(key="train_name").set_value("too-big").run()
     at.button(key="train_start").click().run()
     assert not at.exception
-    assert any("Not enough room in your workspace" in e and "Nothing was saved" in e for e in errors(at)), errors(at)
+    assert any("Not enough room for your models" in e and "Nothing was saved" in e for e in errors(at)), errors(at)
     assert not jobs_of(at) and not files_under(server / "workspaces")
-    monkeypatch.setenv("LATENT_EXPLORER_SESSION_QUOTA_MB", "100")
+    monkeypatch.setenv("LATENT_EXPLORER_CLIENT_QUOTA_MB", "100")
     monkeypatch.setenv("LATENT_EXPLORER_TOTAL_QUOTA_MB", "0.02")
     at.run()
     at.button(key="train_start").click().run()
@@ -208,7 +208,7 @@ def test_quota_exceeded_says_so_and_writes_nothing(server, monkeypatch):
     assert not files_under(server / "workspaces")
 
 
-def test_jobs_queue_with_their_place_shown_and_a_limit_per_session(server, monkeypatch):
+def test_jobs_queue_with_their_place_shown_and_a_limit_per_client(server, monkeypatch):
     monkeypatch.setenv("LATENT_EXPLORER_TRAIN_WORKERS", "1")
     at = run()
     at.selectbox(key="train_dataset").set_value("digits")
@@ -219,12 +219,16 @@ def test_jobs_queue_with_their_place_shown_and_a_limit_per_session(server, monke
     at.button(key="train_start").click().run()
     assert not at.exception and not errors(at), errors(at)
     first, second = jobs_of(at)
-    assert first.started and not second.started  # one running job per session; the second waits
+    assert first.started and not second.started  # one running job per client; the second waits
     assert first.pid is not None and first.pid != os.getpid()  # training runs in another process
     at.run()
     assert any("Waiting in the queue: number 1 of 1" in i.value for i in at.info), [i.value for i in at.info]
-    assert any("a session may have 2 at once" in w.value for w in at.warning)
+    assert any("one visitor may have 2 at once" in w.value for w in at.warning)
     assert at.button(key="train_start").disabled
+    other_tab = run()  # a new session of the same client (the same address): the limit counts both
+    assert other_tab.session_state["_workspace_token"] != at.session_state["_workspace_token"]
+    assert any("one visitor may have 2 at once" in w.value for w in other_tab.warning)
+    assert other_tab.button(key="train_start").disabled
     at.text_input(key="train_name").set_value("first").run()
     assert any("is being trained right now" in e for e in errors(at))
     at.button(key=f"train_cancel_{first.spec.job_id}").click().run()

@@ -91,8 +91,9 @@ def test_defaults_are_the_safe_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENT_EXPLORER_CONFIG", str(tmp_path / "none.toml"))
     s = load_settings({})
     assert s.server_data_root is None and s.publish_trained is False
-    assert s.session_quota_mb > 0 and s.total_quota_mb > 0 and s.expiry_hours > 0
-    assert 1 <= s.train_workers <= (os.cpu_count() or 1) and s.jobs_per_session == 2 and s.train_queue > 0
+    assert s.client_quota_mb > 0 and s.total_quota_mb > 0 and s.expiry_hours > 0 and s.client_header is None
+    assert 1 <= s.train_workers <= (os.cpu_count() or 1) and s.jobs_per_client == 2 and s.train_queue > 0
+    assert s.job_max_seconds == 1800 and s.job_max_bytes == 100_000_000
 
 
 def test_environment_over_file(tmp_path, monkeypatch):
@@ -100,14 +101,22 @@ def test_environment_over_file(tmp_path, monkeypatch):
     config.write_text('[latent_explorer]\nserver_data_root = "%s"\nsession_quota_mb = 5\ntrain_workers = 1000\n'
                       % tmp_path)
     monkeypatch.setenv("LATENT_EXPLORER_CONFIG", str(config))
-    s = load_settings({"LATENT_EXPLORER_SESSION_QUOTA_MB": "7", "LATENT_EXPLORER_PUBLISH_TRAINED": "1"})
-    assert s.server_data_root == tmp_path.resolve() and s.session_quota_bytes == 7_000_000 and s.publish_trained
+    assert load_settings({}).client_quota_bytes == 5_000_000  # the older file key
+    s = load_settings({"LATENT_EXPLORER_CLIENT_QUOTA_MB": "7", "LATENT_EXPLORER_PUBLISH_TRAINED": "1"})
+    assert s.server_data_root == tmp_path.resolve() and s.client_quota_bytes == 7_000_000 and s.publish_trained
     assert s.train_workers == (os.cpu_count() or 1)  # never more workers than cores
-    assert load_settings({"LATENT_EXPLORER_TRAINED": "/x"}).published == type(tmp_path)("/x")  # the older name
+    assert load_settings({"LATENT_EXPLORER_TRAINED": "/x"}).published == type(tmp_path)("/x")  # the older names
+    assert load_settings({"LATENT_EXPLORER_SESSION_QUOTA_MB": "9"}).client_quota_bytes == 9_000_000
+    assert load_settings({"LATENT_EXPLORER_JOBS_PER_SESSION": "3"}).jobs_per_client == 3
+    s = load_settings({"LATENT_EXPLORER_CLIENT_HEADER": "X-Forwarded-User", "LATENT_EXPLORER_JOB_MAX_MINUTES": "0.5"})
+    assert s.client_header == "X-Forwarded-User" and s.job_max_seconds == 30
 
 
 @pytest.mark.parametrize("env,message", [
-    ({"LATENT_EXPLORER_SESSION_QUOTA_MB": "lots"}, "must be a number"),
+    ({"LATENT_EXPLORER_CLIENT_QUOTA_MB": "lots"}, "must be a number"),
+    ({"LATENT_EXPLORER_JOB_MAX_MINUTES": "-1"}, "must be above 0"),
+    ({"LATENT_EXPLORER_CLIENT_HEADER": "X-User: admin"}, "must be a header name"),
+    ({"LATENT_EXPLORER_CLIENT_HEADER": "X-User\r\nX-Other"}, "must be a header name"),
     ({"LATENT_EXPLORER_TRAIN_WORKERS": "0"}, "must be above 0"),
     ({"LATENT_EXPLORER_PUBLISH_TRAINED": "maybe"}, "must be 1 or 0"),
 ])
@@ -138,8 +147,8 @@ def test_tokens_are_unguessable_and_checked(tmp_path):
 
 def test_quota_refuses_what_would_not_fit():
     assert quota_problem(10, 50, 0, 100, 500, 0, 1000) is None
-    assert "Not enough room in your workspace" in quota_problem(60, 50, 0, 100, 500, 0, 1000)
-    assert "jobs under way" in quota_problem(30, 50, 30, 100, 500, 0, 1000)
+    assert "Not enough room for your models" in quota_problem(60, 50, 0, 100, 500, 0, 1000)
+    assert "your job under way" in quota_problem(30, 50, 30, 100, 500, 0, 1000)
     assert "room for trained models is full" in quota_problem(10, 50, 0, 100, 995, 0, 1000)
 
 
@@ -166,4 +175,4 @@ def test_expiry_removes_old_workspaces_but_not_a_running_jobs(tmp_path):
 
 
 def test_settings_type_defaults():
-    assert Settings().session_quota_bytes == 200_000_000 and Settings().threads_per_job >= 1
+    assert Settings().client_quota_bytes == 200_000_000 and Settings().threads_per_job >= 1

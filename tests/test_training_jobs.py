@@ -121,18 +121,18 @@ def test_a_job_never_starts_over_an_existing_checkpoint(tmp_path, digits):
 
 
 def test_queue_limits_workers_sessions_and_waiting_jobs(tmp_path, digits):
-    queue = JobQueue(workers=1, max_waiting=2, per_session=2, tick_s=0.1)
+    queue = JobQueue(workers=1, max_waiting=2, per_client=2, tick_s=0.1)
     try:
-        a1 = training.TrainingJob(spec(tmp_path, digits, "a1", epochs=5000, owner="alice"))
-        a2 = training.TrainingJob(spec(tmp_path, digits, "a2", epochs=1, owner="alice"))
-        b1 = training.TrainingJob(spec(tmp_path, digits, "b1", epochs=1, owner="bob"))
+        a1 = training.TrainingJob(spec(tmp_path, digits, "a1", epochs=5000, owner="alice", client="alice"))
+        a2 = training.TrainingJob(spec(tmp_path, digits, "a2", epochs=1, owner="alice", client="alice"))
+        b1 = training.TrainingJob(spec(tmp_path, digits, "b1", epochs=1, owner="bob", client="bob"))
         assert queue.submit(a1) is None and a1.started and a1.view().phase != "queued"
         assert queue.submit(b1) is None and not b1.started
         assert b1.view().phase == "queued" and b1.view().position == 1
         assert queue.submit(a2) is None and a2.view().position == 2
-        refused = queue.submit(training.TrainingJob(spec(tmp_path, digits, "a3", owner="alice")))
-        assert "the limit per session is 2" in refused
-        refused = queue.submit(training.TrainingJob(spec(tmp_path, digits, "c1", owner="carol")))
+        refused = queue.submit(training.TrainingJob(spec(tmp_path, digits, "a3", owner="alice", client="alice")))
+        assert "one visitor may have 2 at once" in refused
+        refused = queue.submit(training.TrainingJob(spec(tmp_path, digits, "c1", owner="carol", client="carol")))
         assert "2 jobs are waiting" in refused
         assert queue.busy_names("alice") == {"a1", "a2"} and queue.busy_names() == {"a1", "a2", "b1"}
         a1.cancel()
@@ -149,7 +149,7 @@ def test_a_refused_duplicate_name_deletes_nothing_of_the_running_job(tmp_path, d
     upload = npz_bytes((digits.train_images[:80, 0] * 255).astype(np.uint8), digits.train_labels[:80])
     data = training.load_upload(upload, "few.npz")
     model, train = RunSpec("ae", 2, likelihood="bernoulli", epochs=5000, beta=1.0).configs(data)
-    queue = JobQueue(workers=1, per_session=3, tick_s=0.1)
+    queue = JobQueue(workers=1, per_client=3, tick_s=0.1)
     try:
         first = training.new_job("same", tmp_path, data, model, train, upload=(upload, "few.npz"), owner="s")
         assert queue.submit(first) is None

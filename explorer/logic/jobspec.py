@@ -51,7 +51,9 @@ class JobSpec:
     dataset_card: dict | None = None  # replaces card["dataset"] (own data: with "path" and "image_size")
     title: str | None = None  # card["title"]
     upload: tuple[bytes, str] | None = None  # (bytes, filename): kept as upload_path once the job is accepted
-    owner: str = ""  # the session whose job it is (the queue's per-session limits)
+    owner: str = ""  # the session whose job it is (its workspace token: the names it trains)
+    client: str = ""  # the client whose job it is (clients.client_key): the queue's limits and turns
+    session_id: str = ""  # the browser session that asked for it ("": unknown, never treated as gone)
     workspace: Path | None = None  # that session's folder (never expired while the job is active)
     work_root: Path | None = None  # the job's folder goes here (default: out_dir / ".jobs")
     eval_images: int | None = 2000  # test images every metric (the -log p(x) estimate included) is measured on

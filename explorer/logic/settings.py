@@ -10,13 +10,21 @@ an environment variable wins over the file. Every default is the safe one for a 
 | LATENT_EXPLORER_WORKSPACES / workspaces | DATA/workspaces | one private folder per browser session |
 | LATENT_EXPLORER_PUBLISHED / published (old name LATENT_EXPLORER_TRAINED) | DATA/published | checkpoints every session sees |
 | LATENT_EXPLORER_PUBLISH_TRAINED / publish_trained | 0 | 1: the Train page saves into the published folder |
-| LATENT_EXPLORER_SESSION_QUOTA_MB / session_quota_mb | 200 | disk one session may fill |
-| LATENT_EXPLORER_TOTAL_QUOTA_MB / total_quota_mb | 2000 | disk all sessions together may fill |
+| LATENT_EXPLORER_CLIENT_QUOTA_MB / client_quota_mb | 200 | disk one client (all its sessions) may fill |
+| LATENT_EXPLORER_TOTAL_QUOTA_MB / total_quota_mb | 2000 | disk all clients together may fill |
 | LATENT_EXPLORER_EXPIRY_HOURS / expiry_hours | 24 | a session folder unused this long is deleted |
 | LATENT_EXPLORER_TRAIN_WORKERS / train_workers | cores // 2 (at least 1) | training processes at once (at most the cores) |
 | LATENT_EXPLORER_TRAIN_QUEUE / train_queue | 20 | jobs waiting at most, all sessions together |
-| LATENT_EXPLORER_JOBS_PER_SESSION / jobs_per_session | 2 | a session's jobs at once: 1 running, the rest waiting |
+| LATENT_EXPLORER_JOBS_PER_CLIENT / jobs_per_client | 2 | a client's jobs at once: 1 running, the rest waiting |
 | LATENT_EXPLORER_CLASSES_DB / classes_db | sqlite:///DATA/classes.sqlite3 | the lessons' classes and their anonymous predictions |
+| LATENT_EXPLORER_JOB_MAX_MINUTES / job_max_minutes | 30 | a running job is stopped after this long, saving nothing |
+| LATENT_EXPLORER_JOB_MAX_MB / job_max_mb | 100 | disk one job may need (its checkpoint and its upload) |
+| LATENT_EXPLORER_CLIENT_HEADER / client_header | off | the header a proxy sets to the user it authenticated |
+
+A client is a visitor's address, or the value of ``client_header`` when the operator names
+one (explorer/logic/clients.py). The older names session_quota_mb, jobs_per_session
+(LATENT_EXPLORER_SESSION_QUOTA_MB, LATENT_EXPLORER_JOBS_PER_SESSION) and
+LATENT_EXPLORER_TRAINED are still read.
 
 Nothing here imports Streamlit.
 """
@@ -24,6 +32,7 @@ Nothing here imports Streamlit.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,14 +47,24 @@ _KEYS = {
     "workspaces": ("LATENT_EXPLORER_WORKSPACES", str),
     "published": ("LATENT_EXPLORER_PUBLISHED", str),
     "publish_trained": ("LATENT_EXPLORER_PUBLISH_TRAINED", bool),
-    "session_quota_mb": ("LATENT_EXPLORER_SESSION_QUOTA_MB", float),
+    "client_quota_mb": ("LATENT_EXPLORER_CLIENT_QUOTA_MB", float),
     "total_quota_mb": ("LATENT_EXPLORER_TOTAL_QUOTA_MB", float),
     "expiry_hours": ("LATENT_EXPLORER_EXPIRY_HOURS", float),
     "train_workers": ("LATENT_EXPLORER_TRAIN_WORKERS", int),
     "train_queue": ("LATENT_EXPLORER_TRAIN_QUEUE", int),
-    "jobs_per_session": ("LATENT_EXPLORER_JOBS_PER_SESSION", int),
+    "jobs_per_client": ("LATENT_EXPLORER_JOBS_PER_CLIENT", int),
     "classes_db": ("LATENT_EXPLORER_CLASSES_DB", str),
+    "job_max_minutes": ("LATENT_EXPLORER_JOB_MAX_MINUTES", float),
+    "job_max_mb": ("LATENT_EXPLORER_JOB_MAX_MB", float),
+    "client_header": ("LATENT_EXPLORER_CLIENT_HEADER", str),
 }
+# key: (its older file key or None, its older environment variable); read when the new name is not given
+_OLD_NAMES = {
+    "published": (None, "LATENT_EXPLORER_TRAINED"),
+    "client_quota_mb": ("session_quota_mb", "LATENT_EXPLORER_SESSION_QUOTA_MB"),
+    "jobs_per_client": ("jobs_per_session", "LATENT_EXPLORER_JOBS_PER_SESSION"),
+}
+HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
 class SettingsError(ValueError):
@@ -58,17 +77,28 @@ class Settings:
     workspaces: Path = Path("workspaces")
     published: Path = Path("published")
     publish_trained: bool = False
-    session_quota_mb: float = 200.0
+    client_quota_mb: float = 200.0
     total_quota_mb: float = 2000.0
     expiry_hours: float = 24.0
     train_workers: int = 1
     train_queue: int = 20
-    jobs_per_session: int = 2
+    jobs_per_client: int = 2
     classes_db: str = "sqlite:///classes.sqlite3"  # a database URL (explorer/logic/classroom.py)
+    job_max_minutes: float = 30.0
+    job_max_mb: float = 100.0
+    client_header: str | None = None  # None: clients are told apart by their address only
 
     @property
-    def session_quota_bytes(self) -> int:
-        return int(self.session_quota_mb * 1e6)
+    def client_quota_bytes(self) -> int:
+        return int(self.client_quota_mb * 1e6)
+
+    @property
+    def job_max_bytes(self) -> int:
+        return int(self.job_max_mb * 1e6)
+
+    @property
+    def job_max_seconds(self) -> float:
+        return self.job_max_minutes * 60.0
 
     @property
     def total_quota_bytes(self) -> int:
@@ -95,6 +125,8 @@ def _parse(key: str, kind: type, value) -> object:
         raise SettingsError(f"{name}={value!r} must be a number") from None
     if kind is not str and not number > 0:
         raise SettingsError(f"{name}={value!r} must be above 0")
+    if key == "client_header" and not HEADER_NAME.match(number):
+        raise SettingsError(f"{name}={value!r} must be a header name: letters, digits and '-'")
     return number
 
 
@@ -113,7 +145,7 @@ def _file_values(path: Path) -> dict:
         section = tomllib.loads(path.read_text()).get(SECTION, {})
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise SettingsError(f"{path}: {err}") from None
-    unknown = sorted(set(section) - set(_KEYS))
+    unknown = sorted(set(section) - set(_KEYS) - {old for old, _ in _OLD_NAMES.values() if old})
     if unknown:
         raise SettingsError(f"{path}: unknown keys in [{SECTION}]: {unknown}; known: {sorted(_KEYS)}")
     return section
@@ -123,11 +155,15 @@ def load_settings(environ: dict | None = None) -> Settings:
     """The settings in force now (environment over file over defaults); SettingsError on a bad value."""
     env = os.environ if environ is None else environ
     values = _file_values(config_file())
+    for key, (old_key, _) in _OLD_NAMES.items():
+        if old_key in values:
+            values.setdefault(key, values.pop(old_key))
     for key, (name, _) in _KEYS.items():
-        if env.get(name, "").strip():
-            values[key] = env[name].strip()
-    if "published" not in values and env.get("LATENT_EXPLORER_TRAINED", "").strip():
-        values["published"] = env["LATENT_EXPLORER_TRAINED"].strip()
+        old_name = _OLD_NAMES.get(key, (None, None))[1]
+        for variable in (name, old_name):
+            if variable and env.get(variable, "").strip():
+                values[key] = env[variable].strip()
+                break
     parsed = {key: _parse(key, _KEYS[key][1], v) for key, v in values.items()}
     data = default_data_dir()
     root = parsed.pop("server_data_root", None)

@@ -140,6 +140,7 @@ class TrainingJob:
         self._started: float | None = None
         self._ended: float | None = None
         self._cancel_at: float | None = None
+        self._stop_reason: tuple[str, str] | None = None  # (phase, message) when the server stopped it
         self.position: int | None = None  # set by the queue while the job waits
 
     # ------------------------------------------------------------------ control
@@ -178,14 +179,19 @@ class TrainingJob:
             self._phase = "starting"
         return self
 
-    def cancel(self) -> None:
-        """Stop the job: a waiting one never starts; a running one's process stops, saving nothing."""
+    def cancel(self, reason: str | None = None, phase: str = "cancelled") -> None:
+        """Stop the job: a waiting one never starts; a running one's process stops, saving nothing.
+
+        ``reason``: the server stops it (a limit, its session gone); the job ends in ``phase``
+        with that message instead of the user's "Cancelled ..."."""
         with self._lock:
             if self.finished or self._cancel_at is not None:
                 return
             self._cancel_at = time.monotonic()
+            if reason is not None:
+                self._stop_reason = (phase, reason)
             if self._proc is None:
-                self._finish("cancelled", "Cancelled before it started; nothing was saved.")
+                self._finish(*(self._stop_reason or ("cancelled", "Cancelled before it started; nothing was saved.")))
             else:
                 (self.spec.folder / "cancel").touch()
 
@@ -245,11 +251,9 @@ class TrainingJob:
     def view(self) -> JobView:
         with self._lock:
             self.poll()
-            start = self._started
-            end = self._ended if self._ended is not None else time.monotonic()
             return JobView(
                 self.spec.name, self._phase, self._epoch, self._epochs, list(self._history), self._snapshot,
-                self._message, self._card, 0.0 if start is None else end - start, self._cancel_at is not None,
+                self._message, self._card, self.running_seconds, self._cancel_at is not None,
                 self.position if self._phase == "queued" else None, self._pid,
             )
 
@@ -271,7 +275,7 @@ class TrainingJob:
                                  + self._log_tail())
             elif self._cancel_at is not None and time.monotonic() - self._cancel_at > CANCEL_GRACE_S:
                 self._kill()
-                self._finish("cancelled", f"Cancelled after {self._epoch} epochs; nothing was saved.")
+                self._finish(*self._cancelled(self._epoch))
             return self.finished
 
     def _read_progress(self) -> None:
@@ -304,9 +308,19 @@ class TrainingJob:
             self._card = {**event["card"], "path": str(self.spec.out), "origin": "trained"}
             self._finish("done")
         elif kind == "cancelled":
-            self._finish("cancelled", f"Cancelled after {event.get('epochs', self._epoch)} epochs; nothing was saved.")
+            self._finish(*self._cancelled(event.get("epochs", self._epoch)))
         elif kind in ("diverged", "failed"):
             self._finish(kind, event.get("message"))
+
+    def _cancelled(self, epochs: int) -> tuple[str, str]:
+        return self._stop_reason or ("cancelled", f"Cancelled after {epochs} epochs; nothing was saved.")
+
+    @property
+    def running_seconds(self) -> float:
+        """Seconds since its process started (0 before)."""
+        if self._started is None:
+            return 0.0
+        return (self._ended if self._ended is not None else time.monotonic()) - self._started
 
     def _kill(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):

@@ -4,11 +4,14 @@
     WORKSPACES/<token>/models/data/NAME-<job id>.npz          its uploaded datasets
     WORKSPACES/<token>/jobs/<job id>/                         a job's spec, progress and log
     WORKSPACES/<token>/.last-seen                             touched while the session is used
+    WORKSPACES/<token>/.client                                the client's key (clients.client_key)
 
 The token is ``secrets.token_urlsafe`` (192 bits), kept only in the session's state, so no
-other session can name the folder. Disk quotas (``quota_problem``) are checked before a job
-writes anything; ``sweep_expired`` deletes workspaces unused for a while, never one with an
-active job. Nothing here imports Streamlit.
+other session can name the folder. Disk quotas (``quota_problem``) count per client: the
+workspaces of all its sessions (``client_usage``) and what its running job will still
+write; they are checked before a job writes anything and again when it starts.
+``sweep_expired`` deletes workspaces unused for a while, never one with an active job.
+Nothing here imports Streamlit.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32}$")
 LAST_SEEN = ".last-seen"
+CLIENT = ".client"
 TOUCH_EVERY_S = 60.0
 
 
@@ -51,12 +55,18 @@ class Workspace:
     def jobs(self) -> Path:
         return self.root / "jobs"
 
-    def ensure(self) -> "Workspace":
-        """Create the folders (private to the server's user) and note that the session is alive."""
+    def ensure(self, client: str | None = None) -> "Workspace":
+        """Create the folders (private to the server's user), note that the session is alive and,
+        given ``client`` (a clients.client_key), whose workspace it is."""
         for folder in (self.root, self.models, self.jobs):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if client is not None and self.client() != client:
+            (self.root / CLIENT).write_text(client)
         self.touch()
         return self
+
+    def client(self) -> str | None:
+        return client_of(self.root)
 
     def touch(self, every_s: float = TOUCH_EVERY_S) -> None:
         mark = self.root / LAST_SEEN
@@ -83,18 +93,36 @@ def tree_size(path: Path) -> int:
     return total
 
 
+def client_of(root: Path) -> str | None:
+    try:
+        return (Path(root) / CLIENT).read_text().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def client_usage(workspaces: Path, client: str) -> int:
+    """Bytes on disk in all the workspaces of ``client`` (its key)."""
+    try:
+        roots = [p for p in Path(workspaces).iterdir() if TOKEN_PATTERN.match(p.name) and not p.is_symlink()]
+    except FileNotFoundError:
+        return 0
+    return sum(tree_size(root) for root in roots if client_of(root) == client)
+
+
 def megabytes(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-def quota_problem(need: int, session_used: int, session_reserved: int, session_quota: int,
+def quota_problem(need: int, client_used: int, client_reserved: int, client_quota: int,
                   total_used: int, total_reserved: int, total_quota: int) -> str | None:
-    """Why a job needing ``need`` bytes would not fit, or None. ``reserved``: what active jobs will still write."""
-    if session_used + session_reserved + need > session_quota:
-        return (f"Not enough room in your workspace: your models and uploads use {megabytes(session_used)}"
-                + (f" (and jobs under way will need {megabytes(session_reserved)} more)" if session_reserved else "")
-                + f" of the {megabytes(session_quota)} a session may keep, and this job needs about {megabytes(need)}. "
-                "Delete one of your models, or pick a smaller upload or model. Nothing was saved.")
+    """Why a job needing ``need`` bytes would not fit, or None. ``used``: on disk; ``reserved``: what
+    running jobs will still write (waiting jobs reserve nothing: they are checked again when they start)."""
+    if client_used + client_reserved + need > client_quota:
+        return (f"Not enough room for your models: they and your uploads use {megabytes(client_used)}"
+                + (f" (and your job under way will need {megabytes(client_reserved)} more)" if client_reserved else "")
+                + f" of the {megabytes(client_quota)} one visitor may keep (all your tabs together), and this job "
+                f"needs about {megabytes(need)}. Delete one of your models, or pick a smaller upload or model. "
+                "Nothing was saved.")
     if total_used + total_reserved + need > total_quota:
         return (f"The server's room for trained models is full ({megabytes(total_used + total_reserved)} of "
                 f"{megabytes(total_quota)}); try again later, or ask whoever runs the server. Nothing was saved.")

@@ -32,6 +32,7 @@ from core.codes import load_codes_for
 from core.data import DATASETS, Dataset, DatasetError, differences_from_card, load_dataset
 from core.npdecode import NumpyDecoder, load_numpy_decoder
 from explorer.logic import serverdata
+from explorer.logic.clients import client_id, client_key
 from explorer.logic.settings import Settings, load_settings
 from explorer.logic.workspace import Workspace, new_token, sweep_expired
 
@@ -94,6 +95,29 @@ def session_token() -> str:
     if not token:
         token = st.session_state["_workspace_token"] = new_token()
     return token
+
+
+def client() -> str:
+    """The key of the client this session belongs to (clients.client_key): its address, or the user
+    named by the header the operator trusts (settings.client_header). The queue and the disk quota
+    count per client."""
+    header = settings().client_header
+    return client_key(client_id(st.context.ip_address, st.context.headers if header else None, header))
+
+
+def session_id() -> str:
+    """This browser session's id in Streamlit's runtime ("" when there is none, as under AppTest)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else ""
+
+
+def session_alive(session: str) -> bool:
+    """Whether a browser session is still connected (any thread may ask)."""
+    from streamlit.runtime import Runtime
+
+    return not Runtime.exists() or Runtime.instance().is_active_session(session)
 
 
 def workspace() -> Workspace:
@@ -333,18 +357,24 @@ def encode(model: LatentModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def job_queue() -> "JobQueue":
     """The training queue of this server process (shared by every session), for the settings in force."""
     current = settings()
-    return _job_queue(current.train_workers, current.train_queue, current.jobs_per_session, str(current.workspaces),
-                      current.expiry_hours)
+    return _job_queue(current.train_workers, current.train_queue, current.jobs_per_client, current.job_max_seconds,
+                      current.job_max_bytes, str(current.workspaces), current.expiry_hours)
 
 
 @st.cache_resource(show_spinner=False)
-def _job_queue(workers: int, waiting: int, per_session: int, workspaces: str, expiry_hours: float) -> "JobQueue":
+def _job_queue(workers: int, waiting: int, per_client: int, max_seconds: float, max_bytes: int, workspaces: str,
+               expiry_hours: float) -> "JobQueue":
     from explorer.logic.jobqueue import JobQueue
 
     def sweep(protected: set[Path]) -> None:
         sweep_expired(Path(workspaces), expiry_hours * 3600, protected)
 
-    return JobQueue(workers, waiting, per_session, sweep=sweep, sweep_every_s=min(600.0, expiry_hours * 900))
+    # A session gone longer than Streamlit keeps it for a reconnection is gone for good: its
+    # workspace token went with it, so nobody could open what its jobs would save.
+    grace = float(st.get_option("server.disconnectedSessionTTL"))
+    return JobQueue(workers, waiting, per_client, max_seconds=max_seconds, max_bytes=max_bytes,
+                    session_alive=session_alive, session_grace_s=grace, sweep=sweep,
+                    sweep_every_s=min(600.0, expiry_hours * 900))
 
 
 @st.cache_resource(show_spinner="Reading the upload...", max_entries=4)

@@ -13,7 +13,7 @@ from core.data import Dataset
 from core.models import ModelConfig
 from core.train import TrainConfig
 from explorer.logic import analysis, charts, exports, figures, serverdata, training
-from explorer.logic.workspace import megabytes, quota_problem, tree_size
+from explorer.logic.workspace import client_usage, megabytes, quota_problem, tree_size
 from explorer.ui import loaders
 from explorer.ui.train_form import DataChoice
 
@@ -27,34 +27,34 @@ def session_jobs() -> list[training.TrainingJob]:
     return keep
 
 
-def limit_problem(active: list[training.TrainingJob]) -> str | None:
-    """Why this session cannot start another job now (its per-session limit), or None."""
-    limit = loaders.settings().jobs_per_session
+def limit_problem() -> str | None:
+    """Why this client cannot start another job now (its limit, all its tabs together), or None."""
+    limit = loaders.settings().jobs_per_client
+    active = loaders.job_queue().client_jobs(loaders.client())
     if len(active) < limit:
         return None
     running = sum(j.started for j in active)
-    return (f"You have {running} job{'s' * (running != 1)} training and {len(active) - running} waiting; a session "
-            f"may have {limit} at once. Wait for one to finish, or cancel it.")
+    return (f"You have {running} job{'s' * (running != 1)} training and {len(active) - running} waiting (in this "
+            f"tab or your others); one visitor may have {limit} at once. Wait for one to finish, or cancel it.")
 
 
 def submit(name: str, choice: DataChoice, data: Dataset, configs: tuple[ModelConfig, TrainConfig],
            title: str) -> str | None:
     """Queue a job for the page's choices; None, or why it was refused (then nothing was written)."""
-    current, ws = loaders.settings(), loaders.workspace()
+    current, ws, client = loaders.settings(), loaders.workspace(), loaders.client()
     upload, root = choice.upload, loaders.data_dir()
     job = training.new_job(
         name, loaders.trained_dir(), data, *configs, upload=(upload.getvalue(), upload.name) if upload else None,
         folder=choice.folder, image_size=choice.size, grayscale=choice.grayscale,
-        data_root=str(root) if root else None, title=title, owner=loaders.session_token(), workspace=ws.root,
-        work_root=ws.jobs, threads=current.threads_per_job)
-    need = sum(job.spec.estimated_bytes())
+        data_root=str(root) if root else None, title=title, owner=loaders.session_token(), client=client,
+        session_id=loaders.session_id(), workspace=ws.root, work_root=ws.jobs, threads=current.threads_per_job)
 
-    def check(reserved_mine: int, reserved_all: int) -> str | None:
+    def check(need: int, reserved_mine: int, reserved_all: int) -> str | None:
         total = tree_size(current.workspaces) + (tree_size(current.published) if current.publish_trained else 0)
-        problem = quota_problem(need, ws.size(), reserved_mine, current.session_quota_bytes, total, reserved_all,
-                                current.total_quota_bytes)
+        problem = quota_problem(need, client_usage(current.workspaces, client), reserved_mine,
+                                current.client_quota_bytes, total, reserved_all, current.total_quota_bytes)
         if problem is None:
-            ws.ensure()
+            ws.ensure(client)  # the queue writes the job's files into it once admitted
         return problem
 
     refused = loaders.job_queue().submit(job, check)
@@ -137,8 +137,9 @@ def own_models(busy: set[str]) -> None:
         st.caption("Models trained here are published: every visitor of this server sees them.")
         return
     cards = [c for c in list_checkpoints(ws.models) if "error" not in c and c.get("name") not in busy]
-    used = ws.size() if ws.root.is_dir() else 0
-    with st.expander(f"Your models: {len(cards)}, {megabytes(used)} of {megabytes(current.session_quota_bytes)}"):
+    used = client_usage(current.workspaces, loaders.client())
+    with st.expander(f"Your models: {len(cards)}; all your tabs use {megabytes(used)} of "
+                     f"{megabytes(current.client_quota_bytes)}"):
         st.caption("Private to this browser session: other visitors do not see them. They are deleted "
                    f"{current.expiry_hours:g} hours after the session was last used.")
         for card in cards:
