@@ -5,11 +5,14 @@
 
 One `streamlit run` server on 127.0.0.1 (script runs timed server-side), one headless
 Chromium, one browser context per session (each its own Streamlit session and private
-workspace). The browsing sessions walk the pages as in bench/load_test.py. Each trainer goes
-to the Train page and submits three VAEs on digits, one after the other: the first two are
-admitted (one trains, one waits: at most one running job per session), the third must be
-refused by the per-session limit (its button disabled, the limit said). The server runs
-``--workers`` training processes at most (default 1), the rest wait in the queue.
+workspace). The browsing sessions walk the pages as in bench/load_test.py. Each trainer is a
+websocket client (bench/ws_session.py) and a client of its own, as a student on their own
+machine: the server trusts the header X-Test-User to tell them apart (every session here
+comes from 127.0.0.1). It goes to the Train page and submits three VAEs on digits, one after
+the other: the first two are admitted (one trains, one waits: at most one running job per
+client), the third must be refused by the per-client limit (the limit said), then it polls
+its jobs' live view every second as a browser does. The server runs ``--workers`` training
+processes at most (default 1), the rest wait in the queue.
 
 Checked, besides the latency and the errors of bench/load_test.py:
   * the queue: a monitor reads the workspaces every 0.3 s (job folders, and the pid of each
@@ -28,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import random
 import re
@@ -41,9 +43,14 @@ from bench.run_all import RESULTS, machine_info, machine_markdown, md_table, wri
 from bench.ws_session import WsSession
 from devtools.e2e import read_run_log, timed_app_server
 
-JOBS_PER_TRAINER = 3  # the third is over the per-session limit of 2
+JOBS_PER_TRAINER = 3  # the third is over the per-client limit of 2
 QUEUE_TEXT = re.compile(r"Waiting in the queue: number (\d+) of (\d+)")
 SHOWN_JOB = re.compile(r"(?:Waiting to train|Training|Trained) (my-[A-Za-z0-9_-]+)")
+SAVED = re.compile(r"Saved \*\*(my-[A-Za-z0-9_-]+)\*\*")
+LIMIT_TEXT = re.compile(r"may have \d+ at once|jobs are waiting")
+# Every session here connects from 127.0.0.1 (one address): the server trusts this header to tell
+# the trainers apart, as it would trust a proxy that names each student (LATENT_EXPLORER_CLIENT_HEADER).
+HEADER = "X-Test-User"
 
 
 def _alive(pid: int) -> bool:
@@ -101,51 +108,45 @@ async def ws_user_loop(s: WsSession, deadline: float, seed: int) -> None:
     await walk_the_tour(deadline, seed, navigate, interact)
 
 
-async def trainer(s: Session, index: int, epochs: int, deadline: float) -> dict:
-    page = s.page
+async def ask_to_train(s: WsSession, epochs: int) -> str:
+    """On the Train page: set the epochs, click Train (whether the page enables it or not, as a
+    hostile client would); "admitted", or the page's refusal (its error box, or its limit warning)."""
+    await s.act("train: open the page", s.navigate("train"))
+    await s.act("train: epochs", s.set_number("Epochs", epochs))
+    await s.act("train: click Train", s.click("Train"))
+    if s.alerts:
+        return s.alerts[-1]
+    if SHOWN_JOB.search(s.text()):
+        return "admitted"
+    limit = [t for t in s.texts if LIMIT_TEXT.search(t)]
+    return limit[-1] if limit else "no answer: " + s.text()[-200:]
+
+
+async def trainer(s: WsSession, epochs: int, deadline: float) -> dict:
+    """Submit JOBS_PER_TRAINER VAEs one after the other, then watch them (the jobs' live view, a
+    fragment, polled every second as the browser does) until saved or ``deadline``."""
     info: dict = {"session": s.name, "accepted": [], "refused_by_limit": False, "queue_positions": [], "saved": []}
-    await s.act("train: open the page", lambda: s.nav("train"))
-
-    async def fill(label: str, value) -> None:
-        field = page.locator('[data-testid="stMain"] [data-testid="stNumberInput"], '
-                             '[data-testid="stMain"] [data-testid="stTextInput"]').filter(
-            has=page.locator('[data-testid="stWidgetLabel"]', has_text=label)).first.locator("input").first
-        await field.fill(str(value))
-        await field.press("Enter")
-
-    train_button = page.locator('[data-testid="stMain"] [data-testid="stButton"] button', has_text="Train").first
-    main = page.locator('[data-testid="stMain"]')
-    await s.act("train form: epochs", lambda: fill("Epochs", epochs))
-    # Each job takes the page's suggested name (my-digits-vae-2, then -2): no typing while the live view polls.
     for k in range(JOBS_PER_TRAINER):
+        before = list(info["accepted"])
+        answer = await ask_to_train(s, epochs)
+        text = s.text()
+        info["queue_positions"] += [int(m.group(1)) for m in QUEUE_TEXT.finditer(text)]
         if k < JOBS_PER_TRAINER - 1:
-            before = list(info["accepted"])
-            await s.act("train: submit", lambda: train_button.click())
-            new: list[str] = []
-            until = time.monotonic() + 60
-            while not new and time.monotonic() < until:
-                new = [n for n in SHOWN_JOB.findall(await main.inner_text()) if n not in before]
-                await asyncio.sleep(0.3)
-            if new:
+            new = [n for n in SHOWN_JOB.findall(text) if n not in before]
+            if answer == "admitted" and new:
                 info["accepted"].append(new[0])
             else:
-                s.errors.append(f"job {k + 1} not shown 60 s after submitting")
-            info["queue_positions"] += [int(m.group(1)) for m in QUEUE_TEXT.finditer(await main.inner_text())]
+                s.errors.append(f"job {k + 1} not admitted: {answer[:200]}")
         else:
-            with contextlib.suppress(Exception):
-                await page.get_by_text("a session may have 2 at once").wait_for(timeout=20_000)
-            text = await main.inner_text()
             active = len(re.findall(r"(?:Waiting to train|Training) my-", text))
-            disabled = await train_button.is_disabled()
-            said = "a session may have 2 at once" in text
             info["limit_applied"] = active >= 2  # else a job had finished already: a third one is allowed
-            info["refused_by_limit"] = disabled and said
+            info["refused_by_limit"] = bool(LIMIT_TEXT.search(answer))
     while time.monotonic() < deadline and len(info["saved"]) < len(info["accepted"]):
-        text = await page.locator('[data-testid="stMain"]').inner_text()
+        await s.act("train: live view", s.rerun(fragment_of="Cancel"))
+        text = s.text()
         info["queue_positions"] += [int(m.group(1)) for m in QUEUE_TEXT.finditer(text)]
-        info["saved"] += [n for n in info["accepted"] if f"Saved {n}" in text and n not in info["saved"]]
-        await asyncio.sleep(0.5)
-    s.errors.extend(f"train page: {e}" for e in await page.evaluate(_ERRORS_JS))
+        info["saved"] += [n for n in SAVED.findall(text) if n in info["accepted"] and n not in info["saved"]]
+        await asyncio.sleep(1.0)
     return info
 
 
@@ -156,7 +157,8 @@ async def run(args, tmp: Path, run_log: Path) -> dict:
 
     workspaces = tmp / "workspaces"
     env = {"LATENT_EXPLORER_WORKSPACES": str(workspaces), "LATENT_EXPLORER_PUBLISHED": str(tmp / "published"),
-           "LATENT_EXPLORER_TRAIN_WORKERS": str(args.workers), "LATENT_EXPLORER_JOBS_PER_SESSION": "2"}
+           "LATENT_EXPLORER_TRAIN_WORKERS": str(args.workers), "LATENT_EXPLORER_JOBS_PER_CLIENT": "2",
+           "LATENT_EXPLORER_CLIENT_HEADER": HEADER}
     result: dict = {"machine": machine_info(), "workers": args.workers}
     seen = {"samples": 0, "max_running": 0, "max_running_per_session": 0, "max_active_per_session": 0, "pids": set(),
             "jobs": {}}
@@ -171,7 +173,7 @@ async def run(args, tmp: Path, run_log: Path) -> dict:
                     users = [await new_session(f"user-{i}") for i in range(args.sessions)]
                 else:
                     users = [WsSession(f"user-{i}", url) for i in range(args.sessions)]
-                trainers = [await new_session(f"trainer-{i}") for i in range(args.trainers)]
+                trainers = [WsSession(f"trainer-{i}", url, {HEADER: f"trainer-{i}"}) for i in range(args.trainers)]
                 everyone = [*users, *trainers]
                 for start in range(0, len(everyone), 6):  # a class arriving, not one burst of 23 page loads
                     await asyncio.gather(*(s.open(url) if isinstance(s, Session) else s.open()
@@ -180,8 +182,8 @@ async def run(args, tmp: Path, run_log: Path) -> dict:
                 watch = asyncio.create_task(monitor(workspaces, stop, seen))
                 t_start = time.time()
                 deadline = time.monotonic() + args.seconds
-                train_tasks = [asyncio.create_task(trainer(t, i, args.epochs, deadline + args.train_wait))
-                               for i, t in enumerate(trainers)]
+                train_tasks = [asyncio.create_task(trainer(t, args.epochs, deadline + args.train_wait))
+                               for t in trainers]
                 loop = user_loop if args.client == "browser" else ws_user_loop
                 await asyncio.gather(*(loop(u, deadline, i) for i, u in enumerate(users)))
                 t_users_end = time.time()
@@ -297,8 +299,8 @@ def to_markdown(r: dict) -> str:
              + ("The browsing sessions are Chromium tabs." if r["client"] == "browser" else
                 "The browsing sessions are websocket clients speaking Streamlit's protocol (bench/ws_session.py: "
                 "rerun requests with the page and widget states, the server's deltas, the pictures fetched from "
-                f"/media/ as a browser would: {r['media_fetched']} of them), which draw nothing; the trainers are "
-                "Chromium tabs on the Train page."), "",
+                f"/media/ as a browser would: {r['media_fetched']} of them), which draw nothing.")
+             + " The trainers are websocket clients too, each a client of its own (header X-Test-User).", "",
              "Written by `python -m bench.load_test_class`. " + machine_markdown(r["machine"])
              + f" Load average when it finished: {r['machine_after']['load_average_1_5_15']}.", "",
              md_table(rows), "",

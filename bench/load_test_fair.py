@@ -29,22 +29,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
 
 from bench.load_test import REPO
-from bench.load_test_class import check_checkpoints
+from bench.load_test_class import HEADER, QUEUE_TEXT, SAVED, ask_to_train, check_checkpoints
 from bench.run_all import RESULTS, machine_info, machine_markdown, md_table, write_results
 from bench.ws_session import WsSession
 from devtools.e2e import timed_app_server
 from explorer.logic.clients import client_id, client_key
 
-HEADER = "X-Test-User"
 FLOOD_EPOCHS = 500  # the Train page's maximum
-QUEUE_TEXT = re.compile(r"Waiting in the queue: number (\d+) of (\d+)")
-SHOWN_JOB = re.compile(r"(?:Waiting to train|Training|Trained) (my-[A-Za-z0-9_-]+)")
 
 
 def key_of(user: str) -> str:
@@ -65,19 +61,6 @@ async def sample(workspaces: Path, names: dict[str, str], stop: asyncio.Event, j
                 record["started"] = now
             record["last_seen"] = now
         await asyncio.sleep(0.3)
-
-
-async def ask_to_train(s: WsSession, epochs: int) -> str:
-    """On the Train page: set the epochs, click Train; "admitted" or the page's refusal."""
-    await s.act("train: open the page", s.navigate("train"))
-    await s.act("train: epochs", s.set_number("Epochs", epochs))
-    await s.act("train: click Train", s.click("Train"))
-    if s.alerts:
-        return s.alerts[-1]
-    if SHOWN_JOB.search(s.text()):
-        return "admitted"
-    limit = [t for t in s.texts if re.search(r"may have \d+ at once|jobs are waiting", t)]  # the page's warning
-    return limit[-1] if limit else "no answer: " + s.text()[-200:]
 
 
 async def run(args, tmp: Path) -> dict:
@@ -107,7 +90,7 @@ async def run(args, tmp: Path) -> dict:
             await victor.act("poll", victor.rerun())
             text = victor.text()
             positions += [int(m.group(1)) for m in QUEUE_TEXT.finditer(text)]
-            if re.search(r"Saved my-", text):
+            if SAVED.search(text):
                 saved_after = time.monotonic() - t_ask
                 break
             await asyncio.sleep(1.0)

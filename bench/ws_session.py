@@ -13,7 +13,7 @@ draws nothing, so twenty of them fit on a small machine where twenty Chromium ta
     await s.act("slider: grid size", s.move_slider("Grid size", 0.7))
 
 It can also fill a number input and click a button (``set_number``, ``click``), and keeps the
-text the last run drew (``texts``: markdown, headings, alerts, progress captions). ``headers``
+text the last run (or fragment run) drew (``texts``: markdown, headings, alerts, progress captions). ``headers``
 go with the websocket's handshake, as a proxy in front of the app would add them.
 """
 
@@ -136,8 +136,7 @@ class WsSession:
         self._finished.clear()
         self._run_errors = []
         self.media = []
-        if not fragment_id:
-            self.texts, self.alerts = [], []
+        self.texts, self.alerts = [], []
         await self._ws.send(msg.SerializeToString())
 
     async def _wait_finished(self, kind: str, t0: float) -> float:
@@ -234,9 +233,11 @@ class WsSession:
         await self._rerun(self.page_hash, [*self.states.values(), trigger], self.fragments.get(button.id, ""))
         return True
 
-    async def rerun(self) -> bool:
-        """Run the page again with the widgets as they are (what a browser's poll or a reload-free redraw does)."""
-        await self._rerun(self.page_hash, list(self.states.values()))
+    async def rerun(self, fragment_of: str | None = None) -> bool:
+        """Run the page again with the widgets as they are; or, given a widget's label, only the
+        st.fragment it is drawn in (a fragment's ``run_every`` poll, as the browser sends it)."""
+        widget = next((w for lab, w in self.widgets.items() if lab == fragment_of), None) if fragment_of else None
+        await self._rerun(self.page_hash, list(self.states.values()), self.fragments.get(widget.id, "") if widget else "")
         return True
 
     def text(self) -> str:

@@ -280,3 +280,32 @@ def test_a_job_past_its_time_limit_is_stopped_and_saves_nothing(tmp_path, digits
     assert view.phase == "failed" and view.message.startswith("Stopped after 0.05 minutes"), view.message
     assert "Nothing was saved" in view.message and 3.0 < view.seconds < 3.0 + training.CANCEL_GRACE_S + 5
     assert not any(p.exists() for p in checkpoint_paths(spec.out)) and not alive(job.pid)
+
+
+# --------------------------------------------------------------------------- the load test: a real server
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_one_client_with_twenty_sessions_cannot_starve_another(tmp_path):
+    """bench/load_test_fair.py against a real server: Mallory floods the queue from 20 sessions, Victor's
+    job still starts (after at most the job Mallory has training, stopped at the time limit) and is saved;
+    Mallory's jobs go once her sessions have closed."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "fair"
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.load_test_fair", "--flood", "20", "--epochs", "1", "--job-minutes", "1.5",
+         "--session-ttl", "5", "--train-wait", "240", "--hard-stop", "800", "--out", str(out)],
+        cwd=repo, capture_output=True, text=True, timeout=850)
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert result["mallory_admitted"] == 2 and result["victor_answer"] == "admitted"
+    assert all("one visitor may have 2 at once" in a for a in result["mallory_refusals"])
+    (wait,) = result["victor_queue_wait_s"]
+    assert wait < 1.5 * 60 + 30  # behind Mallory's running job only, not her queued one
+    assert result["victor_saved_after_s"] is not None and result["victor_positions"] == [1]
+    assert result["mallory_jobs_gone_after_close_s"] <= 5 + 30 and not result["errors"], result["errors"]

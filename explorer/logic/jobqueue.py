@@ -87,12 +87,9 @@ class JobQueue:
                         f"{megabytes(checkpoint)}" + (f", the upload {megabytes(upload)}" if upload else "")
                         + f"); one job may need at most {megabytes(self.max_bytes)} on this server. Pick a smaller "
                         "model or upload. Nothing was saved.")
-            mine = self.client_jobs(spec.client)
-            if len(mine) >= self.per_client:
-                running = sum(j.started for j in mine)
-                return (f"You have {running} training job{'s' * (running != 1)} running and {len(mine) - running} "
-                        f"waiting (in this tab or your others); one visitor may have {self.per_client} at once. "
-                        "Wait for one to finish, or cancel it.")
+            limit = self.client_limit_problem(spec.client)
+            if limit:
+                return limit
             waiting = [j for j in self._jobs if not j.started]
             if len(waiting) >= self.max_waiting:
                 return (f"{len(waiting)} jobs are waiting for this server already (the limit is {self.max_waiting}); "
@@ -123,6 +120,16 @@ class JobQueue:
         """The client's active jobs (all its sessions), in the order they came."""
         with self._lock:
             return [j for j in self._jobs if j.spec.client == client and not j.finished]
+
+    def client_limit_problem(self, client: str) -> str | None:
+        """Why the client may not submit another job now (``per_client``, all its tabs together), or None."""
+        mine = self.client_jobs(client)
+        if len(mine) < self.per_client:
+            return None
+        running = sum(j.started for j in mine)
+        return (f"You have {running} job{'s' * (running != 1)} training and {len(mine) - running} waiting (in this "
+                f"tab or your others); one visitor may have {self.per_client} at once. Wait for one to finish, "
+                "or cancel it.")
 
     def running(self) -> list[TrainingJob]:
         with self._lock:

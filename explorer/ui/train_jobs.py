@@ -29,13 +29,7 @@ def session_jobs() -> list[training.TrainingJob]:
 
 def limit_problem() -> str | None:
     """Why this client cannot start another job now (its limit, all its tabs together), or None."""
-    limit = loaders.settings().jobs_per_client
-    active = loaders.job_queue().client_jobs(loaders.client())
-    if len(active) < limit:
-        return None
-    running = sum(j.started for j in active)
-    return (f"You have {running} job{'s' * (running != 1)} training and {len(active) - running} waiting (in this "
-            f"tab or your others); one visitor may have {limit} at once. Wait for one to finish, or cancel it.")
+    return loaders.job_queue().client_limit_problem(loaders.client())
 
 
 def submit(name: str, choice: DataChoice, data: Dataset, configs: tuple[ModelConfig, TrainConfig],
