@@ -111,11 +111,6 @@ class JobQueue:
             self._pump()
         return None
 
-    def jobs_of(self, owner: str) -> list[TrainingJob]:
-        """The session's active jobs, in the order they came."""
-        with self._lock:
-            return [j for j in self._jobs if j.spec.owner == owner and not j.finished]
-
     def client_jobs(self, client: str) -> list[TrainingJob]:
         """The client's active jobs (all its sessions), in the order they came."""
         with self._lock:
