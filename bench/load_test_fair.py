@@ -97,8 +97,8 @@ async def run(args, tmp: Path) -> dict:
         t_close = time.monotonic()
         for s in mallory:
             await s.close()
-        gone_after = None
-        while time.monotonic() - t_close < args.session_ttl + 60:
+        gone_after = None  # stays None when no job could be told to be hers (a server that marks no clients)
+        while any(r["client"] == "mallory" for r in jobs.values()) and time.monotonic() - t_close < args.session_ttl + 60:
             await asyncio.sleep(0.5)
             if not any(r["client"] == "mallory" and r["last_seen"] > time.monotonic() - 1.0 for r in jobs.values()):
                 gone_after = time.monotonic() - t_close
