@@ -123,10 +123,15 @@ def test_choice_predictions_reveal_measured_answers():
     angle = float(re.search(r"largest principal angle measures ([\d.]+)°", text).group(1))
     assert "you chose about 90°" in text and angle < 15  # a linear AE spans PCA's subspace (Baldi & Hornik)
     at = predict_and_reveal(3, "mnist-ae-2")
-    assert "Grid A" in at.success[0].value and "How far off: right" in at.success[0].value
+    assert "Grid B" in at.success[0].value and "How far off: right" in at.success[0].value
     at = predict_and_reveal(5, "mnist-ae-2")
-    scores = dict(re.findall(r"(mnist-\w+-2) ([\d.]+) ±", at.success[0].value))
-    assert set(scores) == {"mnist-ae-2", "mnist-vae-2"}
+    text = at.success[0].value
+    bits = {m: (float(a), float(b)) for m, a, b in
+            re.findall(r"(mnist-\w+-2): squared distance .*? spread over the digits ([\d.]+) ± ([\d.]+) bits", text)}
+    assert set(bits) == {"mnist-ae-2", "mnist-vae-2"}, text
+    # The VAE's prior samples spread over more digits, by more than the spread over draws.
+    (ae, ae_sd), (vae, vae_sd) = bits["mnist-ae-2"], bits["mnist-vae-2"]
+    assert vae - ae > 3 * (ae_sd + vae_sd) and "the measured answer is **mnist-vae-2" in text
 
 
 def test_a_class_sees_its_students_predictions():

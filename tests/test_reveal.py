@@ -31,13 +31,14 @@ def test_map_samples_share_matches_the_gaussian():
         assert share == pytest.approx(1 - np.exp(-r * r / 2), abs=0.011)
 
 
-def test_curve_point_in_units_of_the_curve():
-    rates, distortions = [0.0, 10.0, 40.0], [200.0, 150.0, 100.0]
+def test_curve_point_in_units_of_the_curve_as_drawn():
+    rates, distortions = [0.001, 10.0, 1000.0], [200.0, 150.0, 100.0]  # log10 rate: -2 (floor) .. 3
     out = reveal.curve_point((10.0, 150.0), (10.0, 150.0), rates, distortions)
     assert out.score == 0.0
-    out = reveal.curve_point((14.0, 180.0), (10.0, 150.0), rates, distortions)
-    assert out.score == pytest.approx(np.hypot(4 / 40, 30 / 100))
-    assert "+4.00 nats of rate and +30.0 nats of distortion" in out.off_text
+    out = reveal.curve_point((100.0, 180.0), (10.0, 150.0), rates, distortions)
+    assert out.score == pytest.approx(np.hypot(1 / 5, 30 / 100))
+    assert "+90.00 nats of rate and +30.0 nats of distortion" in out.off_text
+    assert reveal.curve_point((-5.0, 150.0), (0.01, 150.0), rates, distortions).score == 0.0  # below the floor
 
 
 def test_choice_and_nearest_option():
@@ -48,13 +49,17 @@ def test_choice_and_nearest_option():
     assert reveal.nearest_option(50.0, ["0", "30", "60", "90"]) == "60"
 
 
-def test_digit_likeness_against_brute_force():
+def test_judge_samples_against_brute_force():
     rng = np.random.default_rng(2)
-    samples, refs = rng.random((30, 1, 4, 4)), rng.random((50, 1, 4, 4))
-    mean, sd = reveal.digit_likeness(samples, refs)
-    each = [min(((s - r) ** 2).mean() for r in refs) for s in samples]
-    assert mean == pytest.approx(np.mean(each)) and sd == pytest.approx(np.std(each))
-    assert reveal.digit_likeness(refs[:5], refs)[0] == pytest.approx(0.0, abs=1e-12)
+    samples, refs, labels = rng.random((30, 1, 4, 4)), rng.random((50, 1, 4, 4)), rng.integers(0, 10, 50)
+    distance, bits = reveal.judge_samples(samples, refs, labels)
+    nearest = [min(range(len(refs)), key=lambda j: ((s - refs[j]) ** 2).sum()) for s in samples]
+    assert distance == pytest.approx(np.mean([((s - refs[j]) ** 2).mean() for s, j in zip(samples, nearest)]))
+    shares = np.bincount(labels[nearest], minlength=10) / len(samples)
+    assert bits == pytest.approx(-sum(p * np.log2(p) for p in shares if p > 0))
+    same, spread = reveal.judge_samples(refs[:10], refs, np.arange(50) % 10)
+    assert same == pytest.approx(0.0, abs=1e-12) and spread == pytest.approx(np.log2(10))
+    assert reveal.judge_samples(refs[:10], refs, np.zeros(50, int))[1] == 0.0
 
 
 def test_votes_count_only_the_options():
@@ -74,3 +79,6 @@ def test_click_grid_spans_the_ranges():
     grid = fig.data[-1]
     assert (min(grid.x), max(grid.x), min(grid.y), max(grid.y)) == (-2, 3, 0, 10)
     assert len(grid.x) == lesson_figures.GRID_POINTS ** 2
+    logged = lesson_figures.add_click_grid(go.Figure(), (-1, 2), (0, 1), log_x=True).data[-1]
+    assert min(logged.x) == pytest.approx(0.1) and max(logged.x) == pytest.approx(100.0)
+    assert np.allclose(np.diff(np.log10(np.unique(logged.x))), 3 / (lesson_figures.GRID_POINTS - 1))

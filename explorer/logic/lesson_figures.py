@@ -17,9 +17,11 @@ CLICK_GRID_NAME = "click to predict"
 GRID_POINTS = 61  # per axis: a click lands within 1/120 of the axis' range of where it was meant
 
 
-def add_click_grid(fig: go.Figure, x_range: Sequence[float], y_range: Sequence[float]) -> go.Figure:
-    """Overlay GRID_POINTS² clickable, transparent points spanning the given ranges."""
-    xs, ys = np.meshgrid(np.linspace(*x_range, GRID_POINTS), np.linspace(*y_range, GRID_POINTS))
+def add_click_grid(fig: go.Figure, x_range: Sequence[float], y_range: Sequence[float], log_x: bool = False) -> go.Figure:
+    """Overlay GRID_POINTS² clickable, transparent points spanning the given ranges (``log_x``: x_range is in
+    log10 units, as Plotly gives a log axis' range, and the points are spaced evenly on that axis)."""
+    x = np.linspace(*x_range, GRID_POINTS)
+    xs, ys = np.meshgrid(10.0 ** x if log_x else x, np.linspace(*y_range, GRID_POINTS))
     fig.add_trace(go.Scattergl(
         x=xs.ravel(), y=ys.ravel(), mode="markers", name=CLICK_GRID_NAME, showlegend=False,
         marker=dict(size=9, color="rgba(0,0,0,0)"), hovertemplate="(%{x:.2f}, %{y:.2f})<extra>click</extra>"))

@@ -47,7 +47,9 @@ CHOICE_MEASURES = {
                               "linear AE's decoder subspace and PCA's",
     "deterministic_ae": "the option whose model is the plain (deterministic) autoencoder",
     "most_digit_like_samples": "the option whose prior samples lie nearest the test images",
+    "most_digits_covered": "the option whose prior samples spread over the most digits (nearest test images' labels)",
 }
+SAMPLE_MEASURES = ("most_digit_like_samples", "most_digits_covered")
 
 
 class LessonError(ValueError):
@@ -247,8 +249,9 @@ def _choice_prediction(raw: Mapping, question: str, page: str, model: str, where
             if number.value is None:
                 raise where.error("prediction.options", f"`{links.shown(text)}` is not an angle in degrees (0 to 90)")
         return Prediction("choice", question, options=texts, measure=measure)
-    if page not in ("Home", "Manifold"):
-        raise where.error("prediction.measure", "choosing among models needs page = \"Home\" or \"Manifold\"")
+    if page not in ("Home", "Manifold") or (measure in SAMPLE_MEASURES and page != "Home"):
+        raise where.error("prediction.measure", "judging samples needs page = \"Home\"; telling grids apart "
+                                                "page = \"Manifold\" (or \"Home\")")
     for text in texts:
         if text not in catalog.models:
             raise where.error("prediction.options", f"there is no model `{links.shown(text)}` here")
@@ -335,5 +338,5 @@ def parse_step(text: str | None, count: int) -> links.Parsed:
 
 
 __all__ = ["MAX_FILE_BYTES", "VIEWS", "LINK_PARAMETERS", "CONTROLS", "PREDICTION_KINDS", "MAP_TARGETS",
-           "CHOICE_MEASURES", "LessonError", "ModelInfo", "Catalog", "Prediction", "Step", "Lesson", "parse_lesson",
+           "CHOICE_MEASURES", "SAMPLE_MEASURES", "LessonError", "ModelInfo", "Catalog", "Prediction", "Step", "Lesson", "parse_lesson",
            "lesson_names", "load_lesson", "parse_step"]

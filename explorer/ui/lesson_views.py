@@ -20,7 +20,9 @@ from explorer.ui import explore, loaders, sidebar
 N_POSTERIOR_DRAWS = 200
 N_SAMPLES_JUDGED = 400  # prior samples per model for the digit-likeness measure
 N_REFERENCES = 2000  # test images they are compared with
+JUDGE_SEEDS = 5  # independent draws of the samples: the spread shown beside each measure
 MAP_POINTS = 3000
+MIN_RATE = 0.01  # nats: the log axis starts no lower
 CLASS_COLOR = "#222222"  # the class's predictions: dark diamonds, apart from every class colour of the map
 
 
@@ -52,14 +54,19 @@ def subspace_angles(linear_path: str, pca_path: str) -> np.ndarray:
 
 
 @st.cache_data(show_spinner="Judging the samples...", max_entries=32)
-def digit_likeness(path: str) -> tuple[float, float]:
-    """reveal.digit_likeness of N_SAMPLES_JUDGED prior samples against N_REFERENCES test images."""
+def judged_samples(path: str) -> np.ndarray:
+    """reveal.judge_samples (distance, entropy in bits) of N_SAMPLES_JUDGED prior samples against
+    N_REFERENCES test images, for each of JUDGE_SEEDS seeds: (seeds, 2)."""
     from core.latent import prior_samples
 
     checkpoint = loaders.load_model(path)
-    samples = loaders.decode(checkpoint.model, prior_samples(N_SAMPLES_JUDGED, checkpoint.model.latent_dim, seed=1))
-    references = np.asarray(loaders.data_for(checkpoint.card).test_images[:N_REFERENCES])
-    return reveal.digit_likeness(samples, references)
+    data = loaders.data_for(checkpoint.card)
+    references, labels = np.asarray(data.test_images[:N_REFERENCES]), np.asarray(data.test_labels[:N_REFERENCES])
+    out = []
+    for seed in range(JUDGE_SEEDS):
+        z = prior_samples(N_SAMPLES_JUDGED, checkpoint.model.latent_dim, seed=seed)
+        out.append(reveal.judge_samples(loaders.decode(checkpoint.model, z), references, labels))
+    return np.asarray(out)
 
 
 def pca_partner(step: Step) -> Card | None:
@@ -89,11 +96,15 @@ def measure(step: Step, seed: int) -> Answer:
         answer = next(o for o in p.options if card_named(o).kind == "ae")
         return Answer(answer, f"{answer} is the {card_named(answer).kind_label}; the others: "
                       + ", ".join(f"{o} ({card_named(o).kind_label})" for o in p.options if o != answer))
-    scores = {o: digit_likeness(card_named(o).path) for o in p.options}
-    answer = min(scores, key=lambda o: scores[o][0])
-    return Answer(answer, "mean squared distance per pixel from each of "
-                  f"{N_SAMPLES_JUDGED} prior samples to its nearest of {N_REFERENCES} test images: "
-                  + "; ".join(f"{o} {m:.4f} ± {s:.4f} (sd)" for o, (m, s) in scores.items()))
+    scores = {o: judged_samples(card_named(o).path) for o in p.options}
+    column = 0 if p.measure == "most_digit_like_samples" else 1
+    pick = min if column == 0 else max
+    answer = pick(scores, key=lambda o: scores[o][:, column].mean())
+    return Answer(answer, f"over {JUDGE_SEEDS} draws of {N_SAMPLES_JUDGED} prior samples each (mean ± sd over the "
+                  f"draws), against {N_REFERENCES} test images: "
+                  + "; ".join(f"{o}: squared distance per pixel to the nearest test image {v[:, 0].mean():.4f} ± "
+                              f"{v[:, 0].std():.4f}, spread over the digits {v[:, 1].mean():.2f} ± {v[:, 1].std():.2f} "
+                              "bits (10 even digits: 3.32)" for o, v in scores.items()))
 
 
 def outcome(step: Step, answer: Answer, predicted: Any, labels: dict[str, str]) -> reveal.Outcome:
@@ -106,7 +117,8 @@ def outcome(step: Step, answer: Answer, predicted: Any, labels: dict[str, str]) 
     if p.kind == "map":
         return reveal.map_samples(predicted, answer.extra[0], answer.value, answer.extra[1])
     if p.kind == "curve":
-        return reveal.curve_point(predicted, answer.value, answer.extra.rates, answer.extra.distortions)
+        return reveal.curve_point(predicted, answer.value, answer.extra.rates, answer.extra.distortions,
+                                  min_rate=MIN_RATE)
     return reveal.choice(labels[predicted], [labels[o] for o in p.options], labels[answer.value], answer.extra)
 
 
@@ -161,9 +173,12 @@ def curve_view(step: Step, key: str, predicted, answer: Answer | None, others: l
     fig = charts.rate_distortion_chart(points.betas, points.rates, points.distortions, chosen=chosen,
                                        likelihood=group.models[0].likelihood_label, rate_std=points.rate_std,
                                        distortion_std=points.distortion_std, height=460)
+    # A log rate axis: β = 0's rate is hundreds of nats, the larger βs' a few; on a linear axis they crowd at 0.
+    log_rates = np.log10(np.maximum(points.rates, MIN_RATE))
+    fig.update_xaxes(type="log", range=figures.padded_range(log_rates, 0.08))
     if clickable:
-        lesson_figures.add_click_grid(fig, figures.padded_range(np.asarray(points.rates), 0.15),
-                                      figures.padded_range(np.asarray(points.distortions), 0.15))
+        lesson_figures.add_click_grid(fig, figures.padded_range(log_rates, 0.08),
+                                      figures.padded_range(np.asarray(points.distortions), 0.15), log_x=True)
     lesson_figures.add_points(fig, others, "the class's predictions", CLASS_COLOR, "diamond", 12)
     lesson_figures.add_points(fig, [predicted] if predicted is not None else [], "your prediction", "#000000", "x")
     _plot(fig, key, clickable)
@@ -173,18 +188,21 @@ def samples_view(names: list[str], labels: list[str], seed: int) -> None:
     cols = st.columns(len(names))
     for col, name, label in zip(cols, names, labels):
         selection = selection_of(name)
-        scale = images.display_scale(selection.model.image_shape[1], target=40)
+        scale = images.display_scale(selection.model.image_shape[1], target=56)
         col.image(images.upscale(explore.prior_picture(selection, count=36, ncols=6, seed=seed), scale), caption=label)
 
 
-def grid_view(names: list[str], labels: list[str], key: str) -> None:
+def grid_view(names: list[str], labels: list[str], key: str, ticks: bool) -> None:
+    """Decoded grids side by side; ``ticks=False`` hides the latent values (an AE's range would tell it apart)."""
     cols = st.columns(len(names))
     for i, (col, name, label) in enumerate(zip(cols, names, labels)):
         grid = explore.manifold(selection_of(name), 15, "linear", (0, 1))
+        fig = manifold_figures.manifold_figure(grid.png, grid.x_values, grid.y_values, grid.cell_shape, title=label,
+                                               height=380)
+        fig.update_xaxes(showticklabels=ticks)
+        fig.update_yaxes(showticklabels=ticks)
         with col:
-            st.plotly_chart(manifold_figures.manifold_figure(grid.png, grid.x_values, grid.y_values, grid.cell_shape,
-                                                             title=label, height=380),
-                            key=f"{key}_grid{i}", config={"displayModeBar": False})
+            st.plotly_chart(fig, key=f"{key}_grid{i}", config={"displayModeBar": False})
 
 
 def angles_view(step: Step, revealed: bool) -> None:
@@ -236,7 +254,7 @@ def show(step: Step, model: str, key: str, seed: int, predicted, answer: Answer 
         if step.page == "Home":
             samples_view(names, shown, seed)
         else:
-            grid_view(names, shown, key)
+            grid_view(names, shown, key, ticks=answer is not None or p is None)
     elif step.page == "Compare":
         angles_view(step, answer is not None)
     elif step.page == "Interpolation":
