@@ -11,7 +11,8 @@ point is clicked, so the picture shows its decodes; on the Train page a small VA
 digits first (into a temporary folder), so it shows the loss curves and the latent map.
 Viewport 1280 x 900, full page (the viewport grows to the page's height for the shot).
 After the Latent map, a "7" is drawn and the map dragged: docs/images/draw.png and drag.png
-(the draw-and-drag component; --no-draw skips them).
+(the draw-and-drag component), and the whole page with the drawing sent at 1400 and 390 px:
+docs/images/latent_map_draw_1400.png, latent_map_draw_390.png (--no-draw skips them).
 """
 
 from __future__ import annotations
@@ -91,6 +92,32 @@ def draw_and_drag_shots(page, out: Path) -> list[Path]:
     return shots
 
 
+DRAW_WIDTHS = (1400, 390)  # a projector and a phone
+
+
+def draw_page_shots(browser, url: str, out: Path, model: str) -> list[Path]:
+    """The whole Latent map after a "7" is drawn, sent to the page and the map dragged, at each of
+    DRAW_WIDTHS (docs/images/latent_map_draw_<width>.png): the drag map's legend, the drawing's star on
+    both maps, its nearest test labels and, for a 2-D model, the note on what two dimensions mix."""
+    from devtools.draw_support import SEVEN, canvas_frame, draw, drag_map
+
+    shots = []
+    for width in DRAW_WIDTHS:
+        page = new_app_page(browser, {"width": width, "height": 900})
+        open_app(page, url, f"Latent_map?model={model}", timeout=180_000)
+        frame = canvas_frame(page)
+        frame.locator('canvas[data-role="draw"]').scroll_into_view_if_needed()
+        draw(page, frame, SEVEN, seconds=0.4)
+        rerun(page, frame.get_by_role("button", name="Use my drawing on the page").click, timeout=120_000)
+        frame = canvas_frame(page)
+        frame.locator('canvas[data-role="map"]').scroll_into_view_if_needed()
+        drag_map(page, frame, seconds=0.5)
+        settle(page)
+        shots.append(full_page_screenshot(page, out / f"latent_map_draw_{width}.png"))
+        page.close()
+    return shots
+
+
 def faces_shot(browser, url: str, out: Path) -> Path:
     """The Frey faces on the Latent sliders page, opened by a share link in a fresh session
     (docs/images/frey_sliders.png): faces work offline on the shipped data and 8-D VAE."""
@@ -143,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             shot = full_page_screenshot(page, out / f"{name}.png")
             print(f"  wrote {shot.relative_to(REPO_ROOT) if shot.is_relative_to(REPO_ROOT) else shot}")
             if name == "latent_map" and args.draw:  # draw and drag: docs/images/draw.png, drag.png
-                for extra in draw_and_drag_shots(page, out.parent):
+                for extra in draw_and_drag_shots(page, out.parent) + draw_page_shots(browser, url, out.parent,
+                                                                                      args.model):
                     print(f"  wrote {extra}")
     for p in problems:
         print(f"problem: {p}")

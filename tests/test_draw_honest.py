@@ -86,9 +86,9 @@ def test_the_components_read_their_colours_from_python():
 
 def test_frey_gets_a_drag_map_without_the_drawing_pad_and_its_own_count():
     shipped("frey-vae-2")
-    at = latent_map("frey-vae-2", "frey")
-    if not any("Drag" in h.value for h in at.subheader):
+    if isinstance(loaders.data_for(next(c for c in loaders.all_cards() if c.name == "frey-vae-2")), str):
         pytest.skip("the Frey data is not on this machine")
+    at = latent_map("frey-vae-2", "frey")
     headings = [h.value for h in at.subheader]
     assert "Draw and drag" not in headings and "Drag through the latent space" in headings
     assert canvas_args(at)["show_drawing"] is False
