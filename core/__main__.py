@@ -400,13 +400,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         from core.checkpoints import list_checkpoints
 
-        cards = list_checkpoints(args.folder)
-        if args.json:
+        cards = list_checkpoints(args.folder, check=True)
+        if args.json:  # a card that cannot be read is an entry with its "error"
             print(json.dumps(cards, indent=1))
-        elif not cards:
-            print(f"no checkpoints in {args.folder}")
-        else:
-            print(format_metrics_table(cards))
+            return 0
+        for bad in (c for c in cards if "error" in c):  # named once, on stderr; the table goes on
+            print(f"warning: skipped {bad['name']}: {bad['error']}".replace("\n", "\\n"), file=sys.stderr)
+        good = [c for c in cards if "error" not in c]
+        print(format_metrics_table(good) if good else f"no {'readable ' * bool(cards)}checkpoints in {args.folder}")
         return 0
     if args.command == "pretrain":
         from core.pretrain import run_pretrain

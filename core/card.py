@@ -18,14 +18,21 @@ so code that only passes a field through needs no accessor.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from core.sizes import size_problem
+
 KIND_LABELS = {"pca": "PCA", "linear-ae": "Linear AE", "ae": "AE", "vae": "VAE"}
+MAX_CARD_BYTES = 1_000_000  # a card is read whole; 1,000 epochs of history take 300 KB
+MAX_TEXT = 20_000  # characters of one text field (a description, a command)
+MAX_HIDDEN_LAYERS = 16
 
 
 def beta_suffix(beta: float) -> str:
@@ -198,6 +205,129 @@ class Card(Mapping):
         return str(self.raw.get("title") or "")
 
 
+# --------------------------------------------------------------------------- checking a card read from disk
+
+_MODEL_CONFIG_FIELDS = {"kind", "image_shape", "latent_dim", "hidden", "architecture", "likelihood",
+                        "gaussian_variance", "input_noise", "conv_stages"}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def _is_text(v: Any) -> bool:
+    return isinstance(v, str) and len(v) <= MAX_TEXT
+
+
+def _is_scalar(v: Any) -> bool:
+    return v is None or isinstance(v, bool) or _is_number(v) or _is_text(v)
+
+
+def _is_measure(v: Any) -> bool:
+    """A metric or a history value: a number, none, a label ("bernoulli"), or a list of numbers (per dimension)."""
+    return _is_scalar(v) or (isinstance(v, list) and all(_is_number(x) or x is None for x in v))
+
+
+def _mapping_of(check):
+    return lambda v: isinstance(v, dict) and all(isinstance(k, str) and check(x) for k, x in v.items())
+
+
+def _optional(check):
+    return lambda v: v is None or check(v)
+
+
+def _model_config_problem(config: Any) -> str | None:
+    """What is wrong with a card's model_config, by type and size alone (core.models checks the rest)."""
+    if not isinstance(config, dict):
+        return f"model_config is a {type(config).__name__}, not an object"
+    unknown = sorted(set(config) - _MODEL_CONFIG_FIELDS)
+    if unknown:
+        return f"unknown fields {unknown[:5]}"
+    shape, hidden = config.get("image_shape"), config.get("hidden", [400, 200])
+    checks = {
+        "kind": (_is_text(config.get("kind")), "must be text"),
+        "image_shape": (isinstance(shape, list) and len(shape) == 3 and all(map(_is_count, shape)),
+                        "must be three positive integers"),
+        "latent_dim": (_is_count(config.get("latent_dim")), "must be an integer >= 1"),
+        "hidden": (isinstance(hidden, list) and len(hidden) <= MAX_HIDDEN_LAYERS and all(map(_is_count, hidden)),
+                   f"must be at most {MAX_HIDDEN_LAYERS} positive integers"),
+        "architecture": (_is_text(config.get("architecture", "")), "must be text"),
+        "likelihood": (_is_text(config.get("likelihood", "")), "must be text"),
+        "gaussian_variance": (_is_number(config.get("gaussian_variance", 1)), "must be a number"),
+        "input_noise": (_is_number(config.get("input_noise", 0)), "must be a number"),
+        "conv_stages": (config.get("conv_stages", 2) in (2, 4), "must be 2 or 4"),
+    }
+    for name, (ok, rule) in checks.items():
+        if not ok:
+            return f"{name}={str(config.get(name))[:60]} {rule}"
+    return size_problem(architecture_of(config))
+
+
+def architecture_of(config: dict[str, Any]) -> SimpleNamespace:
+    """A checked model_config's fields as core.sizes reads them (ModelConfig's defaults filled in),
+    for counting a card's parameters without importing torch."""
+    shape, linear = tuple(config["image_shape"]), config["kind"] in ("pca", "linear-ae")
+    return SimpleNamespace(
+        kind=config["kind"], image_shape=shape, latent_dim=config["latent_dim"],
+        hidden=() if linear else tuple(config.get("hidden", (400, 200))),
+        architecture=config.get("architecture", "mlp"), conv_stages=config.get("conv_stages", 2),
+        num_pixels=shape[0] * shape[1] * shape[2])
+
+
+# What a card's fields must be, for the ones the app reads; other fields pass as they are
+# (their size and nesting are bounded when the file is read).
+_CARD_FIELDS = {
+    "name": _is_text, "kind": lambda v: v in KIND_LABELS, "title": _optional(_is_text), "description": _optional(_is_text),
+    "sweep": _optional(_is_text), "command": _optional(_is_text), "created": _optional(_is_text),
+    "weights_sha256": _optional(_is_text), "precision": _optional(_is_text), "format_version": _is_count,
+    "beta": _optional(_is_number), "epochs": _optional(_is_number), "best_epoch": _optional(_is_number),
+    "dataset": _mapping_of(lambda v: _is_scalar(v) or isinstance(v, (list, dict))),
+    "train_config": _mapping_of(_is_scalar),
+    "metrics": _mapping_of(_is_measure),
+    "history": lambda v: isinstance(v, list) and all(_mapping_of(_is_measure)(e) for e in v),
+    "seeds": _optional(lambda v: isinstance(v, dict)), "pretrain": _optional(lambda v: isinstance(v, dict)),
+}
+
+
+def card_problem(raw: Any) -> str | None:
+    """Why a card read from disk cannot be used, as the rest of a sentence that starts with the
+    card's name ("has an invalid model_config: ..."), or None. Checked before anything trusts a
+    card: listings skip a card with a problem and name it; nothing is built from it."""
+    if not isinstance(raw, dict) or "model_config" not in raw:
+        return "has no 'model_config'; it is not a checkpoint card"
+    bad = [key for key, check in _CARD_FIELDS.items() if key in raw and not check(raw[key])]
+    if bad:
+        rule = {"metrics": "metrics must map names to numbers", "history": "a list of mappings of names to numbers",
+                "kind": f"one of {tuple(KIND_LABELS)}"}.get(bad[0], f"not a {type(raw[bad[0]]).__name__}")
+        return f"has a field {bad[0]!r} of the wrong type or size ({rule})"
+    dataset = raw.get("dataset") or {}
+    size = dataset.get("image_size")
+    if size is not None and not (isinstance(size, list) and len(size) == 2 and all(map(_is_count, size))):
+        return "has a dataset.image_size that is not two positive integers"
+    if not all(_is_text(dataset.get(k, "")) for k in ("name", "path")):
+        return "has a dataset name or path that is not text"
+    problem = _model_config_problem(raw["model_config"])
+    return None if problem is None else f"has an invalid model_config: {problem}"
+
+
+def within_card_size(card: dict[str, Any]) -> dict[str, Any]:
+    """The card, small enough for readers (MAX_CARD_BYTES as saved): a long history keeps every
+    k-th epoch and the last one (``history_every``: k). ValueError when it is too large anyway."""
+    history, step = card.get("history"), 1
+    room = MAX_CARD_BYTES - 1_000  # the weights' hash is added when the card is written
+    while len(json.dumps(card, indent=1)) > room:
+        if not isinstance(history, list) or step >= len(history):
+            raise ValueError(f"the card would take more than {MAX_CARD_BYTES:,} bytes; it is not saved")
+        step *= 2
+        kept = history[::step] + ([history[-1]] if (len(history) - 1) % step else [])
+        card = {**card, "history": kept, "history_every": step}
+    return card
+
+
 _ABSOLUTE_PATH = re.compile(r"(?<![\w<>.~:/\\-])/[^\s'\",;()\[\]{}]*[^\s'\",;()\[\]{}.]")
 
 
@@ -237,4 +367,4 @@ def relative_paths(card: dict[str, Any], folder: Path) -> dict[str, Any]:
     return out
 
 
-__all__ = ["KIND_LABELS", "Card", "beta_suffix", "beta_text", "relative_paths"]
+__all__ = ["KIND_LABELS", "MAX_CARD_BYTES", "Card", "architecture_of", "card_problem", "within_card_size", "beta_suffix", "beta_text", "relative_paths"]

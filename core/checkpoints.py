@@ -46,7 +46,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
 from core.atomicfile import temp_file_beside
-from core.card import relative_paths
+from core.card import MAX_CARD_BYTES, architecture_of, card_problem, relative_paths, within_card_size
+from core.safefile import (
+    MAX_SAFETENSORS_HEADER,
+    UntrustedFileError,
+    load_json,
+    read_regular,
+    read_safetensors,
+    safetensors_metadata,
+)
+from core.sizes import FLOAT_BYTES, parameter_count
 
 if TYPE_CHECKING:  # torch is imported by the functions that need it: reading cards must not wait for it
     from core.models import LatentModel
@@ -193,6 +202,7 @@ def save_checkpoint(
     )
     # A card that cannot be stored fails here, before anything is written.
     full_card = relative_paths(json.loads(json.dumps(full_card, default=_json_default)), weights_path.parent)
+    full_card = within_card_size(full_card)
     metadata = {"format": "latent-explorer", "format_version": str(FORMAT_VERSION)}
     metadata.update({k: _canonical(full_card[k]) for k in COVERED_CONFIGS if k in full_card})
     with checkpoint_lock(weights_path):
@@ -241,8 +251,8 @@ def _recover(weights_path: Path, card_path: Path) -> None:
     if not prev.exists():
         return
     try:
-        wanted = json.loads(card_path.read_text()).get("weights_sha256")
-    except (OSError, ValueError, AttributeError):
+        wanted = read_card(card_path).get("weights_sha256")
+    except CheckpointError:
         wanted = None
     if wanted and _sha256(prev) == wanted and not (weights_path.exists() and _sha256(weights_path) == wanted):
         os.replace(prev, weights_path)
@@ -259,15 +269,19 @@ def _json_default(value: Any) -> Any:
 
 
 def read_card(path: str | Path) -> dict[str, Any]:
+    """The card of checkpoint ``path``, read as untrusted input: a regular file (never a FIFO, a
+    device or a symbolic link) under MAX_CARD_BYTES, JSON of bounded depth, fields of the right
+    types and a model_config within the size caps (``core.card.card_problem``); else CheckpointError."""
     _, card_path = checkpoint_paths(path)
-    if not card_path.exists():
-        raise CheckpointError(f"checkpoint card {card_path} is missing (a checkpoint is NAME.safetensors + NAME.json)")
     try:
-        card = json.loads(card_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"checkpoint card {card_path} is not valid JSON ({err}); it may be truncated") from err
-    if not isinstance(card, dict) or "model_config" not in card:
-        raise CheckpointError(f"checkpoint card {card_path} has no 'model_config'; it is not a checkpoint card")
+        card = load_json(read_regular(card_path, MAX_CARD_BYTES, f"checkpoint card {card_path}"),
+                         f"checkpoint card {card_path}")
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint card {card_path} is missing (a checkpoint is NAME.safetensors + NAME.json)") from None
+    except (UntrustedFileError, OSError) as err:
+        raise CheckpointError(str(err)) from None
+    if problem := card_problem(card):
+        raise CheckpointError(f"checkpoint card {card_path} {problem}")
     return card
 
 
@@ -296,6 +310,20 @@ def load_checkpoint(path: str | Path, verify_hash: bool = True) -> Checkpoint:
     return Checkpoint(_build(data, card, card_path, weights_path, verify_hash), card)
 
 
+def weights_limit(card: dict) -> int:
+    """The most bytes a checked card's weights may take: its model's values in float32, plus the header."""
+    return FLOAT_BYTES * parameter_count(architecture_of(card["model_config"])) + 8 + MAX_SAFETENSORS_HEADER
+
+
+def read_weights(weights_path: Path, card: dict) -> bytes:
+    """The bytes of a checkpoint's weights file, read as untrusted input (``core.safefile.read_safetensors``):
+    a regular file, exactly as long as its header announces, and no larger than the card's model needs."""
+    try:
+        return read_safetensors(weights_path, weights_limit(card), f"checkpoint weights {weights_path}")
+    except UntrustedFileError as err:
+        raise CheckpointError(str(err)) from None
+
+
 def _matching_weights(weights_path: Path, card_path: Path, card: dict, verify_hash: bool) -> bytes | None:
     """The bytes of the weights the card names (NAME.safetensors, or .NAME.prev during a save);
     None when neither matches its hash."""
@@ -303,7 +331,7 @@ def _matching_weights(weights_path: Path, card_path: Path, card: dict, verify_ha
     wanted = card.get("weights_sha256") if verify_hash else None
     for candidate in (weights_path, prev):
         try:
-            data = candidate.read_bytes()
+            data = read_weights(candidate, card)
         except FileNotFoundError:
             if candidate == weights_path and not prev.exists():
                 raise CheckpointError(
@@ -317,23 +345,13 @@ def _matching_weights(weights_path: Path, card_path: Path, card: dict, verify_ha
     return None
 
 
-def _safetensors_metadata(data: bytes, weights_path: Path) -> dict[str, str]:
-    try:
-        n = int.from_bytes(data[:8], "little")
-        if len(data) < 8 or n > len(data) - 8:
-            raise ValueError("header longer than the file")
-        meta = json.loads(data[8 : 8 + n]).get("__metadata__") or {}
-        if not isinstance(meta, dict):
-            raise ValueError("__metadata__ is not an object")
-        return meta
-    except (ValueError, AttributeError) as err:
-        raise CheckpointError(f"checkpoint weights {weights_path} are truncated or corrupt: {err}") from err
-
-
 def _check_covered(data: bytes, card: dict, card_path: Path, weights_path: Path) -> None:
     """The card's model_config and train_config must equal those stored with the weights
     (format 2; version 1 weights store none)."""
-    meta = _safetensors_metadata(data, weights_path)
+    try:
+        meta = safetensors_metadata(data, f"checkpoint weights {weights_path}")
+    except UntrustedFileError as err:
+        raise CheckpointError(str(err)) from None
     for key in COVERED_CONFIGS:
         if key not in meta:
             if card.get("format_version", 1) >= 2 and key in card:
@@ -341,9 +359,9 @@ def _check_covered(data: bytes, card: dict, card_path: Path, weights_path: Path)
                                       "format 2; the weights are not from this card's save: refused")
             continue
         try:
-            stored = json.loads(meta[key])
-        except ValueError as err:
-            raise CheckpointError(f"{weights_path}: its stored {key} is not valid JSON ({err})") from err
+            stored = load_json(meta[key], f"{weights_path}: its stored {key}")
+        except UntrustedFileError as err:
+            raise CheckpointError(str(err)) from None
         if _canonical(card.get(key)) != _canonical(stored):
             raise CheckpointError(
                 f"the {key} of card {card_path} differs from the one saved with its weights ({_diff(card.get(key), stored)}): "
@@ -394,10 +412,24 @@ def _build(data: bytes, card: dict, card_path: Path, weights_path: Path, verify:
     return model
 
 
-def list_checkpoints(folder: str | Path) -> list[dict[str, Any]]:
+def check_weights(path: str | Path, card: dict[str, Any]) -> None:
+    """CheckpointError unless the weights of checkpoint ``path`` are what its (checked) card names:
+    a regular file of the size its header announces, with the card's hash and configs. Reads the
+    file once; builds nothing and imports no torch."""
+    weights_path, card_path = checkpoint_paths(path)
+    data = _matching_weights(weights_path, card_path, card, verify_hash=True)
+    if data is None:
+        raise CheckpointError(f"{weights_path.name} does not match its card (different SHA-256)")
+    _check_covered(data, card, card_path, weights_path)
+
+
+def list_checkpoints(folder: str | Path, check: bool = False) -> list[dict[str, Any]]:
     """The cards of every checkpoint in ``folder``, sorted by name, each with its 'path'.
 
-    A card that cannot be read is listed with an 'error' field instead of hiding it.
+    A card that cannot be read (missing, not a regular file, too large, too deep, of the wrong
+    types) is listed with an 'error' field saying why, instead of hiding it or stopping the list;
+    ``check`` also reads the weights (``check_weights``) and lists them with an 'error' when they
+    do not fit the card.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -407,6 +439,8 @@ def list_checkpoints(folder: str | Path) -> list[dict[str, Any]]:
         stem = card_path.with_suffix("")
         try:
             card = read_card(stem)
+            if check:
+                check_weights(stem, card)
         except CheckpointError as err:
             card = {"name": stem.name, "error": str(err)}
         card["path"] = str(stem)

@@ -21,13 +21,14 @@ instead of the bundled subset). float16 keeps ~3 significant digits: plenty for 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from core.atomicfile import write_atomically
+from core.checkpoints import read_card
+from core.safefile import read_safetensors, safetensors_metadata
 
 if TYPE_CHECKING:
     from core.data import Dataset
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 FORMAT = "latent-explorer-codes-1"
 SUFFIX = ".codes.safetensors"
 MAX_CODES = 10_000  # the most test codes stored (and shown on a map)
+MAX_CODES_FILE_BYTES = 64 * 10**6  # a codes file read whole: 10,000 codes of up to ~1,500 dimensions
 BATCH = 2000
 
 
@@ -95,7 +97,7 @@ def save_codes(model: LatentModel, dataset: Dataset, path: str | Path, card: dic
 
     target = codes_path(path)
     if card is None:
-        card = json.loads(target.with_name(target.name[: -len(SUFFIX)] + ".json").read_text())
+        card = read_card(target.with_name(target.name[: -len(SUFFIX)]))
     n = min(int(limit), len(dataset.test_images))
     images = dataset.test_images[:n]
     labels = None if dataset.test_labels is None else dataset.test_labels[:n]
@@ -113,12 +115,13 @@ def save_codes(model: LatentModel, dataset: Dataset, path: str | Path, card: dic
 
 def load_codes(path: str | Path) -> StoredCodes:
     """Read a codes file (raises OSError / ValueError when it is missing or damaged)."""
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
 
+    data = read_safetensors(path, MAX_CODES_FILE_BYTES)  # a regular file, as long as its header says
+    metadata = safetensors_metadata(data, str(path))
     try:
-        with safe_open(str(path), framework="numpy") as f:
-            metadata = dict(f.metadata() or {})
-            arrays = {name: f.get_tensor(name) for name in f.keys()}
+        arrays = load(data)
     except SafetensorError as err:
         raise ValueError(f"{path} is truncated or corrupt: {err}") from err
     if metadata.get("format") != FORMAT or "means" not in arrays:
@@ -143,7 +146,7 @@ def load_codes_for(checkpoint: str | Path, dataset: Dataset | None = None) -> St
         return None
     try:
         stored = load_codes(path)
-        card = json.loads(path.with_name(path.name[: -len(SUFFIX)] + ".json").read_text())
+        card = read_card(path.with_name(path.name[: -len(SUFFIX)]))
     except (OSError, ValueError, KeyError):
         return None
     if not card.get("weights_sha256") or stored.metadata.get("weights_sha256") != card["weights_sha256"]:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from core.losses import LIKELIHOODS, kl_per_dimension, reconstruction_nll
-from core.sizes import CONV_CHANNELS, FLOAT_BYTES, MAX_CHANNELS, MAX_PARAMETERS, MAX_PIXELS_PER_IMAGE, parameter_count
+from core.sizes import CONV_CHANNELS, size_problem
 
 MODEL_KINDS = ("pca", "linear-ae", "ae", "vae")
 ARCHITECTURES = ("mlp", "conv")
@@ -64,12 +64,6 @@ class ModelConfig:
             raise ValueError(f"kind={self.kind!r} is not one of {MODEL_KINDS}")
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise ValueError(f"image_shape={self.image_shape} must be (C, H, W) with positive sizes")
-        channels, height, width = self.image_shape
-        if channels > MAX_CHANNELS or height * width > MAX_PIXELS_PER_IMAGE:
-            raise ValueError(
-                f"image_shape={self.image_shape} is too large: at most {MAX_CHANNELS} channels and "
-                f"{MAX_PIXELS_PER_IMAGE:,} pixels per image (e.g. 256 x 256) are accepted; resize the images"
-            )
         if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
             raise ValueError(f"latent_dim={self.latent_dim!r} must be an integer >= 1")
         if self.latent_dim > self.num_pixels:
@@ -103,13 +97,8 @@ class ModelConfig:
             raise ValueError(f"gaussian_variance={self.gaussian_variance} must be a positive finite number")
         if not (0 <= self.input_noise <= 1):
             raise ValueError(f"input_noise={self.input_noise} must be in [0, 1]")
-        params = parameter_count(self)
-        if params > MAX_PARAMETERS:
-            raise ValueError(
-                f"the model would have {params:,} parameters ({params * FLOAT_BYTES / 1e6:,.0f} MB); at most "
-                f"{MAX_PARAMETERS:,} are accepted. Use smaller hidden widths (hidden={self.hidden}) or smaller images "
-                f"(image_shape={self.image_shape})"
-            )
+        if problem := size_problem(self):  # from the configuration: nothing is allocated before this
+            raise ValueError(problem)
         return self
 
     def to_dict(self) -> dict:

@@ -13,12 +13,13 @@ names instead of the torch modules; tests/test_codes.py checks both give the sam
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from core.checkpoints import checkpoint_paths, read_card, read_weights
 
 
 class NumpyLayer(NamedTuple):
@@ -67,19 +68,16 @@ def _layers(kind: str, config: dict, tensors: dict[str, np.ndarray]) -> list[Num
 def load_numpy_decoder(path: str | Path, verify_hash: bool = True) -> NumpyDecoder | None:
     """The decoder of checkpoint ``path`` (dir/NAME) as numpy layers, or None when it is not
     dense (a conv decoder) or the files do not fit (then load it with torch, which says why)."""
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load
 
-    path = Path(path)
-    stem = path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
-    weights, card_path = stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
+    weights, _ = checkpoint_paths(path)
     try:
-        card = json.loads(card_path.read_text())
-        config = card["model_config"]
-        if verify_hash and card.get("weights_sha256") and \
-                hashlib.sha256(weights.read_bytes()).hexdigest() != card["weights_sha256"]:
+        card = read_card(path)  # both files read as untrusted input (core/checkpoints.py)
+        config, data = card["model_config"], read_weights(weights, card)
+        if verify_hash and card.get("weights_sha256") and hashlib.sha256(data).hexdigest() != card["weights_sha256"]:
             return None
-        layers = _layers(card.get("kind", config.get("kind")), config, load_file(str(weights)))
-    except (OSError, ValueError, KeyError, TypeError):
+        layers = _layers(card.get("kind", config.get("kind")), config, load(data))
+    except (OSError, ValueError, KeyError, TypeError):  # CheckpointError is a ValueError
         return None
     if layers is None:
         return None

@@ -15,7 +15,6 @@ picture (numpy_decoder) and the card list must not wait seconds for it on a cold
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 import threading
@@ -27,7 +26,7 @@ import numpy as np
 import streamlit as st
 
 from core.card import Card
-from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint  # torch: imported when loading
+from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint, read_card  # torch: when loading
 from core.codes import load_codes_for
 from core.data import DATASETS, Dataset, DatasetError, differences_from_card, load_dataset
 from core.npdecode import NumpyDecoder, load_numpy_decoder
@@ -155,31 +154,47 @@ def data_dir() -> Path | None:
 
 
 def _folder_signature(folders: list[tuple[str, Path]]) -> tuple:
-    """Changes whenever a card is added, removed or rewritten, so the card cache refreshes."""
+    """Changes whenever a card is added, removed or rewritten, so the card cache refreshes
+    (lstat: a dangling symbolic link or a FIFO is listed, and refused when read, never followed)."""
     sig = []
     for origin, folder in folders:
         sig.append((origin, str(folder)))
         if folder.is_dir():
-            sig.extend((str(p), p.stat().st_mtime_ns) for p in sorted(folder.glob("*.json")))
+            sig.extend((str(p), p.lstat().st_mtime_ns, p.lstat().st_size)
+                       for p in sorted([*folder.glob("*.json"), *folder.glob("*.safetensors")]))
     return tuple(sig)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _cards(folders: tuple[tuple[str, str], ...], signature: tuple) -> list[dict]:
+    """The cards of the folders; a card that cannot be read keeps its 'error', logged once per change.
+    Cards from outside the repository (published, a session's own) have their weights checked too."""
     cards = []
     for origin, folder in folders:
-        for card in list_checkpoints(folder):
+        for card in list_checkpoints(folder, check=origin != "shipped"):
             card["origin"] = origin
+            if "error" in card:
+                card["error"] = card["error"].replace(str(Path(folder)) + os.sep, "")  # no server paths for visitors
+                logging.getLogger(__name__).warning("checkpoint %s skipped: %s", card["path"], card["error"])
             cards.append(card)
     return cards
 
 
-def all_cards() -> list[Card]:
-    """Every readable checkpoint card this session may see (shipped first), each with its path."""
+def _listing() -> list[dict]:
     job_queue()  # the first page view of a server starts the queue, which sweeps expired workspaces
     folders = model_folders()
     keys = tuple((origin, str(folder)) for origin, folder in folders)
-    return [Card.from_dict(c) for c in _cards(keys, _folder_signature(folders)) if "error" not in c]
+    return _cards(keys, _folder_signature(folders))
+
+
+def all_cards() -> list[Card]:
+    """Every readable checkpoint card this session may see (shipped first), each with its path."""
+    return [Card.from_dict(c) for c in _listing() if "error" not in c]
+
+
+def skipped_cards() -> list[tuple[str, str]]:
+    """(name, why) of each card in this session's folders that cannot be read: listings skip them."""
+    return [(str(c.get("name", "?")), str(c["error"])) for c in _listing() if "error" in c]
 
 
 @st.cache_resource(show_spinner="Loading model...", max_entries=64)
@@ -298,7 +313,7 @@ def encoded(path: str, split: str = "test") -> tuple[np.ndarray, np.ndarray | No
     The test split's codes come from NAME.codes.safetensors when it is there and matches the
     checkpoint (core/codes.py: built with the shipped checkpoints), else they are encoded here."""
     if split == "test":
-        data = data_for(Card.from_dict(json.loads(Path(str(path) + ".json").read_text()), path=str(path)))
+        data = data_for(Card.from_dict(read_card(path), path=str(path)))
         if isinstance(data, str):
             raise DatasetError(data)
         stored = load_codes_for(path, data)  # None when missing, or stale (other weights or test images)

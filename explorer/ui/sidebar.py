@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -65,6 +66,22 @@ def pick_dataset(cards: list[Card] | None = None, key: str = "dataset", from_lin
         share.write("model", linked.name if linked is not None and linked.dataset_name == choice else None)
         share.show_note("model")
     return choice
+
+
+def show_skipped_cards() -> None:
+    """Name each checkpoint that the listings skip because it cannot be read (the router calls it
+    once per page, before the page: a page that stops early still shows it)."""
+    skipped = loaders.skipped_cards()
+    if skipped:
+        lines = [f"- {_plain(name)}: {_plain(why)}" for name, why in skipped[:5]]
+        more = f"\n- and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        st.sidebar.warning(f"{len(skipped)} checkpoint{'s' * (len(skipped) > 1)} not listed:\n" + "\n".join(lines) + more,
+                           icon=":material/warning:")
+
+
+def _plain(text: str) -> str:
+    """``text`` shown as typed in Markdown (a file name may hold *, _, [ or a backslash)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-!|<>~$])", r"\\\1", text[:300])
 
 
 def _follow_link(cards: list[Card], dataset_key: str, model_key: str | None = None) -> Card | None:
