@@ -10,7 +10,8 @@ torchvision (``torchvision.io.decode_image``: libjpeg-turbo / libpng, no PIL on 
 converts to gray with PIL's ITU-R 601 integer weights and resizes bilinearly with
 antialiasing, like the in-memory loader, and returns uint8 (C, H, W): a quarter of the bytes
 to pass from the worker processes, turned into float in [0, 1] on the training device.
-Formats torchvision does not decode (BMP, TIFF, PGM/PPM) go through PIL.
+Formats torchvision does not decode (BMP, TIFF, PGM/PPM) go through PIL; only
+``FOLDER_FORMATS`` are decoded, recognised from the file's bytes.
 
 ``epoch_batches`` feeds the fit loop through a DataLoader with worker processes, pinned memory
 on CUDA and persistent workers, sharded over DDP ranks with DistributedSampler (seeded,
@@ -25,7 +26,9 @@ before decoding, so a decompression bomb never allocates).
 
 from __future__ import annotations
 
+import io
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -35,31 +38,30 @@ import torch
 
 from core.data import Dataset, DatasetError
 from core.data.arrays import split
-from core.data.own import DEFAULT_FOLDER_IMAGE_SIZE, IMAGE_EXTENSIONS
+from core.data.limits import FOLDER_FORMATS, open_regular, read_limited
+from core.data.own import DEFAULT_FOLDER_IMAGE_SIZE, scan_image_folder
 
 MAX_IMAGE_PIXELS = 40_000_000  # about 6,300 x 6,300: far above any face crop, far below a bomb
 MAX_FILE_BYTES = 64 * 2**20
 DEFAULT_MAX_EVAL_IMAGES = 10_000
-TORCHVISION_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")  # what torchvision.io decodes
+TORCHVISION_FORMATS = ("PNG", "JPEG", "GIF", "WEBP")  # what torchvision.io decodes (PIL's format names)
 
 
-def decode_image_file(path: str | Path, size: tuple[int, int], grayscale: bool = True) -> torch.Tensor:
-    """One image file -> uint8 tensor (1 or 3, H, W) at ``size``; DatasetError when refused."""
+def decode_image_file(path: str | Path, size: tuple[int, int], grayscale: bool = True,
+                      within: str | None = None) -> torch.Tensor:
+    """One image file -> uint8 tensor (1 or 3, H, W) at ``size``; DatasetError when refused.
+
+    The file is read through ``open_regular`` (a regular file inside ``within``, checked on the
+    open handle) and decoded from those bytes by the format PIL recognises in them."""
     path = Path(path)
+    with open_regular(path, str(path), within) as f:
+        n_bytes = os.fstat(f.fileno()).st_size
+        if n_bytes > MAX_FILE_BYTES:
+            raise DatasetError(f"{path}: {n_bytes:,} bytes is larger than the {MAX_FILE_BYTES:,} allowed for one image")
+        data = read_limited(f, n_bytes, str(path))
+    image_format = _check_header(data, path)
     try:
-        n_bytes = path.stat().st_size
-    except OSError as err:
-        raise DatasetError(f"{path}: cannot read it ({err.strerror or err})") from err
-    if n_bytes > MAX_FILE_BYTES:
-        raise DatasetError(f"{path}: {n_bytes:,} bytes is larger than the {MAX_FILE_BYTES:,} allowed for one image")
-    _check_header(path)
-    try:
-        if path.suffix.lower() in TORCHVISION_SUFFIXES:
-            img = _decode_torchvision(path)
-        else:
-            img = _decode_pil(path)
-    except DatasetError:
-        raise
+        img = _decode_torchvision(data) if image_format in TORCHVISION_FORMATS else _decode_pil(data)
     except Exception as err:  # torchvision raises RuntimeError, PIL OSError / ValueError
         raise DatasetError(f"{path}: cannot read it as an image ({err})") from err
     if grayscale:
@@ -72,33 +74,39 @@ def decode_image_file(path: str | Path, size: tuple[int, int], grayscale: bool =
     return img.contiguous()
 
 
-def _check_header(path: Path) -> None:
-    """Read only the header (PIL opens lazily) and refuse images announcing too many pixels."""
+def _check_header(data: bytes, path: Path) -> str:
+    """The image's format, read from the header only (PIL opens lazily), among FOLDER_FORMATS;
+    images announcing too many pixels are refused."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data), formats=list(FOLDER_FORMATS)) as im:
             w, h = im.size
+            image_format = str(im.format)
     except Image.DecompressionBombError as err:
         raise DatasetError(f"{path}: refused, the image is too large ({err})") from err
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+    except UnidentifiedImageError:
+        raise DatasetError(f"{path}: cannot read it as an image: not one of {', '.join(FOLDER_FORMATS)} "
+                           "(the format is read from the file's content, not its name)") from None
+    except (OSError, ValueError) as err:
         raise DatasetError(f"{path}: cannot read it as an image ({err})") from err
     if w * h > MAX_IMAGE_PIXELS:
         raise DatasetError(
             f"{path}: refused, {w}x{h} = {w * h:,} pixels is more than the {MAX_IMAGE_PIXELS:,} allowed per image"
         )
+    return image_format
 
 
-def _decode_torchvision(path: Path) -> torch.Tensor:
-    from torchvision.io import ImageReadMode, decode_image, read_file
+def _decode_torchvision(data: bytes) -> torch.Tensor:
+    from torchvision.io import ImageReadMode, decode_image
 
-    return decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
+    return decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
 
 
-def _decode_pil(path: Path) -> torch.Tensor:
+def _decode_pil(data: bytes) -> torch.Tensor:
     from PIL import Image
 
-    with Image.open(path) as im:
+    with Image.open(io.BytesIO(data), formats=list(FOLDER_FORMATS)) as im:
         arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1)
 
@@ -112,10 +120,12 @@ def _to_gray_u8(rgb: torch.Tensor) -> torch.Tensor:
 class ImageFolderStream(torch.utils.data.Dataset):
     """Image files decoded on demand: item i is uint8 (C, H, W). Safe to use from DataLoader workers."""
 
-    def __init__(self, files: list[Path], size: tuple[int, int], grayscale: bool = True, workers: int = 0):
+    def __init__(self, files: list[Path], size: tuple[int, int], grayscale: bool = True, workers: int = 0,
+                 within: str | None = None):
         if not files:
             raise DatasetError("no image files to stream")
         self.files = [str(f) for f in files]
+        self.within = within  # every file must lie inside it once open (the folder's real path)
         self.size = (int(size[0]), int(size[1]))
         self.grayscale = grayscale
         self.workers = int(workers)  # DataLoader worker processes while training on this stream
@@ -128,7 +138,7 @@ class ImageFolderStream(torch.utils.data.Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        return decode_image_file(self.files[i], self.size, self.grayscale)
+        return decode_image_file(self.files[i], self.size, self.grayscale, self.within)
 
 
 def is_stream(obj: Any) -> bool:
@@ -153,33 +163,6 @@ class StreamedDataset(Dataset):
         return d
 
 
-def scan_image_folder(root: Path) -> tuple[list[Path], list[int] | None, list[str] | None]:
-    """(files, labels, class names) in core.data's order: one subfolder per class, else a flat folder."""
-
-    def images_in(folder: Path) -> list[Path]:
-        return sorted(
-            p for p in folder.iterdir()
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-        )
-
-    if not root.is_dir():
-        raise DatasetError(f"{root}: --stream needs a folder of images (one subfolder per class, or flat)")
-    class_dirs = [d for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-                  if images_in(d)]
-    if class_dirs:
-        files: list[Path] = []
-        labels: list[int] = []
-        for i, d in enumerate(class_dirs):
-            found = images_in(d)
-            files += found
-            labels += [i] * len(found)
-        return files, labels, [d.name for d in class_dirs]
-    files = images_in(root)
-    if not files:
-        raise DatasetError(f"{root}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
-    return files, None, None
-
-
 def load_streamed(
     root: str | Path,
     image_size: tuple[int, int] | None = None,
@@ -194,14 +177,17 @@ def load_streamed(
 
     root = Path(root).expanduser()
     size = tuple(image_size) if image_size else DEFAULT_FOLDER_IMAGE_SIZE
-    files, labels, class_names = scan_image_folder(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: --stream needs a folder of images (one subfolder per class, or flat)")
+    within = os.path.realpath(root)
+    files, labels, class_names, _ = scan_image_folder(root)
     label_arr = np.asarray(labels, dtype=np.int64) if labels is not None else None
     train_idx, test_idx = split(len(files), label_arr, test_fraction, seed, f"custom:{root.name}")
     rng = np.random.default_rng(seed + 7)
     eval_test = np.sort(rng.permutation(test_idx)[:max_eval_images])
     knn_train = np.sort(rng.permutation(train_idx)[:max_eval_images]) if label_arr is not None else train_idx[:1]
-    test_images = _decode_all([files[i] for i in eval_test], size, grayscale, workers)
-    knn_images = _decode_all([files[i] for i in knn_train], size, grayscale, workers)
+    test_images = _decode_all([files[i] for i in eval_test], size, grayscale, workers, within)
+    knn_images = _decode_all([files[i] for i in knn_train], size, grayscale, workers, within)
     c = 1 if grayscale else 3
     n_cls = f"{len(class_names)} classes" if class_names else "no classes"
     return StreamedDataset(
@@ -214,14 +200,14 @@ def load_streamed(
         source=(f"image folder {root} ({len(files):,} images, {n_cls}, as {c}x{size[0]}x{size[1]}), streamed; "
                 f"random split test_fraction={test_fraction:g} seed={seed}; "
                 f"{len(eval_test):,} of {len(test_idx):,} test images evaluated"),
-        train_stream=ImageFolderStream([files[i] for i in train_idx], size, grayscale, workers),
+        train_stream=ImageFolderStream([files[i] for i in train_idx], size, grayscale, workers, within),
         n_test_total=int(len(test_idx)),
     )
 
 
-def _decode_all(files: list[Path], size, grayscale: bool, workers: int) -> np.ndarray:
+def _decode_all(files: list[Path], size, grayscale: bool, workers: int, within: str | None) -> np.ndarray:
     """Decode files into one float32 (N, C, H, W) array in [0, 1], with worker processes."""
-    stream = ImageFolderStream(files, size, grayscale)
+    stream = ImageFolderStream(files, size, grayscale, within=within)
     loader = torch.utils.data.DataLoader(stream, batch_size=256, num_workers=workers)
     out = np.empty((len(stream), *stream.image_shape), dtype=np.float32)
     start = 0

@@ -31,9 +31,11 @@ caching (the Streamlit app) wrap ``load_dataset`` themselves.
     own.py        your own image folders, .npz and .npy files
 """
 
-from core.data.dataset import Dataset, DatasetError, default_data_dir, differences_from_card
+from core.data.dataset import MAX_CLASSES, Dataset, DatasetError, default_data_dir, differences_from_card
 from core.data.idx import read_idx
-from core.data.limits import MAX_DATA_BYTES_ENV, MAX_IMAGE_PIXELS, load_image_file, max_data_bytes, open_image
+from core.data.limits import (
+    FOLDER_FORMATS, MAX_DATA_BYTES_ENV, MAX_IMAGE_PIXELS, UPLOAD_FORMATS, load_image_file, max_data_bytes, open_image,
+)
 from core.data.registry import DATASET_NAMES, DATASETS, DatasetSource, load_dataset
 
 __all__ = [
@@ -42,8 +44,11 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "DatasetSource",
+    "FOLDER_FORMATS",
+    "MAX_CLASSES",
     "MAX_DATA_BYTES_ENV",
     "MAX_IMAGE_PIXELS",
+    "UPLOAD_FORMATS",
     "default_data_dir",
     "differences_from_card",
     "load_dataset",

@@ -13,6 +13,9 @@ from typing import Any
 import numpy as np
 
 
+MAX_CLASSES = 100  # classes of one dataset: every legend, picker and per-class table lists them all
+
+
 class DatasetError(ValueError):
     """A dataset could not be loaded; the message names the file or argument and the fix."""
 
@@ -48,11 +51,34 @@ class Dataset:
                     f"{self.name}: {split}_labels must be int64 of shape ({len(images)},), got "
                     f"{labels.dtype} {labels.shape}"
                 )
+        self._check_classes()
         if self.train_images.shape[1:] != self.test_images.shape[1:]:
             raise DatasetError(
                 f"{self.name}: train images {self.train_images.shape[1:]} and test images "
                 f"{self.test_images.shape[1:]} differ in shape"
             )
+
+    def _check_classes(self) -> None:
+        """Labels are class indices 0..K-1 (K = len(class_names) when named), K at most MAX_CLASSES:
+        the pages size their legends and pickers by K, so a label value must never be a size."""
+        limit = MAX_CLASSES if self.class_names is None else min(len(self.class_names), MAX_CLASSES)
+        if self.class_names is not None and len(self.class_names) > MAX_CLASSES:
+            raise DatasetError(f"{self.name}: {len(self.class_names):,} classes; at most {MAX_CLASSES} are accepted")
+        for split in ("train", "test"):
+            labels = getattr(self, f"{split}_labels")
+            if labels is not None and len(labels) and (labels.min() < 0 or labels.max() >= limit):
+                raise DatasetError(
+                    f"{self.name}: {split}_labels must be class indices 0..{limit - 1}, found "
+                    f"{labels.min()}..{labels.max()}")
+
+    def classes_in(self, split: str = "test") -> list[int]:
+        """The class indices that have at least one image in ``split`` ("train" or "test"), sorted."""
+        labels = getattr(self, f"{split}_labels")
+        return [] if labels is None else [int(c) for c in np.unique(labels)]
+
+    def class_name(self, label: int) -> str:
+        """The name of class ``label``: ``class_names[label]``, or the number when the data name none."""
+        return str(label) if self.class_names is None else self.class_names[label]
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

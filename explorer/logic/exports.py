@@ -34,7 +34,7 @@ def png_from_data_uri(uri: str) -> bytes:
     raw = base64.b64decode(payload)
     if raw.startswith(PNG_SIGNATURE):
         return raw
-    with Image.open(io.BytesIO(raw)) as picture:
+    with Image.open(io.BytesIO(raw), formats=["PNG", "JPEG"]) as picture:
         return png_bytes(np.asarray(picture.convert("RGB" if picture.mode not in ("L", "RGB") else picture.mode)))
 
 

@@ -4,8 +4,10 @@
 with ``os.path.realpath``, so ``..`` and symbolic links are followed before the check, and
 returns the real path only when it lies inside the root and can be read. Everything else
 (missing, outside the root, a link out of it, unreadable, a folder holding a link out of
-it) gets the same answer, None, and the page the same message (``NOT_AVAILABLE``), so the
-answers do not tell which paths exist on the server.
+it or nested deeper than ``MAX_DEPTH``, a FIFO or device) gets the same answer, None, and
+the page the same message (``not_available``), so the answers do not tell which paths exist
+on the server. The loaders check again once each file is open (``core.data.limits.open_regular``):
+a path swapped after this check cannot lead them out of the folder that was named.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from core.data.limits import lies_inside
+
 MAX_ENTRIES = 200_000  # a folder with more entries than this is not walked (nor trained on)
+MAX_DEPTH = 32  # a folder nested deeper than this is not walked (the loaders read two levels)
 
 
 def not_available(text: str) -> str:
@@ -25,19 +30,32 @@ def not_available(text: str) -> str:
 
 def inside(path: str | os.PathLike, root: str | os.PathLike) -> bool:
     """Whether the real path of ``path`` lies in (or is) the real path of ``root``."""
-    real, base = os.path.realpath(path), os.path.realpath(root)
-    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+    return lies_inside(path, root)
 
 
 def _links_out(folder: str, root: str) -> bool:
-    """Whether any entry under ``folder`` is a link leading out of ``root`` (or the folder is too big)."""
+    """Whether any entry under ``folder`` is a link leading out of ``root``, or the folder is
+    too big (``MAX_ENTRIES``) or too deep (``MAX_DEPTH``) to tell. Walked with an explicit
+    stack: no recursion, whatever the depth."""
     count = 0
-    for top, dirs, files in os.walk(folder, followlinks=False):
-        for name in dirs + files:
-            count += 1
-            full = os.path.join(top, name)
-            if count > MAX_ENTRIES or (os.path.islink(full) and not inside(full, root)):
-                return True
+    stack = [(folder, 0)]
+    while stack:
+        top, depth = stack.pop()
+        try:
+            with os.scandir(top) as entries:
+                for entry in entries:
+                    count += 1
+                    if count > MAX_ENTRIES:
+                        return True
+                    if entry.is_symlink():
+                        if not inside(entry.path, root):
+                            return True
+                    elif entry.is_dir(follow_symlinks=False):
+                        if depth + 1 >= MAX_DEPTH:
+                            return True
+                        stack.append((entry.path, depth + 1))
+        except OSError:
+            continue
     return False
 
 
@@ -54,8 +72,8 @@ def confine(text: str, root: str | os.PathLike | None) -> Path | None:
     if os.path.isdir(real):
         if not os.access(real, os.X_OK) or _links_out(real, base):
             return None
-    elif not real.lower().endswith((".npz", ".npy")):
-        return None
+    elif not os.path.isfile(real) or not real.lower().endswith((".npz", ".npy")):
+        return None  # a FIFO or a device named x.npy is no data (and reading it would never end)
     return Path(real)
 
 

@@ -16,11 +16,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from core.data import open_image
+from core.data import UPLOAD_FORMATS, open_image
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # 10 MB
 MAX_UPLOAD_PIXELS = 40_000_000  # width * height; larger files are refused before decoding
-ACCEPTED_TYPES = ("png", "jpg", "jpeg")
+ACCEPTED_TYPES = ("png", "jpg", "jpeg")  # the names the file picker offers; the bytes must be UPLOAD_FORMATS
 DIGIT_BOX_FRACTION = 20 / 28  # MNIST fits each digit into 20x20 pixels of the 28x28 frame
 
 
@@ -49,7 +49,7 @@ def _open(data: bytes):
         raise ValueError(
             f"The file is {len(data) / 2**20:.1f} MB; images up to {MAX_UPLOAD_BYTES // 2**20} MB are accepted."
         )
-    return open_image(data, "This image", max_pixels=MAX_UPLOAD_PIXELS)  # DatasetError (a ValueError)
+    return open_image(data, "This image", max_pixels=MAX_UPLOAD_PIXELS, formats=UPLOAD_FORMATS)  # DatasetError
 
 
 def _as_array(picture, channels: int) -> np.ndarray:
