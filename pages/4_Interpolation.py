@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.logic import analysis, charts, images
+from explorer.logic.plaintext import markdown_text as md
 from explorer.ui import explore, loaders, sidebar
 
 st.set_page_config(page_title="Interpolation · Latent explorer", page_icon="🔀", layout="wide")
@@ -32,7 +33,8 @@ if not chosen:
     st.info("Pick at least one model in the sidebar.")
     st.stop()
 panels = [sidebar.selection_for(candidates[n]) for n in chosen]
-data = next((p.dataset for p in panels if p.dataset is not None), None)
+holder = next((p for p in panels if p.dataset is not None), None)  # a panel whose data is on this machine
+data = None if holder is None else holder.dataset
 sidebar.show_data_status(panels[0])
 st.caption("Pixel change: the mean absolute difference of intensities in [0, 1]. Models: "
            + "; ".join(f"{p.name} ({p.card.training_label})" for p in panels) + ".")
@@ -55,15 +57,13 @@ else:
     n = len(data.test_images)
     modes = ["By class", "By index", "Random"] if data.test_labels is not None else ["By index", "Random"]
     mode = c1.radio("Pick the two test images", modes, horizontal=True, key="interp_mode")
-    names = None
-    if data.test_labels is not None:
-        names = data.class_names or [str(k) for k in range(int(data.test_labels.max()) + 1)]
-    if mode == "By class":
+    if mode == "By class":  # only the classes that have test images
+        present, name = data.classes_in("test"), lambda c: explore.label_name(holder, c)
         a, b, again = c1.columns([2, 2, 2], vertical_alignment="bottom")
-        ca = a.selectbox("From a", range(len(names)), index=min(3, len(names) - 1), format_func=names.__getitem__,
-                         key="interp_a")
-        cb = b.selectbox("to a", range(len(names)), index=min(8, len(names) - 1), format_func=names.__getitem__,
-                         key="interp_b")
+        ca = a.selectbox("From a", present, index=min(3, len(present) - 1), format_func=name,
+                         key=f"interp_a_{dataset}")
+        cb = b.selectbox("to a", present, index=min(8, len(present) - 1), format_func=name,
+                         key=f"interp_b_{dataset}")
         if again.button("Another pair", key="interp_again"):
             st.session_state.interp_seed += 1
             st.rerun()
@@ -80,8 +80,8 @@ else:
     x0, x1 = np.array(data.test_images[i]), np.array(data.test_images[j])
     scale = images.display_scale(x0.shape[1], target=72)
     ends = st.columns([1, 1, 6])
-    ends[0].image(explore.picture(x0, scale), caption=f"start · {explore.image_caption(panels[0], i)}")
-    ends[1].image(explore.picture(x1, scale), caption=f"end · {explore.image_caption(panels[0], j)}")
+    ends[0].image(explore.picture(x0, scale), caption=f"start · {md(explore.image_caption(panels[0], i))}")
+    ends[1].image(explore.picture(x1, scale), caption=f"end · {md(explore.image_caption(panels[0], j))}")
 
 paths = {}
 for panel in panels:

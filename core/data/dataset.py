@@ -76,10 +76,6 @@ class Dataset:
         labels = getattr(self, f"{split}_labels")
         return [] if labels is None else [int(c) for c in np.unique(labels)]
 
-    def class_name(self, label: int) -> str:
-        """The name of class ``label``: ``class_names[label]``, or the number when the data name none."""
-        return str(label) if self.class_names is None else self.class_names[label]
-
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of every image."""

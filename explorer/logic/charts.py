@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 
 from core.evaluate import ACTIVE_UNIT_THRESHOLD
 from explorer.logic.palette import CLASS_COLORS  # one palette for every chart
+from explorer.logic.plaintext import plotly_text
 
 HIGHLIGHT = "#d62728"
 MUTED = "#b8bcc2"
@@ -51,7 +52,8 @@ def smoothness_chart(steps_by_model: Mapping[str, np.ndarray], height: int = 320
     jump of each path is marked with a star.
     """
     traces = []
-    for k, (label, steps) in enumerate(steps_by_model.items()):
+    for k, (name, steps) in enumerate(steps_by_model.items()):
+        label = plotly_text(name)  # a model's title may come from a visitor's upload
         steps = np.asarray(steps, dtype=float)
         color = CLASS_COLORS[k % len(CLASS_COLORS)]
         x = np.arange(1, len(steps) + 1)
@@ -165,10 +167,11 @@ def kl_per_dim_bars(
         active = kl[order] > threshold
         strong = chosen is None or label == chosen
         colors = [(HIGHLIGHT if strong else "#e8a3a3") if a else MUTED for a in active]
+        shown = plotly_text(label)
         traces.append(go.Bar(
-            x=[f"z{i}" for i in order], y=np.maximum(kl[order], floor), marker_color=colors, name=label,
+            x=[f"z{i}" for i in order], y=np.maximum(kl[order], floor), marker_color=colors, name=shown,
             showlegend=False, customdata=kl[order], xaxis=_ref(k, "x"), yaxis=_ref(k, "y"),
-            hovertemplate=f"{label}<br>%{{x}}: KL %{{customdata:.4f}} nats<extra></extra>",
+            hovertemplate=f"{shown}<br>%{{x}}: KL %{{customdata:.4f}} nats<extra></extra>",
         ))
         layout[_axis(k, "x")] = dict(domain=domain, anchor=_ref(k, "y"), tickfont=dict(size=9),
                                      title=dict(text="latent dim (sorted)"))
@@ -184,7 +187,7 @@ def kl_per_dim_bars(
 
 def _kl_title(label: str, kl: Sequence[float], threshold: float, chosen: bool) -> str:
     n_active = int(sum(v > threshold for v in kl))
-    text = f"{label}: {n_active}/{len(kl)} active"
+    text = f"{plotly_text(label)}: {n_active}/{len(kl)} active"
     return f"<b>{text}</b>" if chosen else text
 
 

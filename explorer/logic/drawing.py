@@ -155,5 +155,40 @@ def points_on_dims(points, point_labels, latent_dim: int, dims: tuple[int, int])
     return pts, labels
 
 
+MAX_VALUE_NUMBERS = 3 * 256 * 256  # the most numbers one field of a component's value may hold
+
+
+def _numbers(value: object) -> list[float] | None:
+    """``value`` as a list of finite floats, or None when it is anything else."""
+    if not isinstance(value, list) or len(value) > MAX_VALUE_NUMBERS:
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return None
+    out = [float(v) for v in value]
+    return out if all(np.isfinite(out)) else None
+
+
+def component_value(raw: object) -> dict | None:
+    """The browser component's value (latent_canvas, latent_decoder) with only well-typed fields.
+
+    The value comes from the visitor's browser: any field of the wrong type (a string for a
+    number, a dict for a list, NaN) is dropped, as if the browser had not sent it, so the
+    readers never meet a type they did not expect. None when ``raw`` is not a dict."""
+    if not isinstance(raw, dict):
+        return None
+    clean: dict = {}
+    for key in ("z", "drawing", "drawing_mean", "drawing_logvar"):
+        numbers = _numbers(raw.get(key))
+        if numbers is not None:
+            clean[key] = numbers
+    if isinstance(raw.get("base"), str):
+        clean["base"] = raw["base"]
+    have = raw.get("have")
+    clean["have"] = [h for h in have if isinstance(h, str)] if isinstance(have, list) else []
+    seq = raw.get("drawing_seq")
+    clean["drawing_seq"] = seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else 0
+    return clean
+
+
 __all__ = ["INK_THRESHOLD", "DENSE_ACTIVATIONS", "box_for", "area_weights", "fit_like_mnist", "drawing_support",
-           "pack_dense", "points_on_dims"]
+           "pack_dense", "points_on_dims", "component_value"]

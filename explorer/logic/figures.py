@@ -19,6 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explorer.logic.palette import CLASS_COLORS, YOUR_IMAGE_FILL, YOUR_IMAGE_LINE, YOUR_IMAGE_SYMBOL, class_color
+from explorer.logic.plaintext import plotly_text
 
 PRIOR_COLOR = "rgba(60, 60, 60, 0.55)"
 ELLIPSE_COLOR = "rgba(40, 40, 40, 0.35)"
@@ -101,7 +102,7 @@ def plain_figure(traces: list[dict], layout: dict, title: str | None) -> go.Figu
     figure against the validating constructor).
     """
     if title:
-        layout = {**layout, "title": dict(text=title)}
+        layout = {**layout, "title": dict(text=plotly_text(title))}
     spec = {"data": traces, "layout": layout}
     try:
         return go.Figure(spec, _validate=False)
@@ -132,8 +133,8 @@ def _class_traces(xy: np.ndarray, labels: np.ndarray | None, class_names: Sequen
         groups = [(int(c), np.flatnonzero(labels == c)) for c in np.unique(labels)]
     marker_size = 6 if n <= 2000 else 4
     for label, members in groups:
-        name = "images" if label is None else (
-            class_names[label] if class_names is not None and label < len(class_names) else str(label))
+        name = "images" if label is None else plotly_text(
+            class_names[label] if class_names is not None and label < len(class_names) else label)
         traces.append(dict(
             type="scattergl", x=xy[members, 0], y=xy[members, 1], mode="markers", name=str(name),
             customdata=index[members].reshape(-1, 1),
@@ -168,10 +169,11 @@ def _overlay_traces(xy: np.ndarray, ellipses: Ellipses | None, prior_center: Seq
         ))
         extent.append(np.stack([px, py], 1))
     if highlight is not None:
+        shown = plotly_text(highlight.label)
         traces.append(dict(
-            type="scattergl", x=[highlight.x], y=[highlight.y], mode="markers", name=highlight.label,
+            type="scattergl", x=[highlight.x], y=[highlight.y], mode="markers", name=shown,
             marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(width=2.5, color=HIGHLIGHT_COLOR)),
-            hovertemplate=f"{highlight.label}<extra></extra>",
+            hovertemplate=f"{shown}<extra></extra>",
         ))
         extent.append(np.array([[highlight.x, highlight.y]]))
     if samples is not None and len(samples):
@@ -183,11 +185,12 @@ def _overlay_traces(xy: np.ndarray, ellipses: Ellipses | None, prior_center: Seq
         ))
         extent.append(samples)
     for m in markers:
+        shown = plotly_text(m.label)
         traces.append(dict(
-            type="scattergl", x=[m.x], y=[m.y], mode="markers+text", name=m.label, text=[m.label],
+            type="scattergl", x=[m.x], y=[m.y], mode="markers+text", name=shown, text=[shown],
             textposition="top center",
             marker=dict(symbol=YOUR_IMAGE_SYMBOL, size=20, color=YOUR_IMAGE_FILL, line=dict(width=1.5, color=YOUR_IMAGE_LINE)),
-            hovertemplate=f"{m.label}: (%{{x:.2f}}, %{{y:.2f}})<extra></extra>",
+            hovertemplate=f"{shown}: (%{{x:.2f}}, %{{y:.2f}})<extra></extra>",
         ))
         extent.append(np.array([[m.x, m.y]]))
     return traces, extent
@@ -311,7 +314,7 @@ def latent_map_grid(panels: Sequence[MapPanel], class_names: Sequence[str] | Non
         traces += map_traces
         layout[f"xaxis{suffix}"] = {**xaxis, "domain": x_domain, "anchor": f"y{suffix}"}
         layout[f"yaxis{suffix}"] = {**yaxis, "domain": y_domain, "anchor": f"x{suffix}", "scaleanchor": f"x{suffix}"}
-        layout["annotations"].append(dict(text=f"<b>{panel.title}</b>", showarrow=False, xref="paper", yref="paper",
+        layout["annotations"].append(dict(text=f"<b>{plotly_text(panel.title)}</b>", showarrow=False, xref="paper", yref="paper",
                                           x=sum(x_domain) / 2, y=top, xanchor="center", yanchor="top"))
     return plain_figure(traces, layout, None)
 

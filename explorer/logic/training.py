@@ -20,6 +20,7 @@ checkpoint was saved, and only those: its upload has a name no other job uses
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ from core.checkpoints import checkpoint_paths
 from core.data import Dataset, DatasetError, load_dataset
 from core.models import ModelConfig
 from core.train import TrainConfig
+from explorer.logic import plaintext
 from explorer.logic.jobspec import (  # noqa: F401 - the job's parts, re-exported for callers
     FINISHED, PHASES, DataRef, JobSpec, JobView, Snapshot, cli_command, write_atomically,
 )
@@ -80,15 +82,20 @@ def unique_name(base: str, taken: set[str]) -> str:
 
 def load_upload(data: bytes, filename: str, image_size: tuple[int, int] | None = None,
                 grayscale: bool = True) -> Dataset:
-    """An uploaded .npz / .npy as a Dataset (raises core.data.DatasetError with the reason)."""
-    suffix = Path(filename).suffix.lower()
+    """An uploaded .npz / .npy as a Dataset (raises core.data.DatasetError with the reason).
+
+    The browser's file name is only shown, as ``plaintext.file_name`` makes it; whatever it
+    holds (a NUL byte, 300 characters, Markdown), the copy on disk has a name of our own."""
+    shown = plaintext.file_name(filename)
+    suffix = ".npy" if shown.lower().endswith(".npy") else ".npz"
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / (Path(filename).name if suffix in (".npz", ".npy") else "upload.npz")
+        path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
         try:
-            return load_dataset(path, image_size=image_size, grayscale=grayscale)
+            loaded = load_dataset(path, image_size=image_size, grayscale=grayscale)
         except DatasetError as err:  # name the user's file, not the temporary copy
-            raise DatasetError(str(err).replace(str(path), Path(filename).name)) from None
+            raise DatasetError(str(err).replace(str(path), shown)) from None
+    return dataclasses.replace(loaded, name=f"custom:{shown}", source=loaded.source.replace(path.name, shown))
 
 
 def new_job(name: str, out_dir: Path, dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig, *,
@@ -108,7 +115,7 @@ def new_job(name: str, out_dir: Path, dataset: Dataset, model_config: ModelConfi
     if upload is not None:
         path = str(spec.upload_path)
         spec.dataset_card = {"name": dataset.name, "path": path, "image_size": list(size) if size else None,
-                             "source": f"uploaded {Path(upload[1]).name}"}
+                             "source": f"uploaded {plaintext.file_name(upload[1])}"}
         spec.data = DataRef(path, size, grayscale)
     elif folder is not None:
         path = os.path.realpath(folder)

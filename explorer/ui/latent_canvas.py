@@ -55,7 +55,7 @@ import streamlit.components.v1 as components
 
 from core.models import DenseLayer
 from explorer.logic import palette
-from explorer.logic.drawing import pack_dense, points_on_dims
+from explorer.logic.drawing import component_value, pack_dense, points_on_dims
 
 # The component's root is explorer/components/ (its index.html loads latent_canvas/*.js and
 # the JS shared with latent_decoder/): see the comment in explorer/components/index.html.
@@ -126,7 +126,7 @@ def _previous_value(key: str) -> dict | None:
         value = st.session_state.get(key)
     except Exception:  # no session (bare mode)
         return None
-    return value if isinstance(value, dict) else None
+    return component_value(value)  # only well-typed fields: the value comes from the browser
 
 
 def _result(previous: dict | None, z_token: str, z_arr: np.ndarray, shape) -> CanvasResult:

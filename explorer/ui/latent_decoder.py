@@ -69,7 +69,7 @@ import streamlit.components.v1 as components
 
 from core.models import DenseLayer
 from explorer.logic import palette
-from explorer.logic.drawing import points_on_dims
+from explorer.logic.drawing import component_value, points_on_dims
 
 MODES = ("sliders", "pad")
 ACTIVATIONS = ("relu", "sigmoid", "clamp01")
@@ -170,7 +170,7 @@ def _previous_value(key: str) -> dict | None:
         value = st.session_state.get(key)
     except Exception:  # no session (bare mode) or a key Streamlit cannot map yet
         return None
-    return value if isinstance(value, dict) else None
+    return component_value(value)  # only well-typed fields: the value comes from the browser
 
 
 def _checked_args(model_id: str, key: str, mode: str, image_shape: tuple[int, int, int], z: Sequence[float],

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.logic import analysis, drawing, figures, spaces, uploads
+from explorer.logic import analysis, drawing, figures, plaintext, spaces, uploads
 
 from explorer.ui import explore, loaders
 from explorer.ui.sidebar import Selection
@@ -120,7 +120,7 @@ def show_selected(selection: Selection, index: int, codes: explore.Codes, seed: 
     mean = codes.means[index]
     recon = loaders.decode(model, mean[None])[0]
     scale = explore.show_scale(selection)
-    st.markdown(f"**{explore.image_caption(selection, index).capitalize()}**")
+    st.markdown(f"**{plaintext.markdown_text(explore.image_caption(selection, index).capitalize())}**")
     a, b = st.columns(2)
     a.image(explore.picture(image, scale), caption="original x")
     b.image(explore.picture(recon, scale), caption="reconstruction: decode(mean)")
@@ -156,11 +156,11 @@ def read_upload(selection: Selection, file) -> Upload | None:
         prepared = uploads.prepare_upload(file.getvalue(), selection.model.image_shape,
                                           dark_background=explore.dark_background(selection))
     except ValueError as err:
-        st.error(f"Could not use {file.name}: {err}")
+        st.error(plaintext.markdown_text(f"Could not use {plaintext.file_name(file.name)}: {err}"))
         return None
     mean, logvar = loaders.encode(selection.model, prepared.image[None])
     recon = loaders.decode(selection.model, mean)[0]
-    return Upload(file.name, prepared, mean[0], None if logvar is None else logvar[0], recon)
+    return Upload(plaintext.file_name(file.name), prepared, mean[0], None if logvar is None else logvar[0], recon)
 
 
 def show_upload(selection: Selection, upload: Upload, codes: explore.Codes | None) -> None:
@@ -169,7 +169,7 @@ def show_upload(selection: Selection, upload: Upload, codes: explore.Codes | Non
     a.image(explore.picture(upload.prepared.image, scale), caption="what the model reads")
     b.image(explore.picture(upload.reconstruction, scale), caption="its reconstruction")
     w, h = upload.prepared.original_size
-    notes = [f"{upload.name}: {w} x {h} pixels, resized to the model's {selection.model.image_shape[2]} x "
+    notes = [f"{plaintext.markdown_text(upload.name)}: {w} x {h} pixels, resized to the model's {selection.model.image_shape[2]} x "
              f"{selection.model.image_shape[1]}."]
     if explore.dark_background(selection):
         notes.append("This model's images are light strokes on a black background (like MNIST), centred in the "
@@ -185,7 +185,7 @@ def show_neighbours(selection: Selection, upload: Upload, codes: explore.Codes, 
     2-D model, how much two dimensions mix the classes, measured, and a switch to more dims."""
     names = selection.dataset.class_names
     near = spaces.nearest(codes.means, upload.mean, K_NEAREST)
-    counts = ", ".join(f"**{names[label]}** × {n}" for label, n in spaces.label_counts(codes.labels[near]))
+    counts = ", ".join(f"**{plaintext.markdown_text(names[label])}** × {n}" for label, n in spaces.label_counts(codes.labels[near]))
     where.markdown(f"Labels of its {len(near)} nearest test images in the latent space "
                    f"({selection.model.latent_dim}-D): {counts}.")
     if selection.model.latent_dim == 2:
@@ -204,7 +204,8 @@ def two_dims_note(selection: Selection, where) -> None:
             f"images, the most common label among their {here.k} nearest test codes is their own")
     if here.mixed:
         label, other, share = here.mixed[0]
-        text += f"; {share:.0%} of the {names[label]}s sit among {names[other]}s"
+        text += (f"; {share:.0%} of the {plaintext.markdown_text(names[label])}s sit among "
+                 f"{plaintext.markdown_text(names[other])}s")
     larger = analysis.larger_model(loaders.all_cards(), card)
     there = None if larger is None else explore.neighbour_agreement(larger)
     if there is not None:

@@ -17,7 +17,7 @@ import torch
 
 from core.card import Card
 from core.latent import prior_samples, traversal
-from explorer.logic import images, spaces
+from explorer.logic import images, plaintext, spaces
 from explorer.ui import explore, loaders
 from explorer.ui.sidebar import Selection
 
@@ -203,7 +203,7 @@ def neighbours(selection: Selection, z: np.ndarray, k: int = 8) -> Row:
     labels = selection.dataset.test_labels
     caption = f"The {len(idx)} test images whose codes lie nearest to this code" + (
         "" if labels is None else f" (labels {', '.join(explore.label_name(selection, int(labels[i])) for i in idx)})")
-    return Row(explore.row_picture(batch, explore.show_scale(selection)), caption)
+    return Row(explore.row_picture(batch, explore.show_scale(selection)), plaintext.markdown_text(caption))
 
 
 def code_table(z: np.ndarray) -> pd.DataFrame:

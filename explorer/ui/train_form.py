@@ -15,7 +15,7 @@ from core.data import DATASET_NAMES, Dataset
 from core.losses import LIKELIHOODS
 from core.models import MODEL_KINDS
 from core.runspec import RunSpec
-from explorer.logic import serverdata
+from explorer.logic import plaintext, serverdata
 from explorer.ui import loaders
 
 SOURCES = ("A dataset of this app", "Your .npz / .npy file", "An image folder on the server")
@@ -83,13 +83,13 @@ def pick_data(busy: bool = False) -> DataChoice:
                               placeholder="my-images")
         data, folder = _server_data(typed, size, grayscale)
     if isinstance(data, str):
-        (st.info if data.startswith(("Upload", "Type")) else st.error)(data)
+        (st.info if data.startswith(("Upload", "Type")) else st.error)(plaintext.markdown_text(data))
     else:
         c, hh, ww = data.image_shape
         classes = (f"{len(data.class_names)} classes" if data.class_names
                    else ("labelled" if data.labeled else "no labels"))
-        st.success(f"{len(data.train_images):,} training and {len(data.test_images):,} test images of {c} x {hh} x "
-                   f"{ww} pixels, {classes}. {data.source}.")
+        st.success(plaintext.markdown_text(f"{len(data.train_images):,} training and {len(data.test_images):,} test "
+                                           f"images of {c} x {hh} x {ww} pixels, {classes}. {data.source}."))
         if data.notice:
             st.info(data.notice)
     return DataChoice(data, size, grayscale, upload, folder)
