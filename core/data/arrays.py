@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -135,15 +135,18 @@ def split_dataset(
     source: str,
     test_fraction: float,
     seed: int,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Dataset:
-    """A Dataset of ``images`` split by ``split`` (stratified when labeled); the source says how."""
+    """A Dataset of ``images`` split by ``split`` (stratified when labeled); the source says how.
+    ``prepare`` turns each split's images into float32 (N, C, H, W) in [0, 1] (default: as given)."""
     train, test = split(len(images), labels, test_fraction, seed, name)
     kind = "stratified" if labels is not None else "random"
+    prepare = prepare or (lambda part: part)
     return Dataset(
         name=name,
-        train_images=images[train],
+        train_images=prepare(images[train]),
         train_labels=None if labels is None else labels[train],
-        test_images=images[test],
+        test_images=prepare(images[test]),
         test_labels=None if labels is None else labels[test],
         class_names=class_names,
         source=f"{source}, {kind} split test_fraction={test_fraction:g} seed={seed}",

@@ -146,16 +146,18 @@ def open_regular(path: str | os.PathLike[str], what: str, within: str | os.PathL
         raise
 
 
-def read_limited(f: IO[bytes], n: int, what: str) -> bytes:
-    """Exactly ``n`` bytes from ``f`` (DatasetError when it ends early), reading in blocks."""
-    parts, left = [], n
-    while left > 0:
-        block = f.read(min(left, 1 << 20))
+def read_limited(f: IO[bytes], n: int, what: str) -> bytearray:
+    """Exactly ``n`` bytes from ``f`` (DatasetError when it ends early), read in blocks into one
+    buffer (no second copy to join the blocks)."""
+    out = bytearray(n)
+    view, done = memoryview(out), 0
+    while done < n:
+        block = f.read(min(n - done, 1 << 20))
         if not block:
-            raise DatasetError(f"{what}: the file ends after {n - left:,} of {n:,} promised bytes; it is truncated")
-        parts.append(block)
-        left -= len(block)
-    return b"".join(parts)
+            raise DatasetError(f"{what}: the file ends after {done:,} of {n:,} promised bytes; it is truncated")
+        view[done:done + len(block)] = block
+        done += len(block)
+    return out
 
 
 # --------------------------------------------------------------------------- .npy and .npz

@@ -118,20 +118,27 @@ def load_array_file(
         )
     if images_raw.size == 0:
         raise DatasetError(f"{what}: holds no images (empty array of shape {images_raw.shape})")
-    images = to_unit_float(to_nchw(images_raw, what), what)
-    if grayscale:
-        images = to_gray(images)
-    if size is not None:
-        images = resize(np.ascontiguousarray(images), size)
-    images = np.ascontiguousarray(images, dtype=np.float32)
+    stored = to_nchw(images_raw, what)
     labels = None
     if labels_raw is not None:
-        labels, class_names = labels_from(labels_raw, len(images), f"{path} (labels)", class_names)
+        labels, class_names = labels_from(labels_raw, len(stored), f"{path} (labels)", class_names)
     else:
         class_names = None
-    c, h, w = images.shape[1:]
-    source = f"{len(images):,} images {c}x{h}x{w} from {path.name}"
-    return split_dataset(f"custom:{path.name}", images, labels, class_names, source, test_fraction, seed)
+
+    def prepare(part: np.ndarray) -> np.ndarray:
+        """Stored pixels of one split -> float32 in [0, 1], gray and resized as asked. Each split
+        is converted on its own, so the float32 copy of all the images never exists twice."""
+        images = to_unit_float(part, what)
+        if grayscale:
+            images = to_gray(images)
+        if size is not None:
+            images = resize(np.ascontiguousarray(images), size)
+        return np.ascontiguousarray(images, dtype=np.float32)
+
+    c = 1 if grayscale else stored.shape[1]
+    h, w = size or stored.shape[2:]
+    source = f"{len(stored):,} images {c}x{h}x{w} from {path.name}"
+    return split_dataset(f"custom:{path.name}", stored, labels, class_names, source, test_fraction, seed, prepare)
 
 
 class FolderScan(NamedTuple):

@@ -4,8 +4,9 @@ plain text wherever it appears: never a link, an image, markup or a path.
     file_name(name)     an uploaded file's name as a short, safe file name (no folders, no
                         control characters or NUL, at most MAX_NAME_CHARS)
     markdown_text(s)    ``s`` for Streamlit's Markdown (st.markdown, st.error, captions):
-                        every ASCII punctuation mark backslash-escaped (CommonMark), so
-                        ``[x](url)``, ``![i](src)``, ``**``, ``$math$`` stay literal
+                        each character that can open Markdown backslash-escaped (CommonMark),
+                        so ``[x](url)``, ``![i](src)``, ``**``, ``$math$``, ``http://`` and
+                        ``www.`` links, ``:emoji:`` stay literal
     plotly_text(s)      ``s`` for a Plotly label (legend, hover, annotation, title): HTML
                         escaped, and ``%`` too, which hover templates would fill in
 """
@@ -14,11 +15,10 @@ from __future__ import annotations
 
 import html
 import re
-import string
 
 MAX_NAME_CHARS = 64  # the longest upload name kept (the suffix included)
 _UNSAFE_NAME = re.compile(r"[^\w.\- ]+")  # \w: letters and digits of any script, and "_"
-_MARKDOWN_PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=^\"'])")  # commas, ?, ;, /, @, % are inert
 
 
 def file_name(name: object, default: str = "upload") -> str:
@@ -38,7 +38,7 @@ def file_name(name: object, default: str = "upload") -> str:
 
 def markdown_text(text: object) -> str:
     """``text`` that Streamlit's Markdown shows exactly as written."""
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", str(text)).replace("\n", " ")
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", str(text)).replace("\n", " ")
 
 
 def plotly_text(value: object) -> str:

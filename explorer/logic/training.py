@@ -20,6 +20,7 @@ checkpoint was saved, and only those: its upload has a name no other job uses
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import json
 import logging
@@ -80,21 +81,37 @@ def unique_name(base: str, taken: set[str]) -> str:
     return f"{base}-{k}"
 
 
+_PARSING_UPLOAD = threading.Lock()  # one upload parsed at a time per server process
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap's freed pages back to the system (glibc keeps them for reuse otherwise,
+    so a server that parsed three uploads at once would hold their peak for good)."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):  # not glibc: nothing to do
+        pass
+
+
 def load_upload(data: bytes, filename: str, image_size: tuple[int, int] | None = None,
                 grayscale: bool = True) -> Dataset:
     """An uploaded .npz / .npy as a Dataset (raises core.data.DatasetError with the reason).
 
     The browser's file name is only shown, as ``plaintext.file_name`` makes it; whatever it
-    holds (a NUL byte, 300 characters, Markdown), the copy on disk has a name of our own."""
+    holds (a NUL byte, 300 characters, Markdown), the copy on disk has a name of our own.
+    Uploads are parsed one at a time (visitors uploading together wait in turn instead of
+    adding their peaks), and the memory of the parse is returned to the system after it."""
     shown = plaintext.file_name(filename)
     suffix = ".npy" if shown.lower().endswith(".npy") else ".npz"
-    with tempfile.TemporaryDirectory() as tmp:
+    with _PARSING_UPLOAD, tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
         try:
             loaded = load_dataset(path, image_size=image_size, grayscale=grayscale)
         except DatasetError as err:  # name the user's file, not the temporary copy
             raise DatasetError(str(err).replace(str(path), shown)) from None
+        finally:
+            _return_freed_memory()
     return dataclasses.replace(loaded, name=f"custom:{shown}", source=loaded.source.replace(path.name, shown))
 
 

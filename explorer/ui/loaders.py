@@ -392,12 +392,28 @@ def _job_queue(workers: int, waiting: int, per_client: int, max_seconds: float, 
                     sweep_every_s=min(600.0, expiry_hours * 900))
 
 
-@st.cache_resource(show_spinner="Reading the upload...", max_entries=4)
-def uploaded(file_id: str, size: tuple[int, int] | None, grayscale: bool, _data: bytes, filename: str) -> Dataset | str:
-    """An uploaded .npz / .npy as a Dataset, or the error message saying what is wrong with it."""
+def uploaded(upload, size: tuple[int, int] | None, grayscale: bool) -> Dataset | str:
+    """An uploaded .npz / .npy (Streamlit's UploadedFile) as a Dataset, or the error message
+    saying what is wrong with it.
+
+    The result is kept in this session's state, one upload at a time, not in a cache shared
+    by the server: its arrays go when the session does (or when another file replaces it),
+    and the file's bytes are copied out of the upload only when it is parsed."""
     from explorer.logic.training import load_upload
 
-    try:
-        return load_upload(_data, filename, size, grayscale)
-    except DatasetError as err:
-        return str(err)
+    key = (upload.file_id, size, bool(grayscale))
+    kept = st.session_state.get("_uploaded_dataset")
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    st.session_state.pop("_uploaded_dataset", None)  # the previous upload's arrays go before the next is read
+    with st.spinner("Reading the upload..."):
+        try:
+            result: Dataset | str = load_upload(upload.getvalue(), upload.name, size, grayscale)
+        except DatasetError as err:
+            result = str(err)
+    if isinstance(result, Dataset):
+        for arr in (result.train_images, result.test_images, result.train_labels, result.test_labels):
+            if arr is not None:
+                arr.flags.writeable = False
+    st.session_state["_uploaded_dataset"] = (key, result)
+    return result
