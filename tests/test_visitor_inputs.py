@@ -282,8 +282,32 @@ def _deep(root: Path, depth: int) -> Path:
     return root / "data"
 
 
+def _remove_deep(folder: Path) -> None:
+    """Delete a chain made by ``_deep`` without recursion (shutil.rmtree and pytest's clean-up recurse)."""
+    here = os.getcwd()
+    os.chdir(folder)
+    depth = 0
+    try:
+        while os.path.isdir("a"):
+            os.chdir("a")
+            depth += 1
+        for _ in range(depth):
+            os.chdir("..")
+            os.rmdir("a")
+    finally:
+        os.chdir(here)
+
+
+@pytest.fixture
+def deep_root(tmp_path):
+    yield tmp_path
+    if (tmp_path / "data").exists():
+        _remove_deep(tmp_path / "data")
+
+
 @pytest.mark.parametrize("depth", [serverdata.MAX_DEPTH, 1100, 3000])
-def test_a_folder_nested_too_deep_is_refused_without_recursion(tmp_path, depth):
+def test_a_folder_nested_too_deep_is_refused_without_recursion(deep_root, depth):
+    tmp_path = deep_root
     _deep(tmp_path, depth)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(200)  # the old os.walk recursed once per level
@@ -294,7 +318,8 @@ def test_a_folder_nested_too_deep_is_refused_without_recursion(tmp_path, depth):
     assert "No readable image folder" in serverdata.not_available("data")
 
 
-def test_a_folder_of_ordinary_depth_is_still_confined(tmp_path):
+def test_a_folder_of_ordinary_depth_is_still_confined(deep_root):
+    tmp_path = deep_root
     data = _deep(tmp_path, serverdata.MAX_DEPTH - 2)
     assert serverdata.confine("data", tmp_path) == data.resolve()
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # imported where used: torch and the training code take secon
     from core.judge import DigitJudge
     from core.models import LatentModel
     from explorer.logic.jobqueue import JobQueue
+    from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -199,7 +200,11 @@ def skipped_cards() -> list[tuple[str, str]]:
 
 @st.cache_resource(show_spinner="Loading model...", max_entries=64)
 def load_model(path: str) -> Checkpoint:
-    return load_checkpoint(path)
+    """The checkpoint at ``path``; its card knows that path, as listed cards do, so a data path
+    relative to the checkpoint's folder (a model trained on an upload) resolves (``data_for``)."""
+    checkpoint = load_checkpoint(path)
+    checkpoint.card.setdefault("path", str(path))
+    return checkpoint
 
 
 @st.cache_resource(show_spinner=False)
@@ -392,7 +397,7 @@ def _job_queue(workers: int, waiting: int, per_client: int, max_seconds: float, 
                     sweep_every_s=min(600.0, expiry_hours * 900))
 
 
-def uploaded(upload, size: tuple[int, int] | None, grayscale: bool) -> Dataset | str:
+def uploaded(upload: "UploadedFile", size: tuple[int, int] | None, grayscale: bool) -> Dataset | str:
     """An uploaded .npz / .npy (Streamlit's UploadedFile) as a Dataset, or the error message
     saying what is wrong with it.
 
