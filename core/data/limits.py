@@ -302,8 +302,8 @@ def open_image(source: bytes | str | os.PathLike[str], what: str | None = None,
             f"{what}: the image is too large to decode ({e}); at most {max_pixels / 1e6:g} megapixels are accepted"
         ) from None
     except UnidentifiedImageError:
-        raise DatasetError(f"{what}: not an image in an accepted format ({accepted}; the format is read from "
-                           "the file's content, not its name)") from None
+        raise DatasetError(f"{what}: cannot read it as an image: not an image in an accepted format ({accepted}; "
+                           "the format is read from the file's content, not its name)") from None
     except (Exception, MemoryError) as e:  # PIL's decoders raise many kinds (OSError, SyntaxError, struct.error...)
         raise DatasetError(f"{what}: cannot read it as an image: it is damaged or truncated ({e})") from None
 
