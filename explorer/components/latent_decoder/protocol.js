@@ -89,9 +89,10 @@
   // definition the Plotly maps read too): {classes: [css colours], class_names, your_image: {fill, line}}.
   let palette = { classes: [], class_names: null, your_image: { fill: "#ffd700", line: "#111111" } };
   function setPalette(p) { if (p && Array.isArray(p.classes) && p.classes.length) palette = p; }
+  // Unlabelled points take the first class colour, as the Plotly maps draw them (figures.latent_map).
   function classColor(label) {
     const c = palette.classes;
-    return label >= 0 && c.length ? c[label % c.length] : "#888";
+    return c.length ? c[Math.max(0, label) % c.length] : "#888";
   }
   function getPalette() { return palette; }
 
