@@ -310,3 +310,6 @@ def test_compare_denoising_sentences_follow_the_measured_errors(monkeypatch, tmp
     if "level" not in sentence:  # the lower measured error is the one named closer to the clean images
         closer = "The VAE" if errors["VAE"] < errors["AE"] else "The AE"
         assert sentence.startswith(closer), (sentence, errors)
+    levels = next(d.value for d in at.dataframe if "noise" in d.value.columns)  # every noise level, measured
+    assert list(levels["noise"]) == [denoising.noise_label(k, a) for k, a in denoising.NOISE_LEVELS]
+    assert levels["VAE − AE"].str.contains(r"\(.+ to .+\)").all()

@@ -3,7 +3,7 @@ measure each model's reconstruction of the noisy images against the CLEAN ones."
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import numpy as np
@@ -115,6 +115,35 @@ def comparison_sentence(first: str, second: str, diff: Difference, n: int) -> st
     return f"{better} is closer to the clean images than {worse}: {first} minus {second} = {interval}."
 
 
+NOISE_LEVELS = (("none", 0.0), ("gaussian", 0.1), ("gaussian", 0.3), ("gaussian", 0.5),
+                ("mask", 0.25), ("mask", 0.5), ("mask", 0.75))  # the levels every model is measured at
+
+
+def errors_by_level(reconstructors: dict[str, Callable[[np.ndarray], np.ndarray]], clean: np.ndarray,
+                    levels=NOISE_LEVELS, seed: int = 0) -> dict[tuple[str, float], dict[str, np.ndarray]]:
+    """Per-image MSE against ``clean`` of each model (role -> noisy images -> reconstructions) at each
+    noise level; every model sees the same noisy copies (noise seed ``seed``)."""
+    out = {}
+    for kind, amount in levels:
+        noisy = corrupt(clean, kind, amount, seed)
+        out[(kind, amount)] = {role: mse_per_image(rebuild(noisy), clean) for role, rebuild in reconstructors.items()}
+    return out
+
+
+def level_rows(errors: dict[tuple[str, float], dict[str, np.ndarray]], baseline: str) -> list[dict]:
+    """One row per noise level: each role's mean error, and each other role minus ``baseline`` with its
+    95% paired bootstrap interval (as text)."""
+    rows = []
+    for (kind, amount), by_role in errors.items():
+        row = {"noise": noise_label(kind, amount), **{role: float(e.mean()) for role, e in by_role.items()}}
+        for role, e in by_role.items():
+            if role != baseline:
+                d = paired_difference(e, by_role[baseline])
+                row[f"{role} − {baseline}"] = f"{d.mean:+.4f} ({d.low:+.4f} to {d.high:+.4f})"
+        rows.append(row)
+    return rows
+
+
 def noise_label(kind: str, amount: float) -> str:
     if kind == "mask":
         return f"{amount:.0%} of the pixels set to 0"
@@ -125,4 +154,4 @@ def noise_label(kind: str, amount: float) -> str:
 
 __all__ = ["DENOISER_NAMES", "NOISE_KINDS", "input_noise", "is_denoiser", "find_denoiser", "corrupt",
            "mse_per_pixel", "mse_per_image", "Difference", "paired_difference", "comparison_sentence",
-           "shipped_denoisers", "noise_label"]
+           "shipped_denoisers", "NOISE_LEVELS", "errors_by_level", "level_rows", "noise_label"]

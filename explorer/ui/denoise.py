@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from core.card import Card
 from explorer.logic import analysis, denoising, images
-from explorer.ui import explore, loaders
+from explorer.ui import explore, loaders, tables
 from explorer.ui.sidebar import Selection, selection_for
 
 N_MEASURED = 500  # test images the MSE is averaged over
@@ -106,12 +107,38 @@ def section(cards: list[Card], panels: list[Selection], dataset: str, dim: int, 
     for column, (role, error) in zip(st.columns(len(errors)), errors.items()):
         column.metric(f"{role.split(' (')[0]}: MSE per pixel vs clean", f"{error.mean():.4f}")
     st.markdown(" ".join(verdicts(errors, len(measured))))
+    every_level(found, measured)
     st.caption(f"MSE per pixel (intensities in [0, 1]) between each model's reconstruction of the noisy images and "
                f"the clean images, averaged over {len(measured)} test images with the same kind and amount of noise; "
                "each model is decoded at its posterior mean. Lower is better; at zero noise it is the model's own "
                "reconstruction error. The intervals resample the images, keeping each image's pair of errors "
                "together (the same noise for every model). `python -m scripts.measure_denoising` measures every "
                "noise level at once.")
+
+
+@st.cache_data(show_spinner="Measuring every noise level...", max_entries=16)
+def _levels(paths: tuple[tuple[str, str], ...], indices: tuple[int, ...]) -> list[dict]:
+    """denoising.level_rows for these models (role, checkpoint path) over the test images ``indices``."""
+    models = {role: loaders.load_model(path) for role, path in paths}
+    first = next(iter(models.values()))
+    x = np.asarray(loaders.data_for(first.card).test_images[list(indices)])
+    rebuild = {role: (lambda noisy, m=c.model: loaders.decode(m, loaders.encode(m, noisy)[0])) for role, c in models.items()}
+    return denoising.level_rows(denoising.errors_by_level(rebuild, x), baseline=paths[0][0])
+
+
+def every_level(found: list[Contender], measured: tuple[int, ...]) -> None:
+    """An expander: every model's error at each of denoising.NOISE_LEVELS, each against the plain AE."""
+    if len(found) < 2 or found[0].role != "AE":
+        return
+    with st.expander("At every noise level"):
+        rows = _levels(tuple((role.split(" (")[0], panel.path) for role, panel in found), measured)
+        columns = {"noise": tables.Col("noise")} | {
+            key: tables.Col(key, None if "−" in key else ".4f", width=None if "−" in key else 95) for key in rows[0]
+            if key != "noise"}
+        tables.show(pd.DataFrame(rows), columns, width="stretch")
+        st.caption(f"MSE per pixel against the clean images over the same {len(measured)} test images at each level "
+                   "(noise seed 0); a difference below 0 means closer to the clean images than the AE, with its 95% "
+                   "paired bootstrap interval.")
 
 
 def verdicts(errors: dict[str, np.ndarray], n: int) -> list[str]:
@@ -124,4 +151,4 @@ def verdicts(errors: dict[str, np.ndarray], n: int) -> list[str]:
     return [s[0].upper() + s[1:] for s in sentences]
 
 
-__all__ = ["N_MEASURED", "AMOUNTS", "Contender", "contenders", "section", "verdicts"]
+__all__ = ["N_MEASURED", "AMOUNTS", "Contender", "contenders", "section", "verdicts", "every_level"]
