@@ -39,7 +39,8 @@ with left:
         if st.button("Reveal", key=f"{base}_reveal", type="primary"):
             st.session_state[f"{base}_revealed"] = True
             lesson_class.reveal_for_class(k, True)
-        if st.session_state.get(f"{base}_revealed") or lesson_class.class_revealed(k):
+        revealed = st.session_state.get(f"{base}_revealed") or lesson_class.class_revealed(k)
+        if revealed:
             answer = views.measure(step, seed)
             if predicted is None:
                 st.info(f"Measured: {views.outcome(step, answer, None, labels).answer_text}. You made no prediction.")
@@ -48,6 +49,7 @@ with left:
                 st.success(f"Measured: {outcome.answer_text}.\n\nHow far off: {outcome.off_text}.")
     page_url = links.view_url(step.page if step.page != "Home" else "./", step.query())
     st.markdown(f"[Open this view on its own page]({page_url})")
+    lesson_class.follow_presenter(k, answer is not None)
     if presenter:
         with st.expander("Teacher's notes", expanded=True):
             st.markdown(step.notes or "_No notes for this step._")

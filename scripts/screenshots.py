@@ -5,7 +5,8 @@
     .venv/bin/python -m scripts.screenshots --no-train      # the Train page as it opens, no demo training
 
 Run by hand (it is not a test). Needs Debian's Chromium at /usr/bin/chromium (or CHROMIUM_PATH)
-and the shipped checkpoints. One session walks the pages through the sidebar, so the model
+and the shipped checkpoints. The Lesson page: a prediction before and after Reveal, and the
+presenter's view with three students' predictions (docs/images/lesson_*.png). One session walks the pages through the sidebar, so the model
 picked once (``--model``, default mnist-vae-2) is the one the pages show (Latent sliders: mnist-vae-16). On the Latent map a
 point is clicked, so the picture shows its decodes; on the Train page a small VAE is trained on
 digits first (into a temporary folder), so it shows the loss curves and the latent map.
@@ -127,6 +128,33 @@ def faces_shot(browser, url: str, out: Path) -> Path:
     return full_page_screenshot(page, out / "frey_sliders.png")
 
 
+def lesson_shots(browser, url: str, out: Path) -> list[Path]:
+    """The Lesson page's step 4 with a prediction clicked (docs/images/lesson_predict.png), after Reveal
+    (lesson_reveal.png), and the presenter's view of a class with three students' predictions
+    (lesson_presenter.png)."""
+    from devtools.lesson_support import LESSON, MAP_STEP, click_prediction, join_and_predict, start_class
+
+    page = new_app_page(browser, VIEWPORT)
+    open_app(page, url, f"Lesson?lesson={LESSON}&step={MAP_STEP}", timeout=180_000)
+    click_prediction(page, 40, 22)
+    settle(page)
+    shots = [full_page_screenshot(page, out / "lesson_predict.png")]
+    rerun(page, lambda: click_button(page, "Reveal"))
+    settle(page)
+    shots.append(full_page_screenshot(page, out / "lesson_reveal.png"))
+    presenter = new_app_page(browser, VIEWPORT)
+    open_app(presenter, url, f"Lesson?lesson={LESSON}&step={MAP_STEP}", timeout=180_000)
+    code = start_class(presenter)
+    for column, row in ((40, 22), (44, 30), (25, 35)):
+        student = new_app_page(browser, VIEWPORT)
+        join_and_predict(student, url, code, column, row)
+        student.context.close()
+    presenter.get_by_text("3 predictions from the class").wait_for(timeout=30_000)
+    settle(presenter)
+    shots.append(full_page_screenshot(presenter, out / "lesson_presenter.png"))
+    return shots
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Save a full-page screenshot of every page into docs/images/pages/.")
     parser.add_argument("--pages", nargs="*", help="short names (home, latent_map, ...); default: all")
@@ -146,11 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     problems = []
     with tempfile.TemporaryDirectory(prefix="screenshots-trained-") as trained, \
-            app_server(env={"LATENT_EXPLORER_TRAINED": trained, "LATENT_EXPLORER_WORKSPACES": trained + "/workspaces"}) as url, chromium() as browser:
+            app_server(env={"LATENT_EXPLORER_TRAINED": trained, "LATENT_EXPLORER_WORKSPACES": trained + "/workspaces",
+                                     "LATENT_EXPLORER_CLASSES_DB": f"sqlite:///{trained}/classes.sqlite3"}) as url, chromium() as browser:
         if args.faces_only or not args.pages:
             print(f"  wrote {faces_shot(browser, url, out.parent)}")
         if args.faces_only:
             return 0
+        if not args.pages or "lesson" in args.pages:
+            for shot in lesson_shots(browser, url, out.parent):
+                print(f"  wrote {shot}")
         page = new_app_page(browser, VIEWPORT)
         open_app(page, url, timeout=180_000)
         for name, path in pages:

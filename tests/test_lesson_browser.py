@@ -76,7 +76,7 @@ def test_a_step_link_and_the_arrow_keys(page, server):
     assert_no_errors(page, "step 8")
 
 
-def test_the_presenter_sees_a_students_click(browser, page, server):
+def test_the_presenter_sees_a_students_click_and_the_student_follows(browser, page, server):
     open_app(page, server, "Lesson?lesson=pca-to-beta-vae&step=4")
     code = start_class(page)
     assert "0 predictions from the class" in main_text(page)
@@ -85,8 +85,13 @@ def test_the_presenter_sees_a_students_click(browser, page, server):
         point = join_and_predict(student, server, code, 40, 20)
         assert step_of(student) == (4, 8)
         assert "Sent." in main_text(student)
+        page.get_by_text("1 prediction from the class").wait_for(timeout=15_000)  # the presenter's view refreshes itself
+        shown = next(t for t in plotly_traces(page) if t["name"] == "the class's predictions")
+        assert (shown["x"][0], shown["y"][0]) == pytest.approx(point, abs=0.05)
+        rerun(page, lambda: click_button(page, "Reveal"))
+        student.get_by_text("draws of q(z|x) centre on").wait_for(timeout=15_000)  # the class sees the answer
+        rerun(page, lambda: click_button(page, "Next"))
+        student.get_by_text("Step 5 of 8").wait_for(timeout=15_000)  # and follows the presenter's step
+        assert_no_errors(student, "the student's page")
     finally:
         student.context.close()
-    page.get_by_text("1 prediction from the class").wait_for(timeout=15_000)  # the presenter's view refreshes itself
-    shown = next(t for t in plotly_traces(page) if t["name"] == "the class's predictions")
-    assert (shown["x"][0], shown["y"][0]) == pytest.approx(point, abs=0.05)

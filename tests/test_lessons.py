@@ -70,6 +70,7 @@ def test_shipped_lesson_follows_the_argument_with_predictions_and_notes():
 def test_readme_example_is_the_file_the_tests_load():
     example = (LESSONS / "examples" / "minimal.toml").read_text()
     assert example.strip() in (LESSONS / "README.md").read_text()
+    assert example.strip() in (ROOT / "README.md").read_text()
     lesson = lessons.load_lesson(LESSONS / "examples", "minimal", shipped_catalog())
     assert [s.page for s in lesson.steps] == ["Latent_map", "Latent_map"]
     assert lesson.steps[1].prediction.image == 3

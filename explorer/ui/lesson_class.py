@@ -118,6 +118,25 @@ def reveal_for_class(k: int, revealed: bool) -> None:
         lesson_ui.store().set_step(opened[0], opened[1], k, revealed)
 
 
+def follow_presenter(k: int, revealed: bool) -> None:
+    """For a student in a class: every REFRESH_S, rerun the page when the presenter has moved to another step
+    or revealed this one (a fragment: one small read of the class store, nothing drawn)."""
+    joined = st.session_state.get("lesson_joined")
+    if joined is None:
+        return
+
+    @st.fragment(run_every=lesson_ui.REFRESH_S)
+    def check() -> None:
+        try:
+            _, step, shown = lesson_ui.store().lesson_of(joined[0])
+        except classroom.ClassError:
+            return
+        if step != st.session_state.get("lesson_followed") or (step == k and shown and not revealed):
+            st.rerun()
+
+    check()
+
+
 def class_revealed(k: int) -> bool:
     """Whether the presenter revealed step ``k`` of the class this student joined."""
     joined = st.session_state.get("lesson_joined")
@@ -130,4 +149,5 @@ def class_revealed(k: int) -> bool:
     return revealed and step == k
 
 
-__all__ = ["join_from_link", "sidebar", "send", "presented", "class_answers", "reveal_for_class", "class_revealed"]
+__all__ = ["join_from_link", "sidebar", "send", "presented", "class_answers", "reveal_for_class", "follow_presenter",
+           "class_revealed"]
