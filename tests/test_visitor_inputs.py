@@ -435,3 +435,16 @@ def test_uploads_at_once_add_their_results_not_their_parsing_peaks(visitors):
     kept = sum(d.train_images.nbytes + d.test_images.nbytes for d in held)
     assert len(held) == visitors
     assert (peak - kept) / len(data) < 2.0, (peak, kept, len(data))
+
+
+def test_neighbour_counts_use_label_values_as_names_not_sizes():
+    """A stored codes file is read beside its checkpoint: its labels may hold any value."""
+    from explorer.logic import spaces
+
+    rng = np.random.default_rng(0)
+    means = np.concatenate([rng.normal(0, 0.1, (30, 2)), rng.normal(5, 0.1, (30, 2))])
+    small, huge = np.repeat([0, 1], 30), np.repeat([7, 2**62], 30)  # old code: np.bincount(2**62) -> MemoryError
+    assert spaces.label_counts(huge[25:40]) == [(7, 5), (2**62, 10)][::-1]
+    assert spaces.label_counts(small[25:40]) == [(1, 10), (0, 5)]
+    a, b = spaces.neighbour_agreement(means, small, k=5), spaces.neighbour_agreement(means, huge, k=5)
+    assert a.share == b.share == 1.0 and a.mixed == b.mixed == []

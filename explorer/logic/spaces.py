@@ -170,9 +170,9 @@ def ellipse_sample(n_points: int, k: int, seed: int = 0) -> np.ndarray:
 
 def label_counts(labels: np.ndarray) -> list[tuple[int, int]]:
     """(label, count) of the labels, most frequent first (ties: smaller label first)."""
-    counts = np.bincount(np.asarray(labels, dtype=np.int64))
-    order = sorted(np.flatnonzero(counts), key=lambda c: (-counts[c], c))
-    return [(int(c), int(counts[c])) for c in order]
+    values, counts = np.unique(np.asarray(labels, dtype=np.int64), return_counts=True)  # a value is never a size
+    order = sorted(range(len(values)), key=lambda i: (-counts[i], values[i]))
+    return [(int(values[i]), int(counts[i])) for i in order]
 
 
 class NeighbourAgreement(NamedTuple):
@@ -192,12 +192,14 @@ def neighbour_agreement(means: np.ndarray, labels: np.ndarray, k: int = 10, at_m
     "these dimensions mix some classes"."""
     from sklearn.neighbors import NearestNeighbors
 
-    means, labels = np.asarray(means, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    means = np.asarray(means, dtype=np.float64)
+    values, labels = np.unique(np.asarray(labels, dtype=np.int64), return_inverse=True)  # 0..K-1: never a size
+    labels = labels.reshape(-1)
     rng = np.random.default_rng(seed)
     measured = np.sort(rng.choice(len(means), min(at_most, len(means)), replace=False))
     _, idx = NearestNeighbors(n_neighbors=min(k + 1, len(means))).fit(means).kneighbors(means[measured])
     neighbours = np.array([row[row != i][:k] for row, i in zip(idx, measured)])
-    n_classes = int(labels.max()) + 1
+    n_classes = len(values)
     votes = np.array([np.bincount(labels[row], minlength=n_classes).argmax() for row in neighbours])
     truth = labels[measured]
     share = float((votes == truth).mean())
@@ -206,7 +208,7 @@ def neighbour_agreement(means: np.ndarray, labels: np.ndarray, k: int = 10, at_m
         wrong = votes[(truth == c) & (votes != c)]
         if len(wrong):
             other = int(np.bincount(wrong).argmax())
-            mixed.append((int(c), other, float((wrong == other).sum() / (truth == c).sum())))
+            mixed.append((int(values[c]), int(values[other]), float((wrong == other).sum() / (truth == c).sum())))
     mixed.sort(key=lambda m: -m[2])
     return NeighbourAgreement(share, float(np.sqrt(share * (1 - share) / len(measured))), len(measured), k, mixed)
 
