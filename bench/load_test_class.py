@@ -113,11 +113,12 @@ async def ask_to_train(s: WsSession, epochs: int) -> str:
     hostile client would); "admitted", or the page's refusal (its error box, or its limit warning)."""
     await s.act("train: open the page", s.navigate("train"))
     await s.act("train: epochs", s.set_number("Epochs", epochs))
+    shown = set(SHOWN_JOB.findall(s.text()))  # the session's jobs so far
     await s.act("train: click Train", s.click("Train"))
+    if set(SHOWN_JOB.findall(s.text())) - shown:
+        return "admitted"
     if s.alerts:
         return s.alerts[-1]
-    if SHOWN_JOB.search(s.text()):
-        return "admitted"
     limit = [t for t in s.texts if LIMIT_TEXT.search(t)]
     return limit[-1] if limit else "no answer: " + s.text()[-200:]
 
@@ -145,7 +146,7 @@ async def trainer(s: WsSession, epochs: int, deadline: float) -> dict:
         await s.act("train: live view", s.rerun(fragment_of="Cancel"))
         text = s.text()
         info["queue_positions"] += [int(m.group(1)) for m in QUEUE_TEXT.finditer(text)]
-        info["saved"] += [n for n in SAVED.findall(text) if n in info["accepted"] and n not in info["saved"]]
+        info["saved"] += [n for n in sorted(set(SAVED.findall(text))) if n in info["accepted"] and n not in info["saved"]]
         await asyncio.sleep(1.0)
     return info
 
