@@ -295,7 +295,7 @@ def to_markdown(r: dict) -> str:
     lines = ["# Load test: a class", "",
              f"{r['sessions']} sessions walking the pages and moving sliders for {r['seconds']:.0f} s while "
              f"{r['trainers']} more each submit {JOBS_PER_TRAINER} VAEs on digits ({r['epochs']} epochs) on the Train "
-             f"page; {r['workers']} training process(es) at most, 2 jobs per session. One server on 127.0.0.1, one "
+             f"page; {r['workers']} training process(es) at most, 2 jobs per client (each trainer is one). One server on 127.0.0.1, one "
              "headless Chromium; the server, the training processes and Chromium share the machine's cores. "
              + ("The browsing sessions are Chromium tabs." if r["client"] == "browser" else
                 "The browsing sessions are websocket clients speaking Streamlit's protocol (bench/ws_session.py: "
