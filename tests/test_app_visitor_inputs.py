@@ -129,6 +129,9 @@ def test_the_upload_is_kept_in_the_session_and_replaced_not_piled_up(server):
     assert_ok(at)
     kept = at.session_state["_uploaded_dataset"]
     assert kept[0] != first[0] and kept[1].class_names == ["0", "1", "2"]  # one upload held per session
+    at.file_uploader(key="train_upload").set_value(None).run()  # the visitor removes the file
+    assert_ok(at)
+    assert "_uploaded_dataset" not in at.session_state and any("Upload a" in i.value for i in at.info)
 
 
 # --------------------------------------------------------------------------- the Latent map's image upload
@@ -203,11 +206,14 @@ def test_interpolation_offers_only_the_classes_that_have_test_images(custom_mode
 # --------------------------------------------------------------------------- errors nobody planned
 
 
-def test_an_unexpected_error_shows_visitors_no_details(visitor_config):
+def test_an_unexpected_error_shows_visitors_no_details_and_is_logged(visitor_config, caplog):
     def page():
         raise ValueError("/srv/private/grades.npz could not be parsed")
 
-    at = AppTest.from_function(page).run()
+    with caplog.at_level("ERROR", logger="streamlit"):
+        at = AppTest.from_function(page).run()
+    logged = [r for r in caplog.records if r.exc_info and "/srv/private" in str(r.exc_info[1])]
+    assert logged, "the server's log keeps the full error"
     (error,) = at.exception
     assert visitor_config == "none"
     assert "/srv/private" not in error.message and not error.stack_trace and "ValueError" not in error.message

@@ -397,15 +397,19 @@ def _job_queue(workers: int, waiting: int, per_client: int, max_seconds: float, 
                     sweep_every_s=min(600.0, expiry_hours * 900))
 
 
-def uploaded(upload: "UploadedFile", size: tuple[int, int] | None, grayscale: bool) -> Dataset | str:
+def uploaded(upload: "UploadedFile | None", size: tuple[int, int] | None, grayscale: bool) -> Dataset | str:
     """An uploaded .npz / .npy (Streamlit's UploadedFile) as a Dataset, or the error message
     saying what is wrong with it.
 
     The result is kept in this session's state, one upload at a time, not in a cache shared
     by the server: its arrays go when the session does (or when another file replaces it),
-    and the file's bytes are copied out of the upload only when it is parsed."""
+    and the file's bytes are copied out of the upload only when it is parsed. Without a file
+    (none yet, or removed) nothing is kept, and the answer says what to do."""
     from explorer.logic.training import load_upload
 
+    if upload is None:
+        st.session_state.pop("_uploaded_dataset", None)
+        return "Upload a .npz or .npy file."
     key = (upload.file_id, size, bool(grayscale))
     kept = st.session_state.get("_uploaded_dataset")
     if kept is not None and kept[0] == key:

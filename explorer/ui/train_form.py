@@ -75,8 +75,7 @@ def pick_data(busy: bool = False) -> DataChoice:
         upload = st.file_uploader("Images: an (N, H, W), (N, H, W, C) or (N, C, H, W) array, uint8 0-255 or float "
                                   "in [0, 1], under 'images' or 'x'; optional labels under 'labels' or 'y'",
                                   type=["npz", "npy"], key="train_upload", disabled=busy)
-        data = (loaders.uploaded(upload, size, grayscale) if upload
-                else "Upload a .npz or .npy file.")
+        data = loaders.uploaded(upload, size, grayscale)
     else:
         typed = st.text_input("Folder (one subfolder per class, or images directly inside) or .npz / .npy file, "
                               "inside the server's data folder", key="train_folder", disabled=busy,
