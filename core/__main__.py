@@ -24,6 +24,7 @@ from core.losses import LIKELIHOODS
 from core.models import ARCHITECTURES, MODEL_KINDS, ModelConfig, default_conv_stages
 from core.report import format_metrics_table
 from core.runspec import RunSpec, command_line
+from core.sizes import is_allocation_failure, out_of_memory_message
 from core.train import (
     BETA_SCHEDULES,
     DEVICE_PATTERN,
@@ -407,6 +408,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{parser.prog}: error: {problem}", file=sys.stderr)
         return 2
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in the card's "command"
+    try:
+        return _run_command(parser, args)
+    except (MemoryError, RuntimeError) as err:
+        if not is_allocation_failure(err):
+            raise
+    print(f"error: {out_of_memory_message('python -m core ' + args.command)}", file=sys.stderr)  # err is gone: its
+    return 1  # frames, and the memory they held, were freed when the except block ended
+
+
+def _run_command(parser, args) -> int:
     if args.command in ("train", "sweep"):
         return _run_distributed(parser, args, lambda: _train_or_sweep(parser, args))
     if args.command == "evaluate":

@@ -114,3 +114,22 @@ def size_problem(config: ArchitectureFields) -> str | None:
                 f"{MAX_PARAMETERS:,} are accepted. Use smaller hidden widths (hidden={tuple(config.hidden)}) or "
                 f"smaller images (image_shape={tuple(config.image_shape)})")
     return None
+
+
+# torch's messages when an allocator is refused memory (CPU, CUDA, MPS); a MemoryError is Python's.
+_ALLOCATION_FAILURES = ("DefaultCPUAllocator", "can't allocate memory", "out of memory", "not enough memory",
+                        "std::bad_alloc")
+
+
+def is_allocation_failure(err: BaseException) -> bool:
+    """Whether ``err`` says the memory ran out: a MemoryError, or torch's RuntimeError from an allocator."""
+    return isinstance(err, MemoryError) or (
+        isinstance(err, RuntimeError) and any(text in str(err) for text in _ALLOCATION_FAILURES))
+
+
+def out_of_memory_message(what: str) -> str:
+    """What to say, in one line, when ``what`` ran out of memory (the caller has dropped the exception
+    and its frames, so the memory they held is free again)."""
+    return (f"{what} ran out of memory and was stopped; nothing was saved. Use smaller images, smaller "
+            "hidden widths or a smaller batch (a model may have at most "
+            f"{MAX_PARAMETERS:,} parameters and {MAX_PIXELS_PER_IMAGE:,} pixels per image).")

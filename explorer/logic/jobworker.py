@@ -32,6 +32,7 @@ from core.data import Dataset, load_dataset
 from core.losses import kl_per_dimension
 from core.models import LatentModel, ModelConfig
 from core.pipeline import train_and_save
+from core.sizes import is_allocation_failure, out_of_memory_message
 from core.train import EpochStats, TrainConfig, TrainingDiverged
 
 SNAPSHOT_IMAGES = 600  # test images encoded for each latent-map snapshot
@@ -156,7 +157,9 @@ def run(folder: Path) -> int:
         progress.write(event="diverged", message=str(err))
     except Exception as err:  # noqa: BLE001 - reported to the page; the traceback goes to the job's log
         traceback.print_exc()
-        progress.write(event="failed", message=f"training failed: {type(err).__name__}: {err}")
+        message = (out_of_memory_message("the training") if is_allocation_failure(err)
+                   else f"training failed: {type(err).__name__}: {err}")
+        progress.write(event="failed", message=message)
     return 0
 
 

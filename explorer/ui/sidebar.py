@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from core.card import Card
+from core.checkpoints import CheckpointError
 from core.data import Dataset
+from core.sizes import is_allocation_failure, out_of_memory_message
 from explorer.ui import loaders, share
 
 if TYPE_CHECKING:  # torch: imported when a model is loaded, not to draw the pickers
@@ -153,11 +157,22 @@ def pick_card(
 
 
 def selection_for(card: Card) -> Selection:
-    """The loaded model and data of a checkpoint card (the data may be missing: then why)."""
-    checkpoint = loaders.load_model(card.path)
-    data = loaders.data_for(card)
-    return Selection(Card.from_dict(checkpoint.card, path=card.path, origin=card.origin), checkpoint.model,
-                     None if isinstance(data, str) else data, data if isinstance(data, str) else None)
+    """The loaded model and data of a checkpoint card (the data may be missing: then why). A model
+    that cannot be loaded (its weights damaged since it was listed, or the memory ran out) stops
+    the page with one line saying so."""
+    try:
+        checkpoint = loaders.load_model(card.path)
+    except (CheckpointError, MemoryError, RuntimeError) as err:
+        if not isinstance(err, CheckpointError) and not is_allocation_failure(err):
+            raise
+        message = (f"{card.name} cannot be loaded: " + str(err).replace(str(Path(card.path).parent) + os.sep, "")
+                   if isinstance(err, CheckpointError) else out_of_memory_message(f"Loading {card.name}"))
+    else:
+        data = loaders.data_for(card)
+        return Selection(Card.from_dict(checkpoint.card, path=card.path, origin=card.origin), checkpoint.model,
+                         None if isinstance(data, str) else data, data if isinstance(data, str) else None)
+    st.error(_plain(message))  # the exception and what it held are gone here
+    st.stop()
 
 
 def _without_parentheses(text: str) -> str:

@@ -49,7 +49,8 @@ class DataChoice(NamedTuple):
 def _own_data_settings(source: str, busy: bool) -> tuple[tuple[int, int] | None, bool]:
     c1, c2, c3, c4 = st.columns(4)
     resize = source == SOURCES[2] or c1.checkbox(
-        "Resize images", key="train_resize", disabled=busy, help="Arrays keep their size unless ticked.")
+        "Resize images", value=True, key="train_resize", disabled=busy,
+        help="Arrays are resized like folders unless unticked; a model reads at most 256 x 256 pixels.")
     if source == SOURCES[2]:
         c1.markdown("Images are resized to")
     h = c2.number_input("Height", 4, 256, 28, key="train_h", disabled=busy or not resize)
