@@ -32,8 +32,10 @@ def url():
         yield base
 
 
-def table_texts(page, nth: int = 0) -> tuple[list[str], list[str], dict]:
-    grid = page.locator('[data-testid="stDataFrame"]').nth(nth)
+def table_texts(page, column: str) -> tuple[list[str], list[str], dict]:
+    """Headers, cells and sizes of the table that has ``column``."""
+    header = page.locator('[role="columnheader"]', has_text=column)
+    grid = page.locator('[data-testid="stDataFrame"]', has=header).first
     grid.scroll_into_view_if_needed()
     page.wait_for_timeout(500)
     headers = grid.locator('[role="columnheader"]').all_inner_texts()
@@ -48,7 +50,7 @@ def test_tables_fit_at_1400px_and_blanks_are_blank(browser, url, path, column):
     page = new_app_page(browser, WIDE)
     open_app(page, url, path, timeout=240_000)
     wait_idle(page, settle_ms=500)
-    headers, cells, size = table_texts(page)
+    headers, cells, size = table_texts(page, column)
     assert column in headers, headers
     assert cells and "None" not in cells and "nan" not in cells and "" in cells  # PCA has no KL: blank
     assert size["scroll"] <= size["client"] + 1, f"the table scrolls sideways at 1400 px: {size}"
