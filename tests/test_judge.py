@@ -34,7 +34,8 @@ def test_shipped_judge_is_small_and_its_card_says_how_it_was_built():
     assert weights.stat().st_size < 1_000_000
     assert card["command"] == "python -m scripts.build_judge"
     assert card["test"]["images"] == 10_000
-    assert card["test"]["accuracy"] >= 0.985
+    assert card["test"]["digit_accuracy"] >= 0.985  # which digit: 99.1% on the shipped judge
+    assert card["test"]["accuracy"] >= 0.98  # eleven classes: a real digit called "not a digit" counts as wrong
     assert "/" + "home" not in json.dumps(card) and "/work" not in json.dumps(card)  # no machine paths
 
 
@@ -43,7 +44,8 @@ def test_shipped_judge_earns_its_card_accuracy_on_the_shipped_test_set(shipped, 
     scores = judge.test_scores(shipped, images, labels)
     card = judge.read_judge_card()["test"]
     assert scores["accuracy"] == pytest.approx(card["accuracy"], abs=0.002)  # another CPU: within a few images
-    assert scores["accuracy"] >= 0.985
+    assert scores["digit_accuracy"] == pytest.approx(card["digit_accuracy"], abs=0.002)
+    assert scores["digit_accuracy"] >= 0.985 and scores["accuracy_blurred_1px"] >= 0.985
     # The confidence threshold means what the code says: right on >= 99.5% of the images it is that sure of.
     assert scores["accuracy_when_confident"] >= 0.995
     assert scores["confident_share"] >= 0.95
