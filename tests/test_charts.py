@@ -87,14 +87,16 @@ def test_history_chart_deterministic_model_has_no_kl_panel():
     assert len(fig.data) == 2 and "yaxis2" not in fig.layout.to_plotly_json()
 
 
-def test_smoothness_chart_marks_each_largest_jump():
-    steps = {"AE": np.array([0.01, 0.2, 0.02]), "VAE": np.array([0.05, 0.04, 0.06])}
-    fig = charts.smoothness_chart(steps)
-    lines = [t for t in fig.data if t.mode == "lines+markers"]
-    stars = [t for t in fig.data if t.mode == "markers"]
-    assert [t.name for t in lines] == ["AE", "VAE"]
-    assert [(s.x[0], s.y[0]) for s in stars] == [(2, 0.2), (3, 0.06)]
-    assert "pixel" in _axis_title(fig, "yaxis") and "step" in _axis_title(fig, "xaxis")
+def test_path_measures_chart_draws_every_pair_and_stars_the_one_on_screen():
+    rows = {"PCA": ([1.1, 1.2, 1.3], [0.0, 0.125, 0.25], (1.2, 0.125)), "VAE": ([2.0, 3.0], [0.75, 1.0], None)}
+    fig = charts.path_measures_chart(rows)
+    boxes = [t for t in fig.data if t.type == "box"]
+    stars = [t for t in fig.data if t.type == "scatter"]
+    assert [(t.name, t.xaxis) for t in boxes] == [("PCA", "x"), ("PCA", "x2"), ("VAE", "x"), ("VAE", "x2")]
+    assert list(boxes[1].x) == [0.0, 12.5, 25.0]  # shares in percent
+    assert [(s.x[0], s.xaxis) for s in stars] == [(1.2, "x"), (12.5, "x2")]  # only PCA's pair is on screen
+    assert "largest step / mean step" in _axis_title(fig, "xaxis")
+    assert "recognised (%)" in _axis_title(fig, "xaxis2")
 
 
 def test_principal_angle_bars():

@@ -45,31 +45,38 @@ def _ref(k: int, letter: str) -> str:
     return letter if k == 0 else f"{letter}{k + 1}"
 
 
-def smoothness_chart(steps_by_model: Mapping[str, np.ndarray], height: int = 320) -> go.Figure:
-    """Mean absolute pixel change per step of each model's interpolation path.
+def path_measures_chart(rows: Mapping[str, tuple[Sequence[float], Sequence[float], tuple[float, float] | None]],
+                        height: int = 420) -> go.Figure:
+    """Two measures of interpolation paths over many pairs, one box per model, the pair on screen starred.
 
-    steps_by_model: label -> (steps - 1,) changes (core.latent.path_smoothness). The largest
-    jump of each path is marked with a star.
+    rows: model label -> (per-pair largest step / mean step, per-pair share of intermediates
+    recognised, this pair's two values or None). Top panel: how even the steps are (1 = perfectly
+    even); bottom: how much of the path is on the data. Horizontal boxes: readable at phone width.
     """
     traces = []
-    for k, (name, steps) in enumerate(steps_by_model.items()):
+    for k, (name, (unevenness, recognised, here)) in enumerate(rows.items()):
         label = plotly_text(name)  # a model's title may come from a visitor's upload
-        steps = np.asarray(steps, dtype=float)
         color = CLASS_COLORS[k % len(CLASS_COLORS)]
-        x = np.arange(1, len(steps) + 1)
-        traces.append(go.Scatter(x=x, y=steps, mode="lines+markers", name=label, line=dict(color=color),
-                                 hovertemplate=f"{label}<br>step %{{x}}: %{{y:.4f}}<extra></extra>"))
-        if len(steps):
-            j = int(np.argmax(steps))
-            traces.append(go.Scatter(
-                x=[x[j]], y=[steps[j]], mode="markers", showlegend=False, name=f"{label}: largest jump",
-                marker=dict(symbol="star", size=14, color=color, line=dict(color="black", width=1)),
-                hovertemplate=f"{label}: largest jump<br>step %{{x}}: %{{y:.4f}}<extra></extra>",
+        for axis, per_pair, scale in (("", unevenness, 1.0), ("2", recognised, 100.0)):
+            traces.append(go.Box(
+                x=np.asarray(per_pair, dtype=float) * scale, y=[label] * len(per_pair), name=label, orientation="h",
+                xaxis=f"x{axis}", yaxis=f"y{axis}", marker=dict(color=color), boxmean=True, boxpoints=False,
+                showlegend=False, hoverinfo="x",
             ))
+            if here is not None:
+                traces.append(go.Scatter(
+                    x=[here[0] if axis == "" else here[1] * scale], y=[label], xaxis=f"x{axis}", yaxis=f"y{axis}",
+                    mode="markers", name=f"{label}: this pair", showlegend=False,
+                    marker=dict(symbol="star", size=15, color=color, line=dict(color="black", width=1)),
+                    hovertemplate=f"{label}, this pair: %{{x:.2f}}<extra></extra>",
+                ))
     return go.Figure(traces, dict(
-        _base_layout(height),
-        xaxis=dict(title=dict(text="step along the path (image k-1 to image k)"), dtick=1),
-        yaxis=dict(title=dict(text="mean |pixel change| (intensity 0-1)"), rangemode="tozero"),
+        _base_layout(height, legend=False),
+        xaxis=dict(title=dict(text="largest step / mean step (1 = even steps)"), anchor="y", rangemode="tozero"),
+        yaxis=dict(domain=[0.58, 1.0], automargin=True),
+        xaxis2=dict(title=dict(text="intermediate images recognised (%)"), anchor="y2", range=[-2, 102]),
+        yaxis2=dict(domain=[0.0, 0.4], automargin=True),
+        margin=dict(l=10, r=10, t=10, b=10),
     ))
 
 

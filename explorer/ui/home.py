@@ -25,7 +25,8 @@ INTRO = """
 - A **linear autoencoder** trained on squared error finds the same subspace as PCA
   (Baldi & Hornik, 1989), in some other basis inside it.
 - A deep **autoencoder** bends the space and reconstructs better, but nothing shapes its latent space:
-  codes form irregular clusters, and between them lie holes where the decoder produces nonsense.
+  codes form irregular clusters with holes between them, and nothing trains the decoder there
+  (the Manifold page measures what it makes of them).
 - A **variational autoencoder** encodes each image as a distribution q(z|x). Its KL term pulls every
   q(z|x) towards the prior N(0, I), which makes the space *continuous* (nearby codes decode to similar
   images) and *complete* (any code the prior would draw decodes to something plausible).

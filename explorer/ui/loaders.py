@@ -229,6 +229,14 @@ def judge_probabilities(images: np.ndarray) -> np.ndarray | None:
     return None if model is None else judge_module.probabilities(model, images)
 
 
+@st.cache_data(show_spinner=False)
+def many_draws() -> dict | None:
+    """The numbers measured over many draws (explorer/logic/draws.py; scripts/measure_draws.py)."""
+    from explorer.logic import draws
+
+    return draws.read_draws()
+
+
 def downloads_allowed() -> bool:
     """The app never reaches the network unless the operator allows it (LATENT_EXPLORER_ALLOW_DOWNLOAD=1):
     offline and private by default; the shipped data cover the shipped models."""
