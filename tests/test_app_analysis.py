@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.checkpoints import list_checkpoints
-from explorer.logic import analysis
+from explorer.logic import analysis, plaintext
 from explorer.ui import loaders
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,7 +177,7 @@ def test_train_page_rejects_a_bad_upload_and_bad_settings(trained_here):
     at.file_uploader(key="train_upload").set_value(("broken.npz", b"this is not numpy", "application/octet-stream"))
     at.run()
     assert not at.exception
-    assert any(e.value.startswith("broken.npz: ") for e in at.error), [e.value for e in at.error]
+    assert any(e.value.startswith(plaintext.markdown_text("broken.npz: ")) for e in at.error), [e.value for e in at.error]
     assert at.button(key="train_start").disabled
     assert not trained_here.exists() or not [p for p in trained_here.rglob("*") if p.is_file()]
 
