@@ -169,7 +169,7 @@ def train_judge(images: np.ndarray, labels: np.ndarray, recipe: JudgeRecipe = Ju
 def probabilities(model: DigitJudge, images: np.ndarray | torch.Tensor, batch: int = 2048) -> np.ndarray:
     """Class probabilities (N, 11) of images (N, 1, 28, 28) or (N, 784) in [0, 1]: digits 0-9,
     then "not a digit" (column NOT_A_DIGIT)."""
-    x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, *IMAGE_SHAPE)
+    x = torch.tensor(np.asarray(images, dtype=np.float32)).reshape(-1, *IMAGE_SHAPE)  # copies: inputs may be read-only
     model.eval()
     return torch.cat([F.softmax(model(x[i:i + batch]), 1) for i in range(0, len(x), batch)]).numpy()
 

@@ -39,7 +39,7 @@ PATHS = {"linear": lerp, "spherical": slerp}
 
 def nearest_distance(images: np.ndarray, reference: torch.Tensor, batch: int = 500) -> np.ndarray:
     """L2 distance of each image (flattened) to its nearest row of ``reference`` (M, P)."""
-    x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(len(images), -1)
+    x = torch.tensor(np.asarray(images, dtype=np.float32)).reshape(len(images), -1)  # copies: inputs may be read-only
     return torch.cat([torch.cdist(x[i:i + batch], reference).min(1).values
                       for i in range(0, len(x), batch)]).numpy()
 
@@ -80,7 +80,7 @@ class FaceScorer:
         self.mean = train.mean(0)
         _, _, vt = np.linalg.svd(train - self.mean, full_matrices=False)
         self.components = vt[:FACE_COMPONENTS]
-        self.test = torch.as_tensor(np.asarray(test_images, np.float32)).reshape(len(test_images), -1)
+        self.test = torch.tensor(np.asarray(test_images, np.float32)).reshape(len(test_images), -1)
         self.test_features = torch.as_tensor(self.features(test_images), dtype=torch.float32)
         real = nearest_distance(self.features(train_images), self.test_features)
         self.threshold = float(np.quantile(real, FACE_QUANTILE))
@@ -136,7 +136,7 @@ def decode(model, z: np.ndarray | torch.Tensor, batch: int = 2000) -> np.ndarray
 
 @torch.no_grad()
 def encode(model, images: np.ndarray, batch: int = 2000) -> np.ndarray:
-    x = torch.as_tensor(np.asarray(images, dtype=np.float32))
+    x = torch.tensor(np.asarray(images, dtype=np.float32))
     return torch.cat([model.encode(x[i:i + batch]).mean for i in range(0, len(x), batch)]).numpy()
 
 

@@ -120,7 +120,8 @@ def fmt_spread(entry: dict | None, digits: int = 2, percent: bool = False) -> st
     unit = "%" if percent else ""
     if "std" in entry:
         return f"{entry['mean'] * scale:.{digits}f}{unit} ± {entry['std'] * scale:.{digits}f}"
-    return f"{entry['mean'] * scale:.{digits}f}{unit} [{entry['low'] * scale:.{digits}f}, {entry['high'] * scale:.{digits}f}]"
+    low, high = entry["low"] * scale, entry["high"] * scale
+    return f"{entry['mean'] * scale:.{digits}f}{unit} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def markdown(result: dict) -> str:

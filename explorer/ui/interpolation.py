@@ -60,7 +60,7 @@ def show_path(panel: sidebar.Selection, path: analysis.InterpolationPath, measur
         if measured is not None and placeable:
             u, r = draws.pair_placement(measured, method, *measures)
             text += (f" · among {len(measured['interpolation'][method]['per_pair']['recognised'])} random pairs: "
-                     f"{u:.0f}th percentile of largest/mean (higher: less even), {r:.0f}th of recognised")
+                     f"largest/mean at percentile {u:.0f} (higher: less even), share recognised at percentile {r:.0f}")
     st.markdown(text)
     factor = images.display_scale(panel.model.image_shape[1], target=80)
     st.image(explore.row_picture(path.images, factor), caption=f"images 1 to {len(path.images)}, left to right")
