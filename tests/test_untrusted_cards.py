@@ -1,6 +1,6 @@
 """Checkpoint cards and weights are untrusted input: every reader (load_checkpoint, the listings,
 the numpy decoder, the stored codes, the CLI's list and evaluate) refuses each attack of
-tests/fixtures_cards.py with a message naming the file, without hanging, recursing or
+devtools/hostile_cards.py with a message naming the file, without hanging, recursing or
 allocating what the file announces, and every listing goes on past it.
 """
 
@@ -23,7 +23,7 @@ from core.checkpoints import CheckpointError, list_checkpoints, load_checkpoint,
 from core.codes import load_codes_for
 from core.npdecode import load_numpy_decoder
 from core.safefile import UntrustedFileError, load_json, read_regular
-from tests.fixtures_cards import ATTACK_CLASSES, ATTACKS, WEIGHTS_ATTACKS, good_checkpoint, hostile_folder
+from devtools.hostile_cards import ATTACK_CLASSES, ATTACKS, WEIGHTS_ATTACKS, good_checkpoint, hostile_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_S = 30  # a reader still busy after this is hanging (a FIFO) or reading without end (/dev/zero)
@@ -267,3 +267,43 @@ def test_bad_cards_in_the_published_folder_leave_every_page_working_and_are_name
         at.run()  # a FIFO card would hang the run (AppTest then raises after its timeout)
         assert not at.exception, (page.name, [e.message for e in at.exception])
         assert at.title, page.name
+
+
+def _weights_of_another_shape_with_a_matching_hash(folder: Path) -> None:
+    """A checkpoint whose card and weights agree on the hash and the stored configs, but whose tensors
+    have other shapes: every check before building passes; loading it fails."""
+    import hashlib
+
+    import safetensors
+    from safetensors.torch import save_file
+
+    from core.models import ModelConfig, build_model
+
+    good_checkpoint(folder, "odd")
+    with safetensors.safe_open(str(folder / "odd.safetensors"), framework="pt") as f:
+        metadata = f.metadata()
+    other = build_model(ModelConfig("ae", (1, 8, 8), 2, hidden=(4,))).state_dict()
+    save_file({k: v.contiguous() for k, v in other.items()}, str(folder / "odd.safetensors"), metadata=metadata)
+    card = json.loads((folder / "odd.json").read_text())
+    card["weights_sha256"] = hashlib.sha256((folder / "odd.safetensors").read_bytes()).hexdigest()
+    (folder / "odd.json").write_text(json.dumps(card))
+
+
+def test_a_model_that_fails_to_load_stops_the_page_with_one_message(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    for name in [k for k in os.environ if k.startswith("LATENT_EXPLORER_") and k != "LATENT_EXPLORER_DATA"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LATENT_EXPLORER_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("LATENT_EXPLORER_WORKSPACES", str(tmp_path / "workspaces"))
+    monkeypatch.setenv("LATENT_EXPLORER_PUBLISHED", str(tmp_path / "published"))
+    _weights_of_another_shape_with_a_matching_hash(tmp_path / "published")
+    assert "error" not in list_checkpoints(tmp_path / "published", check=True)[0]  # listed: it looks whole
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Latent_map.py"), default_timeout=180)
+    at.session_state["picked_dataset"] = "digits"
+    at.session_state["picked_model"] = "odd"
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("odd cannot be loaded: "), errors
+    assert "has shape" in errors[0] and str(tmp_path) not in errors[0]

@@ -1,5 +1,6 @@
 """Hostile checkpoints, one builder per attack on a folder of published cards (all cheap: no
-file here is over a few MB, and none is read whole by the code under test).
+file here is over a few MB, and none is read whole by the code under test). Used by
+tests/test_untrusted_cards.py and bench/bench_hostile_cards.py.
 
     good_checkpoint(folder, name)     a real small AE checkpoint (the pattern every attack copies)
     ATTACKS                           name -> builder(folder, name), each writing checkpoint NAME
