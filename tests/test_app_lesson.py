@@ -127,11 +127,14 @@ def test_choice_predictions_reveal_measured_answers():
     at = predict_and_reveal(5, "mnist-ae-2")
     text = at.success[0].value
     bits = {m: (float(a), float(b)) for m, a, b in
-            re.findall(r"(mnist-\w+-2): squared distance .*? spread over the digits ([\d.]+) ± ([\d.]+) bits", text)}
+            re.findall(r"(mnist-\w+-2): spread over the digits ([\d.]+) ± ([\d.]+) bits", text)}
     assert set(bits) == {"mnist-ae-2", "mnist-vae-2"}, text
     # The VAE's prior samples spread over more digits, by more than the spread over draws.
     (ae, ae_sd), (vae, vae_sd) = bits["mnist-ae-2"], bits["mnist-vae-2"]
     assert vae - ae > 3 * (ae_sd + vae_sd) and "the measured answer is **mnist-vae-2" in text
+    from core.judge import JUDGE_PATH
+    if JUDGE_PATH.with_suffix(".safetensors").exists():
+        assert "recognised as a digit by the judge" in text and "the judge's labels" in text
 
 
 def test_a_class_sees_its_students_predictions():

@@ -62,6 +62,12 @@ def test_judge_samples_against_brute_force():
     assert reveal.judge_samples(refs[:10], refs, np.zeros(50, int))[1] == 0.0
 
 
+def test_label_bits():
+    assert reveal.label_bits(np.arange(8)) == pytest.approx(3.0)
+    assert reveal.label_bits(np.array([4, 4, 4])) == 0.0 and reveal.label_bits(np.array([], int)) == 0.0
+    assert reveal.label_bits(np.array([0, 0, 1, 1])) == pytest.approx(1.0)
+
+
 def test_votes_count_only_the_options():
     assert reveal.votes(["a", "b", "a", "zzz"], ["a", "b", "c"]) == [2, 1, 0]
 

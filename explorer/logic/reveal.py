@@ -87,9 +87,16 @@ def judge_samples(samples: np.ndarray, references: np.ndarray, labels: np.ndarra
     d2 = (s ** 2).sum(1)[:, None] - 2 * s @ r.T + (r ** 2).sum(1)[None, :]
     nearest = d2.argmin(axis=1)
     distance = float(np.maximum(d2[np.arange(len(s)), nearest], 0.0).mean() / s.shape[1])
-    counts = np.unique(np.asarray(labels)[nearest], return_counts=True)[1]
+    return distance, label_bits(np.asarray(labels)[nearest])
+
+
+def label_bits(labels: np.ndarray) -> float:
+    """The entropy, in bits, of a set of labels: log2(k) when k labels are equally common; 0 for none."""
+    counts = np.unique(np.asarray(labels), return_counts=True)[1]
+    if counts.sum() == 0:
+        return 0.0
     shares = counts / counts.sum()
-    return distance, float(-(shares * np.log2(shares)).sum())
+    return float(-(shares * np.log2(shares)).sum())
 
 
 def votes(picks: Sequence[str], options: Sequence[str]) -> list[int]:
@@ -98,4 +105,4 @@ def votes(picks: Sequence[str], options: Sequence[str]) -> list[int]:
     return [counted.get(o, 0) for o in options]
 
 
-__all__ = ["Outcome", "map_code", "map_samples", "choice", "nearest_option", "curve_point", "judge_samples", "votes"]
+__all__ = ["Outcome", "map_code", "map_samples", "choice", "nearest_option", "curve_point", "judge_samples", "label_bits", "votes"]

@@ -86,14 +86,21 @@ def send(step: Step, k: int, predicted: Any) -> None:
     if joined is None or step.prediction is None:
         return
     base = f"lesson_sent_{joined[0]}_{k}"
-    if st.button("Send my prediction to the class", key=f"{base}_button", disabled=predicted is None):
-        try:
-            lesson_ui.store().submit(joined[0], loaders.session_token(), k, lesson_ui.encode_answer(predicted))
-            st.session_state[base] = predicted
-        except classroom.ClassError as err:
-            st.warning(str(err))
-    if st.session_state.get(base) is not None:
+    # A callback: the answer is stored before the page reruns, not after the figures above the button
+    st.button("Send my prediction to the class", key=f"{base}_button", disabled=predicted is None,
+              on_click=_submit, args=(joined[0], k, predicted, base))
+    if st.session_state.get(f"{base}_problem"):
+        st.warning(st.session_state.pop(f"{base}_problem"))
+    elif st.session_state.get(base) is not None:
         st.caption("Sent. You may change it and send again; the latest counts.")
+
+
+def _submit(code: str, k: int, predicted: Any, base: str) -> None:
+    try:
+        lesson_ui.store().submit(code, loaders.session_token(), k, lesson_ui.encode_answer(predicted))
+        st.session_state[base] = predicted
+    except classroom.ClassError as err:
+        st.session_state[f"{base}_problem"] = str(err)
 
 
 def presented() -> tuple[str, str] | None:

@@ -54,19 +54,31 @@ def subspace_angles(linear_path: str, pca_path: str) -> np.ndarray:
 
 
 @st.cache_data(show_spinner="Judging the samples...", max_entries=32)
-def judged_samples(path: str) -> np.ndarray:
-    """reveal.judge_samples (distance, entropy in bits) of N_SAMPLES_JUDGED prior samples against
-    N_REFERENCES test images, for each of JUDGE_SEEDS seeds: (seeds, 2)."""
+def judged_samples(path: str) -> dict[str, np.ndarray]:
+    """Measures of N_SAMPLES_JUDGED prior samples, one value per each of JUDGE_SEEDS draws: the squared
+    distance per pixel to the nearest of N_REFERENCES test images, the share the judge recognises as a
+    digit (core/judge.py; NaN without it) and the digits' spread in bits (the judge's labels of the
+    recognised samples; without the judge, the nearest test image's label)."""
+    from core import judge
     from core.latent import prior_samples
 
     checkpoint = loaders.load_model(path)
     data = loaders.data_for(checkpoint.card)
     references, labels = np.asarray(data.test_images[:N_REFERENCES]), np.asarray(data.test_labels[:N_REFERENCES])
-    out = []
+    out: dict[str, list[float]] = {"distance": [], "recognised": [], "bits": []}
     for seed in range(JUDGE_SEEDS):
-        z = prior_samples(N_SAMPLES_JUDGED, checkpoint.model.latent_dim, seed=seed)
-        out.append(reveal.judge_samples(loaders.decode(checkpoint.model, z), references, labels))
-    return np.asarray(out)
+        samples = loaders.decode(checkpoint.model, prior_samples(N_SAMPLES_JUDGED, checkpoint.model.latent_dim, seed))
+        distance, nearest_bits = reveal.judge_samples(samples, references, labels)
+        p = loaders.judge_probabilities(samples) if samples.shape[1:] == judge.IMAGE_SHAPE else None
+        out["distance"].append(distance)
+        if p is None:
+            out["recognised"].append(np.nan)
+            out["bits"].append(nearest_bits)
+        else:
+            recognised = judge.recognised(p)
+            out["recognised"].append(float(recognised.mean()))
+            out["bits"].append(reveal.label_bits(p[recognised, :judge.CLASSES].argmax(axis=1)))
+    return {k: np.asarray(v) for k, v in out.items()}
 
 
 def pca_partner(step: Step) -> Card | None:
@@ -97,14 +109,21 @@ def measure(step: Step, seed: int) -> Answer:
         return Answer(answer, f"{answer} is the {card_named(answer).kind_label}; the others: "
                       + ", ".join(f"{o} ({card_named(o).kind_label})" for o in p.options if o != answer))
     scores = {o: judged_samples(card_named(o).path) for o in p.options}
-    column = 0 if p.measure == "most_digit_like_samples" else 1
-    pick = min if column == 0 else max
-    answer = pick(scores, key=lambda o: scores[o][:, column].mean())
+    key = "distance" if p.measure == "most_digit_like_samples" else "bits"
+    answer = (min if key == "distance" else max)(scores, key=lambda o: scores[o][key].mean())
+    judged = not any(np.isnan(v["recognised"]).any() for v in scores.values())
+    labelled = "the judge's labels of the samples it recognises" if judged else "the labels of their nearest test images"
     return Answer(answer, f"over {JUDGE_SEEDS} draws of {N_SAMPLES_JUDGED} prior samples each (mean ± sd over the "
-                  f"draws), against {N_REFERENCES} test images: "
-                  + "; ".join(f"{o}: squared distance per pixel to the nearest test image {v[:, 0].mean():.4f} ± "
-                              f"{v[:, 0].std():.4f}, spread over the digits {v[:, 1].mean():.2f} ± {v[:, 1].std():.2f} "
-                              "bits (10 even digits: 3.32)" for o, v in scores.items()))
+                  f"draws): " + "; ".join(_judged_text(o, v, judged) for o, v in scores.items())
+                  + f". Spread over the digits: the entropy of {labelled}, in bits (ten digits equally often: 3.32).")
+
+
+def _judged_text(name: str, v: dict[str, np.ndarray], judged: bool) -> str:
+    text = f"{name}: spread over the digits {v['bits'].mean():.2f} ± {v['bits'].std(ddof=1):.2f} bits"
+    if judged:
+        text += f", recognised as a digit by the judge {v['recognised'].mean():.0%} ± {v['recognised'].std(ddof=1):.0%}"
+    return text + (f", squared distance per pixel to the nearest of {N_REFERENCES} test images "
+                   f"{v['distance'].mean():.4f} ± {v['distance'].std(ddof=1):.4f}")
 
 
 def outcome(step: Step, answer: Answer, predicted: Any, labels: dict[str, str]) -> reveal.Outcome:
