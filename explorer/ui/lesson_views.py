@@ -115,7 +115,7 @@ def measure(step: Step, seed: int) -> Answer:
     labelled = "the judge's labels of the samples it recognises" if judged else "the labels of their nearest test images"
     return Answer(answer, f"over {JUDGE_SEEDS} draws of {N_SAMPLES_JUDGED} prior samples each (mean ± sd over the "
                   f"draws): " + "; ".join(_judged_text(o, v, judged) for o, v in scores.items())
-                  + f". Spread over the digits: the entropy of {labelled}, in bits (ten digits equally often: 3.32).")
+                  + f". Spread over the digits: the entropy of {labelled}, in bits (ten digits equally often: 3.32)")
 
 
 def _judged_text(name: str, v: dict[str, np.ndarray], judged: bool) -> str:
