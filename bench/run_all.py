@@ -47,6 +47,7 @@ BENCHMARKS = {
     "app": ("bench.bench_app", [], 900, ["app.md"]),
     "load": ("bench.load_test", [], 400, ["load.md", "load-*.md"]),
     "start": ("bench.bench_start", [], 2400, ["start.md"]),
+    "class": ("bench.bench_class", [], 1200, ["class.md"]),
 }
 
 
