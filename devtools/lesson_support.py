@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from devtools.e2e import click_button, click_toggle, main_text, open_app, plotly_point_xy, plotly_traces, rerun, wait_idle
+from devtools.e2e import click_button, click_toggle, main_text, open_app, plotly_traces, rerun, wait_idle
 from explorer.logic.lesson_figures import CLICK_GRID_NAME, GRID_POINTS
 
 LESSON = "pca-to-beta-vae"
@@ -26,10 +26,16 @@ def grid_point(page, column: int, row: int, chart: int = 0) -> tuple[tuple[float
     traces = plotly_traces(page, chart)
     grid = next(i for i, t in enumerate(traces) if t["name"] == CLICK_GRID_NAME)
     index = GRID_POINTS * row + column
-    data = page.evaluate("([c, t, i]) => { const gd = document.querySelectorAll('[data-testid=\"stMain\"] "
-                         ".js-plotly-plot')[c]; return [gd._fullData[t].x[i], gd._fullData[t].y[i]]; }",
-                         [chart, grid, index])
-    return tuple(data), plotly_point_xy(page, chart=chart, trace=grid, point=index)
+    data, pixel = page.evaluate(
+        """([c, t, i]) => {
+          const gd = document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot')[c];
+          gd.scrollIntoView({block: 'center'});
+          const fl = gd._fullLayout, tr = gd._fullData[t], xa = fl.xaxis, ya = fl.yaxis, r = gd.getBoundingClientRect();
+          // d2l: a log axis places log10(value)
+          return [[tr.x[i], tr.y[i]], [r.left + xa._offset + xa.l2p(xa.d2l(tr.x[i])),
+                                       r.top + ya._offset + ya.l2p(ya.d2l(tr.y[i]))]];
+        }""", [chart, grid, index])
+    return tuple(data), tuple(pixel)
 
 
 def click_prediction(page, column: int, row: int) -> tuple[float, float]:

@@ -95,3 +95,27 @@ def test_the_presenter_sees_a_students_click_and_the_student_follows(browser, pa
         assert_no_errors(student, "the student's page")
     finally:
         student.context.close()
+
+
+def test_the_shipped_lesson_walked_end_to_end(page, server):
+    """Every step, a prediction and Reveal on every step that asks for one, Next to the end and Back."""
+    open_app(page, server, "Lesson?lesson=pca-to-beta-vae", timeout=180_000)
+    for k in range(1, 9):
+        assert step_of(page) == (k, 8)
+        if page.get_by_text("Predict:").count():
+            radios = page.locator('[data-testid="stMain"] [data-testid="stRadio"] [role="radiogroup"] label')
+            if radios.count():
+                rerun(page, lambda: radios.last.click())
+            else:
+                click_prediction(page, 30, 30)
+            rerun(page, lambda: click_button(page, "Reveal"))
+            wait_idle(page)
+            text = main_text(page)
+            assert "Measured:" in text and "How far off:" in text, f"step {k}: {text[:1500]}"
+        assert_no_errors(page, f"step {k}")
+        if k < 8:
+            rerun(page, lambda: click_button(page, "Next"))
+            wait_idle(page)
+    rerun(page, lambda: click_button(page, "Back"))
+    wait_idle(page)
+    assert step_of(page) == (7, 8) and "step=7" in page.url
