@@ -347,6 +347,8 @@ def _train_one(parser, args, dataset, beta: float, out: str) -> int:
         return 0
     print(f"saved {out}.safetensors and {out}.json")
     print(format_metrics_table([trained.card]))
+    if trained.card.get("collapse"):
+        print(f"warning: {trained.card['collapse']}", file=sys.stderr)
     return 0
 
 

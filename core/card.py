@@ -6,6 +6,7 @@ them). Every question the app, the CLI and the scripts ask of a card has one ans
 
     card.beta            the KL weight it trained with; None for models without one (not a VAE)
     card.is_kl_only      trained on the KL term alone (reconstruction weight 0)
+    card.collapse        why its posterior collapsed and the fixes, or None
     card.is_plain        the textbook model of its kind: for a VAE, beta 1 with reconstruction
     card.dataset_name    the registry name (or "custom:<file>") of its training data
     card.latent_dim      D
@@ -27,6 +28,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from core.collapse import collapse_note
 from core.sizes import size_problem
 
 KIND_LABELS = {"pca": "PCA", "linear-ae": "Linear AE", "ae": "AE", "vae": "VAE"}
@@ -120,6 +122,13 @@ class Card(Mapping):
     def is_plain(self) -> bool:
         """The textbook model of its kind: a VAE with beta 1 and a reconstruction term; any other kind."""
         return not self.is_kl_only and (self.beta is None or self.beta == 1)
+
+    @property
+    def collapse(self) -> str | None:
+        """Why its posterior collapsed (no active unit) and the fixes, or None (core/collapse.py)."""
+        if not self.variational:
+            return None
+        return collapse_note((self.raw.get("metrics") or {}).get("kl_per_dim"), self.beta, self.is_kl_only)
 
     @property
     def latent_dim(self) -> int:

@@ -7,11 +7,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from core.collapse import ACTIVE_UNIT_THRESHOLD, active_units
 from core.losses import kl_per_dimension, reconstruction_nll
 from core.models import VAE, LatentModel
 from core.posterior import elbo_of, iwae_log_likelihood, optimise_posterior, quadrature_log_likelihood
 
-ACTIVE_UNIT_THRESHOLD = 0.01  # nats: a dimension whose mean KL is above this carries information
 BERNOULLI_CLAMP = 1e-6  # decoded pixels are kept in [1e-6, 1 - 1e-6] so a linear model's 0 or 1 costs 13.8 nats, not infinity
 
 
@@ -27,7 +27,7 @@ class Metrics:
     neg_elbo: float | None  # reconstruction + kl: an upper bound on -log p(x) (VAE only)
     iwae_nll: float | None  # importance-weighted estimate of -log p(x) with iwae_k samples (Burda et al., 2016)
     iwae_k: int | None
-    active_units: int | None  # dimensions with mean KL > 0.01 nats
+    active_units: int | None  # dimensions with mean KL > 0.01 nats (core/collapse.py)
     knn_accuracy: float | None  # kNN classifier in latent space trained on knn_labels labelled train images
     knn_labels: int | None
     # 2-D VAEs, with quadrature=True (core/posterior.py); the ELBOs here use 1,024 fixed quasi-random
@@ -142,7 +142,7 @@ def evaluate(
         metrics.kl = float(sum(per_dim))
         metrics.kl_per_dim = per_dim
         metrics.neg_elbo = metrics.reconstruction + metrics.kl
-        metrics.active_units = int(sum(v > ACTIVE_UNIT_THRESHOLD for v in per_dim))
+        metrics.active_units = active_units(per_dim)
         if iwae_k > 0:
             metrics.iwae_nll = float(iwae_negative_log_likelihood(model, test_images, iwae_k, seed).mean())
             metrics.iwae_k = iwae_k

@@ -14,6 +14,7 @@ import torch
 
 from core import distributed
 from core.checkpoints import save_checkpoint
+from core.collapse import collapse_note
 from core.data import Dataset
 from core.evaluate import Metrics, evaluate
 from core.models import LatentModel, ModelConfig, build_model
@@ -85,6 +86,8 @@ def train_and_save(
         "validation_images": result.n_validation,
         "history": [s.to_dict() for s in result.history],
         "metrics": metrics.to_dict(),
+        # why the posterior collapsed and the fixes (core/collapse.py), for every reader of the file
+        "collapse": collapse_note(metrics.kl_per_dim, train_config.beta, train_config.reconstruction_weight == 0),
         "train_seconds": round(result.seconds, 2),
         "device": result.device,
         "command": command,

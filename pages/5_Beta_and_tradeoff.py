@@ -1,5 +1,6 @@
 """Beta and the tradeoff: what the KL weight does to a VAE's latent map, samples and losses."""
 
+import numpy as np
 import streamlit as st
 
 from explorer.logic import analysis, charts, figures, images
@@ -16,7 +17,8 @@ st.markdown(
     "**distortion**; each β picks one point on the curve between them."
 )
 
-groups = analysis.sweep_groups(loaders.all_cards())
+cards = loaders.all_cards()
+groups = analysis.sweep_groups(cards)
 if not groups:
     st.info("No beta sweep found: this page needs VAEs trained with several values of β on the same data "
             "(`python -m core pretrain`, or `python -m core sweep --betas 0,1,4 ...`).")
@@ -25,14 +27,23 @@ if not groups:
 
 def group_label(name: str) -> str:
     g = groups[name]
-    return f"{name} · {g.dataset}, {g.latent_dim}-D, {len(g.models)} values of β"
+    return f"{name} · {g.latent_dim}-D, {len(g.models)} values of β"
 
 
-names = list(groups)
-# a link's ?model= (a member of a sweep) and ?beta= choose the defaults
-group_name, linked = share.linked_sweep(groups, "mnist-vae-2" if "mnist-vae-2" in names else names[0])
-group_name = st.sidebar.selectbox("Beta sweep", names, key="beta_sweep", format_func=group_label,
-                                  index=names.index(group_name))
+# a link's ?model= (a member of a sweep) picks its dataset and sweep; ?beta= the β
+linked_group, linked = share.linked_sweep(groups, "")
+if linked is not None:
+    st.session_state["picked_dataset"] = groups[linked_group].dataset
+    st.session_state.pop("dataset_picker", None)
+wanted = st.session_state.get("picked_dataset")
+dataset = sidebar.pick_dataset([c for g in groups.values() for c in g.models], from_link=False)
+if wanted and wanted != dataset:
+    st.info(f"{wanted} has no β sweep here, so this page shows {dataset}. The datasets with one are in the "
+            "sidebar's picker; `python -m core sweep` trains a sweep for other data.")
+names = [n for n in groups if groups[n].dataset == dataset]
+default = linked_group if linked_group in names else analysis.default_sweep(groups, dataset)
+group_name = st.sidebar.selectbox("β sweep", names, index=names.index(default), key=f"beta_sweep_{dataset}",
+                                  format_func=group_label)
 group = groups[group_name]
 betas = group.betas
 value = share.linked_beta(group, linked, 1.0 if 1.0 in betas else betas[0])
@@ -45,16 +56,26 @@ share.show_note("model")
 share.show_note("beta")
 selection = sidebar.selection_for(card)
 sidebar.show_data_status(selection)
-m = card.get("metrics") or {}
-st.caption(f"{sidebar.units_caption(card)} Showing **{card['name']}**; all {len(betas)} models of the sweep "
-           "share data, architecture and training, and differ only in β. Numbers are on the test split.")
+points = analysis.rate_distortion(group.models)
+i = points.betas.index(beta)
+st.caption(f"{sidebar.units_caption(card)} Everything below is the sweep **{group_name}** ({group.dataset}, "
+           f"{group.latent_dim}-D), showing **{card['name']}**: its {len(betas)} models share data, architecture "
+           "and training, and differ only in β. Numbers are on the test split; ± is one standard deviation over "
+           "retrained seeds, where measured.")
 
+
+def spread(value: float, std: float, spec: str) -> str:
+    return f"{value:{spec}}" + (f" ± {std:{spec}}" if np.isfinite(std) else "")
+
+
+m = card.metrics
 cols = st.columns(4)
-cols[0].metric("Reconstruction (distortion)", analysis.fmt(m.get("reconstruction"), ".1f", " nats"))
-cols[1].metric("KL (rate)", analysis.fmt(m.get("kl"), ".2f", " nats"))
-cols[2].metric("−ELBO (the β = 1 bound)", analysis.fmt(m.get("neg_elbo"), ".1f", " nats"))
+cols[0].metric("Reconstruction (distortion), nats", spread(points.distortions[i], points.distortion_std[i], ".1f"))
+cols[1].metric("KL (rate), nats", spread(points.rates[i], points.rate_std[i], ".2f"))
+cols[2].metric("−ELBO (the β = 1 bound), nats", analysis.fmt(m.get("neg_elbo"), ".1f"))
 cols[3].metric("Active units (KL > 0.01 nats)", f"{analysis.fmt(m.get('active_units'), 'd')} of {group.latent_dim}")
-
+if i in points.falls():
+    st.info(points.fall_note(i))
 left, right = st.columns(2)
 # The samples (an image) go out before the map (a chart) although they sit on the right: the browser
 # paints nothing while it compiles Plotly's JavaScript, so the picture that needs none comes first.
@@ -80,36 +101,35 @@ with left:
         st.caption(f"Posterior means of {len(idx):,} test images; dashed: the prior's 1, 2, 3σ circles.{shown}")
 
 st.subheader("The rate-distortion curve")
-curve_name = analysis.curve_sweep(groups, group_name)
-curve_group = groups[curve_name]
-points = analysis.rate_distortion(curve_group.models)
-kl_only_point = analysis.kl_only_point(curve_group)
-chosen = points.betas.index(beta) if beta in points.betas else None
+joined, refused = analysis.your_models(cards, group)
 st.plotly_chart(charts.rate_distortion_chart(
-    points.betas, points.rates, points.distortions, chosen=chosen, kl_only=kl_only_point,
-    likelihood=curve_group.models[0].likelihood_label, rate_std=points.rate_std,
-    distortion_std=points.distortion_std), key="beta_rd", config={"displayModeBar": False})
-shown = "" if curve_name == group_name else (
-    f" The curve is the {curve_group.latent_dim}-D sweep **{curve_name}**: in {group.latent_dim}-D the "
-    "differences between neighbouring betas are smaller than the training noise.")
-spread = " Bars: ± 1 standard deviation over the seeds each β was trained with." if points.has_spread else ""
-st.caption(f"Each point is one model of the sweep, on the test split. {analysis.tradeoff_caption(points)}"
-           f"{spread}{shown} The KL-only model (black) ignores the images: zero rate, the worst distortion.")
+    points.betas, points.rates, points.distortions, chosen=i, likelihood=card.likelihood_label,
+    rate_std=points.rate_std, distortion_std=points.distortion_std,
+    extra=[(c.name, c.metrics["kl"], c.metrics["reconstruction"]) for c in joined]),
+    key="beta_rd", config={"displayModeBar": False})
+kl_only = analysis.kl_only_point(group)
+kl_only = "" if kl_only is None else (
+    f" Not drawn: the KL-only model ({group.kl_only.name}), rate {kl_only[0]:.2f} nats and distortion "
+    f"{kl_only[1]:.0f} nats: without a reconstruction term it ignores the images.")
+bars = " Bars: ± 1 standard deviation over the seeds each β was trained with." if points.has_spread else ""
+st.caption(f"Each point is one model of the sweep, on the test split. {analysis.tradeoff_caption(points)}{bars}"
+           f"{kl_only}")
+if joined:
+    st.caption("Your models (diamonds), trained on the Train page: " + ", ".join(
+        f"**{c.name}** (β = {c.beta:g})" for c in joined) + ". Their training settings may differ from the sweep's.")
+else:
+    st.caption(f"A VAE you train on the Train page on {group.dataset} at {group.latent_dim}-D, with the sweep's "
+               f"{card.likelihood_label} likelihood, joins this curve as *your models*.")
+for reason in refused:
+    st.caption(f"Not on this curve: {reason}")
 
 st.subheader("Which latent dimensions carry information")
-deep = [n for n in names if groups[n].latent_dim > 2]
-deep = sorted(deep or names, key=lambda n: (groups[n].dataset != group.dataset, -groups[n].latent_dim))
-kl_group_name = st.selectbox("Sweep for this view", deep, key="beta_kl_sweep", format_func=group_label,
-                             help="A latent space of more than 2 dims tells the story best: as β grows, "
-                                  "dims switch off one by one (their KL drops to ~0).")
-kl_group = groups[kl_group_name]
-bars = {f"β={c.beta:g}": c["metrics"]["kl_per_dim"] for c in kl_group.models
-        if (c.get("metrics") or {}).get("kl_per_dim")}
-if bars:
-    st.plotly_chart(charts.kl_per_dim_bars(bars, chosen=f"β={beta:g}"), key="beta_kl_bars",
+kl = {f"β={c.beta:g}": c.metrics["kl_per_dim"] for c in group.models if c.metrics.get("kl_per_dim")}
+if kl:
+    st.plotly_chart(charts.kl_per_dim_heatmap(kl, chosen=f"β={beta:g}"), key="beta_kl_map",
                     config={"displayModeBar": False})
-    st.caption("Mean KL(q(z_d|x) ‖ N(0, 1)) of each dim over the test set, sorted. Dims above the dotted "
-               "line (0.01 nats) are active units; the rest are ignored by the decoder (posterior collapse).")
+    st.caption("Mean KL(q(z_d|x) ‖ N(0, 1)) of each dim over the test set, each row sorted. Dims above 0.01 "
+               "nats are active units; the blank ones are ignored by the decoder (their posterior collapsed).")
 
 st.subheader(f"Training of {card['name']}")
 if card.get("history"):

@@ -26,7 +26,7 @@ if isinstance(data, str):
     errors.append(data)
 
 st.subheader("2 · Model")
-run = train_form.pick_run()
+run = train_form.pick_run(data)
 configs = None
 if not isinstance(data, str):
     try:

@@ -61,6 +61,34 @@ def test_tradeoff_caption_never_claims_what_the_numbers_contradict():
     assert not zigzag.follows_theory()
     caption = analysis.tradeoff_caption(zigzag)
     assert "reconstructions improve" not in caption and "do not all line up" in caption
+    assert "not measured" in caption and "falls by 2.0 nats" in caption
+
+
+def test_a_fall_in_reconstruction_is_called_noise_only_within_the_measured_spread():
+    """The 2-D sweep's reconstruction falls from beta 0.5 (154.0) to 1 (152.0): its measured seed
+    spreads (1.4 and 1.0 nats) make that difference noise; a spread of 0.3 would not."""
+    def points(std):
+        return analysis.RateDistortion([0.5, 1.0, 2.0], [7.3, 5.9, 5.0], [154.0, 152.0, 153.9], [np.nan] * 3, std)
+
+    noisy = points([1.42, 1.01, np.nan])
+    assert noisy.falls() == [1] and noisy.fall_is_noise(1)
+    assert noisy.distortion_noise(1) == pytest.approx(np.hypot(1.42, 1.01))
+    assert "within training noise" in noisy.fall_note(1)
+    assert "up to training noise" in analysis.tradeoff_caption(noisy)
+    sharp = points([0.3, 0.3, np.nan])
+    assert not sharp.fall_is_noise(1) and "more than twice the training noise" in sharp.fall_note(1)
+    assert "do not all line up" in analysis.tradeoff_caption(sharp)
+
+
+def test_your_models_join_the_sweep_of_their_data_dimension_and_likelihood():
+    groups = analysis.sweep_groups(CARDS)
+    mine = [card("mine", beta=3.0, origin="trained", metrics={"kl": 2.0, "reconstruction": 150.0}),
+            card("mine-3d", dim=3, origin="trained"), card("mine-gauss", origin="trained")]
+    mine[2]["model_config"]["likelihood"] = "gaussian"
+    joined, refused = analysis.your_models(CARDS + mine, groups["mnist-vae-2"])
+    assert [c.name for c in joined] == ["mine"]
+    assert any("mine-3d" in r and "3-D" in r for r in refused)
+    assert any("mine-gauss" in r and "not on one scale" in r for r in refused)
 
 
 def test_rate_distortion_reads_the_seed_spread_and_picks_the_measured_sweep():
@@ -70,8 +98,8 @@ def test_rate_distortion_reads_the_seed_spread_and_picks_the_measured_sweep():
     groups = analysis.sweep_groups(CARDS + seeded)
     points = analysis.rate_distortion(groups["mnist-vae-16"].models)
     assert points.has_spread and points.distortion_std == [0.5, 0.5, 0.5]
-    assert analysis.curve_sweep(groups, "mnist-vae-2") == "mnist-vae-16"  # the 2-D sweep has no seeds
-    assert analysis.curve_sweep(groups, "mnist-vae-16") == "mnist-vae-16"
+    assert analysis.default_sweep(groups, "mnist") == "mnist-vae-16"  # the 2-D sweep has no seeds
+    assert analysis.default_sweep(groups, "frey") is None
     assert analysis.kl_only_point(groups["mnist-vae-2"]) is None or len(analysis.kl_only_point(groups["mnist-vae-2"])) == 2
 
 

@@ -63,7 +63,7 @@ def test_beta_page_slider_moves_the_map_and_the_highlight():
     if not groups:
         pytest.skip("no beta sweep among the checkpoints")
     at = page("5_Beta_and_tradeoff.py")
-    name = at.selectbox(key="beta_sweep").value
+    name = at.selectbox(key="beta_sweep_mnist").value
     group = groups[name]
     slider = at.select_slider(key=f"beta_value_{name}")
     first = float(slider.value)
@@ -80,12 +80,42 @@ def test_beta_page_slider_moves_the_map_and_the_highlight():
     at.select_slider(key=f"beta_value_{name}").set_value(other).run()
     assert not at.exception, [e.value for e in at.exception]
     xy_after, point_after = state()
-    curve = groups[analysis.curve_sweep(groups, name)]  # the curve is drawn from the sweep with measured seeds
-    m = curve.at_beta(other)["metrics"] if curve.at_beta(other) is not None else group.at_beta(other)["metrics"]
+    m = group.at_beta(other)["metrics"]  # the curve, the headline and the map: one sweep
     assert point_after == pytest.approx((m["kl"], m["reconstruction"]))
+    headline = {mt.label: mt.value for mt in at.metric}
+    assert headline["Reconstruction (distortion), nats"].startswith(f"{m['reconstruction']:.1f}")
     assert point_after != point_before
     assert xy_after.shape == xy_before.shape and not np.allclose(xy_after, xy_before)
     assert any("nats per image" in c.value for c in at.caption)
+
+
+@needs_shipped
+def test_beta_page_never_shows_reconstruction_falling_with_beta_unless_it_says_noise():
+    """The 2-D sweep's headline once fell from 154.0 (beta 0.5) to 152.0 (beta 1) with no word about it."""
+    at = page("5_Beta_and_tradeoff.py")
+    at.selectbox(key="beta_sweep_mnist").set_value("mnist-vae-2").run()
+    group = analysis.sweep_groups(loaders.all_cards())["mnist-vae-2"]
+    previous = None
+    for b in group.betas:
+        at.select_slider(key="beta_value_mnist-vae-2").set_value(b).run()
+        assert not at.exception, [e.value for e in at.exception]
+        shown = float(next(m.value for m in at.metric if m.label.startswith("Reconstruction")).split()[0])
+        if previous is not None and shown < previous:
+            assert any("within training noise" in i.value for i in at.info), (b, shown, previous)
+        previous = shown
+    rd = figure_with(at, "chosen")  # the curve is this sweep's, with its measured spread
+    assert len(values(rd["data"][0]["x"])) == len(group.betas)
+
+
+@needs_shipped
+def test_beta_page_offers_the_faces_sweep_in_its_dataset_picker():
+    at = page("5_Beta_and_tradeoff.py")
+    assert "frey" in at.selectbox(key="dataset_picker").options
+    at.selectbox(key="dataset_picker").set_value("frey").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="beta_sweep_frey").value == "frey-vae-2"
+    assert "faces" not in "".join(i.value for i in at.info)  # no silent switch to another dataset
+    assert any("393 test images" in c.value for c in at.caption)  # the count of the data shown
 
 
 # --------------------------------------------------------------------------- Interpolation
@@ -145,7 +175,7 @@ def trained_here(tmp_path, monkeypatch):
 def test_train_page_trains_a_tiny_digits_model(trained_here):
     at = page("7_Train.py")
     at.selectbox(key="train_dataset").set_value("digits")
-    at.number_input(key="train_epochs_vae").set_value(2)
+    at.number_input(key="train_epochs_vae").set_value(5)
     at.text_input(key="train_name").set_value("apptest-digits").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     at.button(key="train_start").click().run()
@@ -155,11 +185,24 @@ def test_train_page_trains_a_tiny_digits_model(trained_here):
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("Saved **apptest-digits**" in s.value for s in at.success)
+    # five epochs on digits collapse (KL ~0 in both dims): the page says so, with the fixes
+    warnings = [w.value for w in at.warning if "collapse" in w.value]
+    assert warnings and "warm the KL up" in warnings[0] and "more epochs" in warnings[0]
     models = trained_here / at.session_state["_workspace_token"] / "models"
     assert (models / "apptest-digits.safetensors").exists()
     (card,) = list_checkpoints(models)
-    assert card["name"] == "apptest-digits" and len(card["history"]) == 2 and card["trained_in_app"]
+    assert card["name"] == "apptest-digits" and len(card["history"]) == 5 and card["trained_in_app"]
     assert isinstance(loaders.data_for(card), type(job.spec.dataset))
+
+
+def test_train_page_defaults_the_likelihood_to_the_one_the_data_suits(trained_here):
+    """A Bernoulli VAE collapses on the faces at the page's defaults; a Gaussian one does not."""
+    at = page("7_Train.py")
+    at.selectbox(key="train_dataset").set_value("digits").run()
+    assert at.radio(key="train_likelihood_bernoulli").value == "bernoulli"
+    at.selectbox(key="train_dataset").set_value("frey").run()
+    assert not at.exception
+    assert at.radio(key="train_likelihood_gaussian").value == "gaussian"
 
 
 def test_train_page_rejects_a_bad_upload_and_bad_settings(trained_here):

@@ -54,3 +54,16 @@ def test_the_cli_learns_the_datasets_from_the_registry():
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     help_text = next(a.help for a in train._actions if a.dest == "dataset")
     assert all(name in help_text for name in DATASET_NAMES)
+
+
+def test_a_vae_with_no_active_unit_is_flagged_as_collapsed_with_the_fixes():
+    def vae(kl_per_dim, **train):
+        return Card.from_dict({"name": "v", "kind": "vae", "model_config": {"latent_dim": len(kl_per_dim)},
+                               "train_config": {"beta": 1.0, **train}, "metrics": {"kl_per_dim": kl_per_dim}})
+
+    note = vae([0.003, 0.009]).collapse
+    assert note.startswith("posterior collapse") and "none of the 2 latent dimensions" in note
+    assert all(fix in note for fix in ("more epochs", "warm the KL up", "smaller β"))
+    assert vae([0.5, 0.001]).collapse is None  # one dimension switched off is not collapse
+    assert "by design" in vae([0.0, 0.0], reconstruction_weight=0).collapse
+    assert Card.from_dict({"name": "a", "kind": "ae", "model_config": {"latent_dim": 2}}).collapse is None

@@ -14,15 +14,31 @@ def _axis_title(fig: go.Figure, axis: str) -> str:
 def test_rate_distortion_highlights_the_chosen_beta_and_sorts_by_beta():
     betas, rates, distortions = [4.0, 0.0, 1.0], [1.5, 9.0, 5.0], [180.0, 120.0, 140.0]
     fig = charts.rate_distortion_chart(betas, rates, distortions, chosen=2, likelihood="Bernoulli")
-    sweep, chosen = fig.data[0], fig.data[1]
+    sweep, labels, chosen = fig.data[0], fig.data[1], fig.data[2]
     assert list(sweep.customdata) == [0.0, 1.0, 4.0]  # drawn in beta order
     assert list(sweep.x) == [9.0, 5.0, 1.5]
-    assert list(sweep.text) == ["β=0: reconstruction only", "β=1", "β=4"]  # the beta = 0 end is labelled
+    assert sorted(labels.text) == ["β=0", "β=1", "β=4"]  # three points far apart: every one labelled
     assert sweep.error_y.array is None  # no seeds, no error bars
     assert (chosen.x[0], chosen.y[0]) == (5.0, 140.0)
     assert "β=1" in chosen.name
-    assert "nats per image" in _axis_title(fig, "xaxis") and "KL" in _axis_title(fig, "xaxis")
-    assert "nats per image" in _axis_title(fig, "yaxis") and "Bernoulli" in _axis_title(fig, "yaxis")
+    assert fig.layout.xaxis.type == "log" and "KL" in _axis_title(fig, "xaxis")
+    assert "nats" in _axis_title(fig, "yaxis") and "Bernoulli" in _axis_title(fig, "yaxis")
+
+
+def test_rate_distortion_labels_never_overlap_at_phone_width():
+    """The 16-D sweep's nine betas: on a 300 px plot the labels of close points are moved or left
+    to the hover, never drawn over each other (they were, with every label at the top right)."""
+    betas = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+    rates = [644.0, 48.7, 35.9, 25.6, 18.0, 11.4, 7.0, 3.3, 0.6]
+    distortions = [85.0, 85.0, 86.3, 90.5, 97.8, 110.4, 126.5, 154.0, 192.7]
+    fig = charts.rate_distortion_chart(betas, rates, distortions, chosen=4)
+    labels = fig.data[1]
+    assert "β=1" in labels.text  # the chosen beta is always labelled
+    x0, x1 = fig.layout.xaxis.range
+    y0, y1 = fig.layout.yaxis.range
+    spots = charts._label_positions((np.log10(rates) - x0) / (x1 - x0), (np.asarray(distortions) - y0) / (y1 - y0),
+                                    [f"β={b:g}" for b in betas], 300.0, 290.0, keep=4)
+    assert [s for s in spots if s] == list(labels.textposition)
 
 
 def test_rate_distortion_draws_the_seed_spread_as_error_bars():
@@ -33,15 +49,10 @@ def test_rate_distortion_draws_the_seed_spread_as_error_bars():
     assert "seeds" in sweep.name
 
 
-def test_rate_distortion_kl_only_point_and_no_highlight():
-    fig = charts.rate_distortion_chart([0.0, 1.0], [8.0, 4.0], [100.0, 130.0], chosen=None, kl_only=(0.01, 550.0))
-    assert len(fig.data) == 2
-    kl_only = fig.data[1]
-    assert kl_only.x[0] == 0.01 and kl_only.customdata[0] == 550.0
-    assert kl_only.marker.symbol == "triangle-up" and "550 nats" in kl_only.text[0]  # far above: pinned to the top
-    assert fig.layout.yaxis.range[0] < kl_only.y[0] < fig.layout.yaxis.range[1] < 550
-    near = charts.rate_distortion_chart([0.0, 1.0], [8.0, 4.0], [100.0, 130.0], kl_only=(0.0, 131.0)).data[1]
-    assert near.marker.symbol == "x" and near.y[0] == 131.0
+def test_rate_distortion_draws_your_models_beside_the_sweep():
+    fig = charts.rate_distortion_chart([0.0, 1.0], [8.0, 4.0], [100.0, 130.0], extra=[("mine", 3.0, 135.0)])
+    (mine,) = [t for t in fig.data if t.name == "your models"]
+    assert (mine.x[0], mine.y[0], mine.text[0]) == (3.0, 135.0, "mine")
 
 
 def test_rate_distortion_rejects_mismatched_lengths():
@@ -49,24 +60,20 @@ def test_rate_distortion_rejects_mismatched_lengths():
         charts.rate_distortion_chart([0.0, 1.0], [1.0], [2.0, 3.0])
 
 
-def test_kl_bars_one_panel_per_model_one_bar_per_dim_active_units_coloured():
-    kl = {"β=1": [2.0, 0.5, 0.001, 0.0], "β=8": [1.0, 0.002, 0.0, 0.0]}
-    fig = charts.kl_per_dim_bars(kl, chosen="β=8")
-    bars = [t for t in fig.data if t.type == "bar"]
-    assert len(bars) == 2 and [len(b.y) for b in bars] == [4, 4]
-    assert list(bars[0].x) == ["z0", "z1", "z2", "z3"]  # sorted by KL, largest first
-    strong = [b for b in bars if b.name == "β=8"][0]
-    assert list(strong.marker.color).count(charts.HIGHLIGHT) == 1  # one active unit
-    assert list(strong.marker.color).count(charts.MUTED) == 3
-    titles = [a.text for a in fig.layout.annotations]
-    assert "β=1: 2/4 active" in titles and "<b>β=8: 1/4 active</b>" in titles
-    assert fig.layout.yaxis.type == "log" and "nats per image" in _axis_title(fig, "yaxis")
-    assert min(bars[1].y) > 0  # zeros lifted to a floor, drawable on a log axis
+def test_kl_heatmap_one_row_per_model_dims_sorted_inactive_blank():
+    kl = {"β=1": [0.5, 2.0, 0.001, 0.0], "β=8": [1.0, 0.002, 0.0, 0.0]}
+    fig = charts.kl_per_dim_heatmap(kl, chosen="β=8")
+    (heat,) = fig.data
+    z = np.asarray(heat.z, dtype=float)
+    assert z.shape == (2, 4)
+    assert np.allclose(z[0, :2], np.log10([2.0, 0.5])) and np.isnan(z[0, 2:]).all()  # sorted, inactive blank
+    assert list(heat.y) == ["β=1 · 2 active", "<b>β=8 · 1 active</b>"]
+    assert "inactive" in _axis_title(fig, "xaxis")
 
 
-def test_kl_bars_need_data():
+def test_kl_heatmap_needs_data():
     with pytest.raises(ValueError, match="empty"):
-        charts.kl_per_dim_bars({})
+        charts.kl_per_dim_heatmap({})
 
 
 def _history(epochs: int, kl: bool) -> list[dict]:

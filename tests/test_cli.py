@@ -250,3 +250,15 @@ def test_evaluate_measures_a_shipped_model_on_its_own_test_images_offline(name, 
     if "fingerprint" in card["dataset"]:
         assert result["dataset"]["fingerprint"] == card["dataset"]["fingerprint"]
     assert result["metrics"]["neg_elbo"] == pytest.approx(card["metrics"]["neg_elbo"], rel=0.005)
+
+
+def test_a_collapsed_vae_is_flagged_in_the_output_and_on_its_card(tmp_path, capsys):
+    """Five epochs on digits: KL ~0 in both dims (no active unit): the CLI says collapse and how to avoid it."""
+    out = tmp_path / "collapsed"
+    assert main(["train", "--model", "vae", "--dataset", "digits", "--epochs", "5", "--no-download",
+                 "--iwae-k", "0", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    _, card = load_checkpoint(out)
+    assert card["metrics"]["active_units"] == 0
+    assert "warning: posterior collapse" in captured.err and "warm the KL up" in captured.err
+    assert card["collapse"].startswith("posterior collapse") and "more epochs" in card["collapse"]

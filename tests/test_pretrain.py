@@ -28,6 +28,7 @@ EXPECTED_NAMES = {
     "mnist-dae-2", "mnist-vae-16-beta0", "mnist-vae-16-beta0.1", "mnist-vae-16-beta0.25", "mnist-vae-16-beta0.5",
     "mnist-vae-16-beta2", "mnist-vae-16-beta4", "mnist-vae-16-beta8", "mnist-vae-16-beta16", "mnist-vae-16-klonly",
     "frey-pca-2", "frey-linear-ae-2", "frey-ae-2", "frey-vae-2", "frey-vae-8",
+    "frey-vae-2-beta0", "frey-vae-2-beta2", "frey-vae-2-beta4",
     "digits-pca-2", "digits-linear-ae-2", "digits-ae-2", "digits-vae-2",
 }
 IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "frey": (1, 28, 20)}
@@ -103,9 +104,16 @@ def test_16d_sweep_spans_both_sides_of_one_with_seeds_and_early_stopping():
     assert {s.name for s in pretrain_specs() if s.sweep == "mnist-vae-16" and s.run.kl_only} == {"mnist-vae-16-klonly"}
 
 
-def test_sweep_groups_are_only_the_two_sweeps():
+def test_sweep_groups_are_only_the_three_sweeps():
     groups = {s.sweep for s in pretrain_specs()}
-    assert groups == {None, "mnist-vae-2", "mnist-vae-16"}
+    assert groups == {None, "mnist-vae-2", "mnist-vae-16", "frey-vae-2"}
+
+
+def test_the_faces_sweep_shares_everything_but_beta_with_frey_vae_2():
+    group = sorted((s for s in pretrain_specs() if s.sweep == "frey-vae-2"), key=lambda s: s.beta)
+    assert [s.beta for s in group] == [0.0, 1.0, 2.0, 4.0] and group[1].name == "frey-vae-2"
+    base = group[1].run.replace(beta=0.0, seed=0)
+    assert all(s.run.replace(beta=0.0, seed=0) == base for s in group)
 
 
 def test_the_denoising_autoencoder_is_the_plain_one_plus_input_noise():

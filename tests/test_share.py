@@ -228,9 +228,13 @@ def test_sliders_refuse_a_bad_code_with_a_note(z):
 
 def test_beta_param_sets_the_slider_or_falls_back():
     shipped("mnist-vae-2", "mnist-vae-2-beta4")
+    from explorer.logic import analysis
+
+    default = analysis.sweep_groups(loaders.all_cards())[analysis.default_sweep(
+        analysis.sweep_groups(loaders.all_cards()), "mnist")]
     at = run_page("5_Beta_and_tradeoff.py", beta="4")
     assert at.select_slider[0].value == 4.0 and not notes(at)
-    assert at.query_params["beta"] == "4" and at.query_params["model"] == "mnist-vae-2-beta4"
+    assert at.query_params["beta"] == "4" and at.query_params["model"] == default.at_beta(4.0).name
     for bad in ("3", "abc", "nan", "1,4", "9" * 5000):
         at = run_page("5_Beta_and_tradeoff.py", beta=bad)
         assert at.select_slider[0].value == 1.0 and len(notes(at)) == 1, bad
@@ -245,10 +249,11 @@ def test_beta_page_follows_a_model_of_a_sweep_or_notes_another_model():
     name, group = next(((n, g) for n, g in groups.items() if n != "mnist-vae-2"), ("mnist-vae-2", groups["mnist-vae-2"]))
     member = group.models[-1]  # the largest beta
     at = run_page("5_Beta_and_tradeoff.py", model=member.name)
-    assert at.sidebar.selectbox(key="beta_sweep").value == name and not notes(at)
+    assert at.sidebar.selectbox(key=f"beta_sweep_{group.dataset}").value == name and not notes(at)
     assert at.select_slider[0].value == group.betas[-1] and at.query_params["model"] == member.name
     at = run_page("5_Beta_and_tradeoff.py", model="mnist-ae-2")
-    assert len(notes(at)) == 1 and at.sidebar.selectbox(key="beta_sweep").value == "mnist-vae-2"
+    assert len(notes(at)) == 1
+    assert at.sidebar.selectbox(key="beta_sweep_mnist").value == analysis.default_sweep(groups, "mnist")
 
 
 @pytest.mark.parametrize("page", ["4_Interpolation.py", "6_Compare.py"])

@@ -36,11 +36,12 @@ from core.data.idx import read_idx
 from core.data.limits import (
     FOLDER_FORMATS, MAX_DATA_BYTES_ENV, MAX_IMAGE_PIXELS, UPLOAD_FORMATS, load_image_file, max_data_bytes, open_image,
 )
-from core.data.registry import DATASET_NAMES, DATASETS, DatasetSource, load_dataset
+from core.data.registry import DATASET_NAMES, DATASETS, DatasetSource, default_likelihood, load_dataset
 
 __all__ = [
     "DATASETS",
     "DATASET_NAMES",
+    "default_likelihood",
     "Dataset",
     "DatasetError",
     "DatasetSource",

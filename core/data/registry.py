@@ -28,6 +28,10 @@ class DatasetSource:
     summary: str  # what it is, in a few words
     offline: str  # what works without the network
     aliases: tuple[str, ...] = ()  # other spellings accepted by load_dataset
+    # The p(x|z) its pixels suit, the Train page's default: Bernoulli for near-binary strokes; a
+    # Gaussian for grey-level faces (a Bernoulli VAE on Frey collapsed at the Train page's defaults:
+    # 0 active units in 2 of 2 seeds, bench/results/vae_defaults.md).
+    likelihood: str = "bernoulli"
 
 
 DATASETS: dict[str, DatasetSource] = {s.name: s for s in (
@@ -35,11 +39,19 @@ DATASETS: dict[str, DatasetSource] = {s.name: s for s in (
     DatasetSource("mnist", mnist.load, "torchvision's MNIST files under the data root", "5,000-image subset"),
     DatasetSource("fashion-mnist", fashion_mnist.load, "torchvision's FashionMNIST files under the data root",
                   "no", aliases=("fashionmnist", "fashion")),
-    DatasetSource("frey", frey.load, "frey_rawface.mat (1,965 28x20 faces) in the data root", "no"),
-    DatasetSource("olivetti", olivetti.load, "olivettifaces.mat in the data root (downloaded when online)", "no"),
+    DatasetSource("frey", frey.load, "frey_rawface.mat (1,965 28x20 faces) in the data root", "no",
+                  likelihood="gaussian"),
+    DatasetSource("olivetti", olivetti.load, "olivettifaces.mat in the data root (downloaded when online)", "no",
+                  likelihood="gaussian"),
 )}
 DATASET_NAMES: tuple[str, ...] = tuple(DATASETS)
 _ALIASES = {alias: s.name for s in DATASETS.values() for alias in s.aliases}
+
+
+def default_likelihood(name: str) -> str:
+    """The p(x|z) a registered dataset's pixels suit (DatasetSource.likelihood); Bernoulli for any other data."""
+    source = DATASETS.get(_ALIASES.get(name, name))
+    return "bernoulli" if source is None else source.likelihood
 
 
 def load_dataset(

@@ -69,21 +69,8 @@ def train_seeds(spec: PretrainSpec, dataset: Dataset, show_progress: bool) -> tu
     if spec.seeds == 1:
         chosen, record = runs[0], None
     else:
-        table = {key: [getattr(r.metrics, key) for r in runs] for key in SEED_METRICS
-                 if getattr(runs[0].metrics, key) is not None}
-        spread = {key: float(np.std(values, ddof=1)) for key, values in table.items()}
-        typical = ("reconstruction", "kl") if spec.kind == "vae" else ("mse",)
-
-        def distance(i: int) -> float:
-            return sum(((table[k][i] - np.mean(table[k])) / (spread[k] or 1.0)) ** 2 for k in typical)
-
-        chosen = runs[min(range(len(runs)), key=distance)]
-        record = {
-            "shipped_seed": runs.index(chosen),
-            "runs": [{"seed": i, **{k: table[k][i] for k in table}} for i in range(len(runs))],
-            "mean": {k: float(np.mean(v)) for k, v in table.items()},
-            "std": spread,
-        }
+        record = seed_record([r.metrics.to_dict() for r in runs], spec.kind)
+        chosen = runs[record["shipped_seed"]]
     if spec.kind == "vae":  # the IWAE estimate of the shipped run only (it costs as much as the training)
         train_x, test_x = tensors_of(dataset)
         seed = chosen.card["train_config"]["seed"]
@@ -91,6 +78,25 @@ def train_seeds(spec: PretrainSpec, dataset: Dataset, show_progress: bool) -> tu
                                   iwae_k=IWAE_K, seed=seed)
         chosen.card["metrics"] = chosen.metrics.to_dict()
     return chosen, record
+
+
+def seed_record(runs: list[dict], kind: str, shipped: int | None = None) -> dict:
+    """A card's ``seeds`` record from the test metrics of seeds 0..n-1: each run, their mean and
+    standard deviation, and the shipped seed (``shipped``, or else the most typical run: the one
+    closest to the seeds' mean in units of their spread, so the card's numbers are not lucky ones)."""
+    table = {key: [float(r[key]) for r in runs] for key in SEED_METRICS if runs[0].get(key) is not None}
+    spread = {key: float(np.std(values, ddof=1)) for key, values in table.items()}
+    typical = ("reconstruction", "kl") if kind == "vae" else ("mse",)
+
+    def distance(i: int) -> float:
+        return sum(((table[k][i] - np.mean(table[k])) / (spread[k] or 1.0)) ** 2 for k in typical)
+
+    return {
+        "shipped_seed": min(range(len(runs)), key=distance) if shipped is None else shipped,
+        "runs": [{"seed": i, **{k: table[k][i] for k in table}} for i in range(len(runs))],
+        "mean": {k: float(np.mean(v)) for k, v in table.items()},
+        "std": spread,
+    }
 
 
 def pretrain_one(spec: PretrainSpec, dataset: Dataset, out: str | Path, data_dir: str | Path | None,

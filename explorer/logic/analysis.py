@@ -145,6 +145,33 @@ class RateDistortion:
         r, d = self.rates, self.distortions
         return all(a > b for a, b in zip(r, r[1:])) and all(a <= b for a, b in zip(d, d[1:]))
 
+    def distortion_noise(self, i: int) -> float:
+        """The seed-to-seed standard deviation of the difference between points i-1 and i's
+        reconstruction (NaN where either spread was not measured)."""
+        return float(np.hypot(self.distortion_std[i - 1], self.distortion_std[i]))
+
+    def falls(self) -> list[int]:
+        """Indices i where the reconstruction is lower than at the next smaller beta (i-1)."""
+        return [i for i in range(1, len(self.betas)) if self.distortions[i] < self.distortions[i - 1]]
+
+    def fall_is_noise(self, i: int) -> bool:
+        """The fall from i-1 to i is within 2 standard deviations of training noise (measured seeds)."""
+        noise = self.distortion_noise(i)
+        return bool(np.isfinite(noise) and self.distortions[i - 1] - self.distortions[i] <= 2 * noise)
+
+    def fall_note(self, i: int) -> str:
+        """What a fall in reconstruction between betas i-1 and i means, read off the measured spread."""
+        drop = self.distortions[i - 1] - self.distortions[i]
+        noise = self.distortion_noise(i)
+        between = f"β = {self.betas[i - 1]:g} to {self.betas[i]:g}"
+        if not np.isfinite(noise):
+            return (f"From {between} the reconstruction falls by {drop:.1f} nats; the seed-to-seed spread of "
+                    "these models was not measured, so this difference cannot be told from training noise.")
+        verdict = ("within training noise: the theory's ordering holds up to the noise" if drop <= 2 * noise
+                   else "more than twice the training noise")
+        return (f"From {between} the reconstruction falls by {drop:.1f} nats, against a seed-to-seed spread of "
+                f"± {noise:.1f} nats for that difference (measured over retrained seeds): {verdict}.")
+
 
 def rate_distortion(cards: list[Card | dict]) -> RateDistortion:
     """The cards' (beta, test KL, test reconstruction), beta-sorted, with seed spreads where recorded."""
@@ -161,17 +188,14 @@ def rate_distortion(cards: list[Card | dict]) -> RateDistortion:
     return RateDistortion(*columns)
 
 
-def curve_sweep(groups: dict[str, "SweepGroup"], picked: str) -> str:
-    """The sweep to draw the rate-distortion curve of: the picked one if its seeds were measured,
-    else the one of its dataset with the most measured seeds and latent dims (its points differ
-    by more than training noise)."""
+def default_sweep(groups: dict[str, SweepGroup], dataset: str) -> str | None:
+    """The sweep a dataset opens on: the one with the most seed-measured members (its points carry
+    their training noise), then the most latent dims (the most room for the rate to move)."""
     def measured(name: str) -> int:
         return sum(bool(c.get("seeds")) for c in groups[name].models)
 
-    if measured(picked):
-        return picked
-    same_data = [n for n in groups if groups[n].dataset == groups[picked].dataset and measured(n)]
-    return max(same_data, key=lambda n: (measured(n), groups[n].latent_dim), default=picked)
+    mine = [n for n in groups if groups[n].dataset == dataset]
+    return max(mine, key=lambda n: (measured(n), groups[n].latent_dim), default=None)
 
 
 def kl_only_point(group: "SweepGroup") -> tuple[float, float] | None:
@@ -185,18 +209,43 @@ def kl_only_point(group: "SweepGroup") -> tuple[float, float] | None:
 
 
 def tradeoff_caption(points: RateDistortion) -> str:
-    """What the curve shows, read off its numbers (never a claim the numbers contradict)."""
+    """What the curve shows, read off its numbers and spreads (never a claim the numbers contradict)."""
     if len(points.betas) < 2:
         return "One model: no tradeoff to draw."
     lo, hi = 0, len(points.betas) - 1
     span = (f"From β = {points.betas[lo]:g} to β = {points.betas[hi]:g} the rate falls from "
             f"{points.rates[lo]:.1f} to {points.rates[hi]:.1f} nats and the distortion rises from "
             f"{points.distortions[lo]:.1f} to {points.distortions[hi]:.1f} nats.")
-    if points.follows_theory():
+    rates_fall = all(a > b for a, b in zip(points.rates, points.rates[1:]))
+    falls = points.falls()
+    if rates_fall and not falls:
         return ("Each larger β buys a smaller rate (KL) with a larger distortion (reconstruction): moving right "
                 "along the curve, the code carries more information and reconstructions improve. " + span)
+    if rates_fall and all(points.fall_is_noise(i) for i in falls):
+        return ("Each larger β buys a smaller rate (KL); the distortion rises with β up to training noise ("
+                + "; ".join(points.fall_note(i) for i in falls) + ") " + span)
     return ("The points do not all line up as the theory says (KL falling, reconstruction rising with β): "
-            "some neighbouring betas differ by less than training noise, so read the overall trend. " + span)
+            + " ".join(points.fall_note(i) for i in falls) + " " + span)
+
+
+def your_models(cards: list[Card | dict], group: SweepGroup) -> tuple[list[Card], list[str]]:
+    """The VAEs trained in the app that sit beside ``group`` on its curve (same data, latent dim and
+    likelihood: their nats are on one scale), and why each other VAE trained here does not."""
+    joined, refused = [], []
+    for c in map(Card.of, cards):
+        if c.origin != "trained" or not c.variational:
+            continue
+        if c.dataset_name != group.dataset or c.latent_dim != group.latent_dim:
+            refused.append(f"**{c.name}** is a {c.latent_dim}-D VAE on {c.dataset_name}; this sweep is "
+                           f"{group.latent_dim}-D on {group.dataset}.")
+        elif c.likelihood_label != group.models[0].likelihood_label:
+            refused.append(f"**{c.name}** measures its reconstruction in a {c.likelihood_label} likelihood, the "
+                           f"sweep in a {group.models[0].likelihood_label} one: their nats are not on one scale.")
+        elif c.metrics.get("kl") is None or c.metrics.get("reconstruction") is None:
+            refused.append(f"**{c.name}** has no test metrics on its card.")
+        else:
+            joined.append(c)
+    return joined, refused
 
 
 def map_dims(card: Card | dict) -> tuple[int, int]:

@@ -80,122 +80,143 @@ def path_measures_chart(rows: Mapping[str, tuple[Sequence[float], Sequence[float
     ))
 
 
+# Where a point's β label may go, tried in order until it overlaps no other label or point.
+_LABEL_SPOTS = (("top center", 0, 1), ("bottom center", 0, -1), ("middle right", 1, 0), ("middle left", -1, 0),
+                ("top right", 1, 1), ("bottom left", -1, -1), ("top left", -1, 1), ("bottom right", 1, -1))
+
+
+def _label_positions(x: np.ndarray, y: np.ndarray, texts: Sequence[str], width: float, height: float,
+                     keep: int | None = None) -> list[str | None]:
+    """A textposition per point whose label overlaps no other label or marker on a plot of
+    ``width`` x ``height`` pixels (x, y already in [0, 1] of the axes), or None: no label there
+    (its β stays in the hover). ``keep``: the point labelled first (the chosen β)."""
+    char_w, text_h, gap = 6.5, 13.0, 7.0
+    px, py = x * width, y * height
+    markers = [(a - 5, b - 5, a + 5, b + 5) for a, b in zip(px, py)]
+    boxes: list[tuple[float, float, float, float]] = []
+    out: list[str | None] = [None] * len(x)
+    order = ([keep] if keep is not None else []) + [i for i in range(len(x)) if i != keep]
+    for i in order:
+        w = char_w * len(texts[i])
+        for spot, dx, dy in _LABEL_SPOTS:
+            cx = px[i] + dx * (gap + w / 2)
+            cy = py[i] + dy * (gap + text_h / 2)
+            box = (cx - w / 2, cy - text_h / 2, cx + w / 2, cy + text_h / 2)
+            inside = box[0] >= 0 and box[2] <= width and box[1] >= 0 and box[3] <= height
+            clear = all(box[2] <= o[0] or box[0] >= o[2] or box[3] <= o[1] or box[1] >= o[3]
+                        for j, o in enumerate(boxes + markers) if not (j >= len(boxes) and j - len(boxes) == i))
+            if inside and clear:
+                boxes.append(box)
+                out[i] = spot
+                break
+    return out
+
+
 def rate_distortion_chart(
     betas: Sequence[float],
     rates: Sequence[float],
     distortions: Sequence[float],
     chosen: int | None = None,
-    kl_only: tuple[float, float] | None = None,
     likelihood: str = "",
     height: int = 400,
     rate_std: Sequence[float] | None = None,
     distortion_std: Sequence[float] | None = None,
+    extra: Sequence[tuple[str, float, float]] = (),
+    narrowest: float = 300.0,
 ) -> go.Figure:
     """Reconstruction (distortion) against KL (rate) for a beta sweep, one point per beta.
 
-    betas/rates/distortions: per model, in the same order (sorted by beta here);
-    chosen: index (into the inputs) of the point to highlight; kl_only: (rate, distortion)
-    of the model trained on the KL term alone, drawn as its own marker (pinned to the top edge,
-    value in its label, when it lies far above the sweep); rate_std / distortion_std: the
-    seed-to-seed standard deviations, drawn as error bars (NaN: none for that point).
-    β = 0 is labelled as the reconstruction-only end of the curve.
+    betas/rates/distortions: per model, in the same order (sorted by beta here); chosen: index
+    (into the inputs) of the point to highlight; rate_std / distortion_std: the seed-to-seed
+    standard deviations, drawn as error bars (NaN: none for that point); extra: (label, rate,
+    distortion) of other models drawn beside the sweep (the visitor's own). The rate axis is
+    logarithmic (β = 0 has tens of times the rate of β = 1). β labels are placed so that none
+    overlaps another on a plot ``narrowest`` pixels wide (a phone); a label without room is left
+    to the hover.
     """
     if not len(betas) == len(rates) == len(distortions):
         raise ValueError("betas, rates and distortions must have the same length")
     order = np.argsort(np.asarray(betas, dtype=float), kind="stable")
     b = np.asarray(betas, dtype=float)[order]
-    r = np.asarray(rates, dtype=float)[order]
+    r = np.maximum(np.asarray(rates, dtype=float)[order], 1e-3)
     d = np.asarray(distortions, dtype=float)[order]
-    labels = ["β=0: reconstruction only" if v == 0 else f"β={v:g}" for v in b]
     errors = {}
     for axis, std in (("error_x", rate_std), ("error_y", distortion_std)):
         if std is not None and len(std) == len(b) and np.isfinite(np.asarray(std, dtype=float)).any():
             errors[axis] = dict(type="data", array=np.nan_to_num(np.asarray(std, dtype=float)[order]),
                                 visible=True, thickness=1.2, width=4)
+    xs = np.log10(np.concatenate([r, [max(e[1], 1e-3) for e in extra]]))
+    ys = np.concatenate([d, [e[2] for e in extra]])
+    x_lo, x_hi = float(xs.min()), float(xs.max())
+    x_pad = 0.12 * max(x_hi - x_lo, 0.3)
+    x_range = [x_lo - x_pad, x_hi + x_pad]
+    lo, hi = float(ys.min()), float(ys.max())
+    y_pad = 0.15 * (hi - lo) if hi > lo else max(1.0, 0.05 * abs(hi))
+    y_range = [lo - y_pad, hi + y_pad]
+    texts = [f"β={v:g}" for v in b]
+    chosen_sorted = None if chosen is None else int(np.flatnonzero(order == chosen)[0])
+    spots = _label_positions((np.log10(r) - x_range[0]) / (x_range[1] - x_range[0]),
+                             (d - y_range[0]) / (y_range[1] - y_range[0]), texts, narrowest, height - 110,
+                             keep=chosen_sorted)
     traces = [go.Scatter(
-        x=r, y=d, mode="lines+markers+text", name="beta sweep" + (" (± 1 s.d. over seeds)" if errors else ""),
-        text=labels, textposition="top right", line=dict(color=CLASS_COLORS[0]), marker=dict(size=9),
-        customdata=b, hovertemplate="β=%{customdata:g}<br>KL %{x:.2f}<br>reconstruction %{y:.1f}<extra></extra>",
-        **errors,
+        x=r, y=d, mode="lines+markers", name="β sweep" + (" (± 1 s.d. over seeds)" if errors else ""),
+        line=dict(color=CLASS_COLORS[0]), marker=dict(size=9), customdata=b,
+        hovertemplate="β=%{customdata:g}<br>KL %{x:.2f}<br>reconstruction %{y:.1f}<extra></extra>", **errors,
+    ), go.Scatter(
+        x=[r[i] for i, s in enumerate(spots) if s], y=[d[i] for i, s in enumerate(spots) if s], mode="text",
+        text=[texts[i] for i, s in enumerate(spots) if s], textposition=[s for s in spots if s],
+        showlegend=False, hoverinfo="skip", name="β labels",
     )]
     if chosen is not None:
         traces.append(go.Scatter(
-            x=[rates[chosen]], y=[distortions[chosen]], mode="markers", name=f"chosen: β={betas[chosen]:g}",
+            x=[max(rates[chosen], 1e-3)], y=[distortions[chosen]], mode="markers", name=f"chosen: β={betas[chosen]:g}",
             marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(color=HIGHLIGHT, width=3)),
             hovertemplate=f"chosen β={betas[chosen]:g}<extra></extra>",
         ))
-    lo, hi = (float(d.min()), float(d.max())) if len(d) else (0.0, 1.0)
-    y_pad = 0.1 * (hi - lo) if hi > lo else max(1.0, 0.05 * abs(hi))
-    y_range = [lo - y_pad, hi + 2 * y_pad]
-    if kl_only is not None:
-        # Without a reconstruction term the distortion is far above the sweep's: keep the sweep
-        # readable and pin the point to the top edge, its value in the label.
-        off_scale = kl_only[1] > y_range[1]
+    if extra:
         traces.append(go.Scatter(
-            x=[kl_only[0]], y=[min(kl_only[1], y_range[1] - 0.3 * y_pad)], mode="markers+text",
-            name="KL only (no reconstruction term)", customdata=[kl_only[1]], textposition="middle right",
-            text=[f"KL only (no reconstruction term): {kl_only[1]:.0f} nats ↑" if off_scale
-                  else "KL only (no reconstruction term)"],
-            marker=dict(symbol="triangle-up" if off_scale else "x", size=12, color="black"),
-            hovertemplate="KL only<br>KL %{x:.2f}<br>reconstruction %{customdata:.1f}<extra></extra>",
+            x=[max(e[1], 1e-3) for e in extra], y=[e[2] for e in extra], mode="markers", name="your models",
+            marker=dict(symbol="diamond", size=11, color=CLASS_COLORS[1], line=dict(color="black", width=1)),
+            text=[e[0] for e in extra],
+            hovertemplate="%{text}<br>KL %{x:.2f}<br>reconstruction %{y:.1f}<extra></extra>",
         ))
-    lik = f", {likelihood}" if likelihood else ""
-    xs = list(r) + ([kl_only[0]] if kl_only is not None else [])
-    pad = 0.06 * max(max(xs, default=1.0), 1e-3)
+    layout = _base_layout(height)
+    layout["margin"] = dict(l=10, r=10, t=40, b=10)
+    lik = f" ({likelihood})" if likelihood else ""
     return go.Figure(traces, dict(
-        _base_layout(height),
-        xaxis=dict(title=dict(text=f"rate: test KL(q(z|x) ‖ p(z)), {NATS}"),
-                   range=[-pad, max(xs, default=1.0) + 2 * pad]),
-        yaxis=dict(title=dict(text=f"distortion: test reconstruction −log p(x|z), {NATS}{lik}"), range=y_range),
+        layout,
+        xaxis=dict(title=dict(text="rate: KL, nats (log scale)"), type="log", range=x_range, automargin=True),
+        yaxis=dict(title=dict(text=f"distortion: reconstruction, nats{lik}"), range=y_range, automargin=True),
     ))
 
 
-def kl_per_dim_bars(
-    kl_by_label: Mapping[str, Sequence[float]],
-    chosen: str | None = None,
-    threshold: float = ACTIVE_UNIT_THRESHOLD,
-    height: int = 300,
-) -> go.Figure:
-    """Per-dimension KL, one panel per model (e.g. per beta), dims sorted by KL, largest first.
+def kl_per_dim_heatmap(kl_by_label: Mapping[str, Sequence[float]], chosen: str | None = None,
+                       threshold: float = ACTIVE_UNIT_THRESHOLD, height: int | None = None) -> go.Figure:
+    """Per-dimension KL of each model (a row per beta), each row's dims sorted by KL, largest first.
 
-    Bars above ``threshold`` (nats) are active units; the rest are drawn grey. The panel of
-    ``chosen`` is coloured, the others muted. Log scale, so the threshold line is visible.
+    One heatmap instead of a panel per beta, so it reads at phone width: the colour is log10 of the
+    KL, and dims at or below ``threshold`` (inactive units) are blank. Each row's label counts its
+    active units; the ``chosen`` row's label is bold.
     """
     labels = list(kl_by_label)
     if not labels:
         raise ValueError("kl_by_label is empty")
-    floor = threshold / 10
-    layout = _base_layout(height, legend=False)
-    layout["margin"]["t"] = 30
-    traces, shapes, titles = [], [], []
-    for k, (label, domain) in enumerate(zip(labels, _panels(len(labels), 0.03))):
-        kl = np.asarray(kl_by_label[label], dtype=float)
-        order = np.argsort(-kl, kind="stable")
-        active = kl[order] > threshold
-        strong = chosen is None or label == chosen
-        colors = [(HIGHLIGHT if strong else "#e8a3a3") if a else MUTED for a in active]
-        shown = plotly_text(label)
-        traces.append(go.Bar(
-            x=[f"z{i}" for i in order], y=np.maximum(kl[order], floor), marker_color=colors, name=shown,
-            showlegend=False, customdata=kl[order], xaxis=_ref(k, "x"), yaxis=_ref(k, "y"),
-            hovertemplate=f"{shown}<br>%{{x}}: KL %{{customdata:.4f}} nats<extra></extra>",
-        ))
-        layout[_axis(k, "x")] = dict(domain=domain, anchor=_ref(k, "y"), tickfont=dict(size=9),
-                                     title=dict(text="latent dim (sorted)"))
-        layout[_axis(k, "y")] = dict(anchor=_ref(k, "x"), type="log", dtick=1, exponentformat="power",
-                                     **({"title": dict(text=f"test KL per dim, {NATS}")} if k == 0
-                                        else {"matches": "y", "showticklabels": False}))
-        shapes.append(dict(type="line", xref=f"{_ref(k, 'x')} domain", x0=0, x1=1, yref=_ref(k, "y"),
-                           y0=threshold, y1=threshold, line=dict(color="black", dash="dot", width=1)))
-        titles.append(dict(text=_kl_title(label, kl, threshold, label == chosen), x=sum(domain) / 2, y=1.0,
-                           xref="paper", yref="paper", xanchor="center", yanchor="bottom", showarrow=False))
-    return go.Figure(traces, dict(layout, shapes=shapes, annotations=titles))
-
-
-def _kl_title(label: str, kl: Sequence[float], threshold: float, chosen: bool) -> str:
-    n_active = int(sum(v > threshold for v in kl))
-    text = f"{plotly_text(label)}: {n_active}/{len(kl)} active"
-    return f"<b>{text}</b>" if chosen else text
+    width = max(len(kl_by_label[k]) for k in labels)
+    z = np.full((len(labels), width), np.nan)
+    for row, label in enumerate(labels):
+        kl = np.sort(np.asarray(kl_by_label[label], dtype=float))[::-1]
+        z[row, : len(kl)] = np.where(kl > threshold, np.log10(np.maximum(kl, threshold)), np.nan)
+    names = [f"{plotly_text(label)} · {int(np.sum(np.asarray(kl_by_label[label]) > threshold))} active"
+             for label in labels]
+    ticks = [f"<b>{n}</b>" if label == chosen else n for n, label in zip(names, labels)]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[str(i + 1) for i in range(width)], y=ticks, colorscale="Reds", xgap=1, ygap=1,
+        zmin=np.log10(threshold), colorbar=dict(title=dict(text="log10 KL"), thickness=10, len=0.9),
+        customdata=np.power(10, z), hovertemplate="%{y}<br>rank %{x}: KL %{customdata:.3f} nats<extra></extra>",
+    ), dict(_base_layout(height or 60 + 26 * len(labels), legend=False)))
+    fig.update_xaxes(title=dict(text="latent dims, sorted by KL (blank: inactive, ≤ 0.01 nats)"), automargin=True)
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    return fig
 
 
 def history_chart(history: Sequence[Mapping], height: int = 300, likelihood: str = "") -> go.Figure:

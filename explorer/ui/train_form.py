@@ -11,7 +11,7 @@ from typing import NamedTuple
 import streamlit as st
 
 from core.card import KIND_LABELS
-from core.data import DATASET_NAMES, Dataset
+from core.data import DATASET_NAMES, Dataset, default_likelihood
 from core.losses import LIKELIHOODS
 from core.models import MODEL_KINDS
 from core.runspec import RunSpec
@@ -95,8 +95,8 @@ def pick_data(busy: bool = False) -> DataChoice:
     return DataChoice(data, size, grayscale, upload, folder)
 
 
-def pick_run(busy: bool = False) -> RunSpec:
-    """Section 2: the model and how to train it."""
+def pick_run(data: Dataset | str, busy: bool = False) -> RunSpec:
+    """Section 2: the model and how to train it; the likelihood defaults to the one ``data`` suits."""
     c1, c2, c3, c4 = st.columns(4)
     kind = c1.selectbox("Model", MODEL_KINDS, index=3, format_func=KIND_LABELS.get, key="train_kind", disabled=busy)
     latent_dim = c2.number_input("Latent dimension", 1, 512, 2, key="train_dim", disabled=busy)
@@ -107,8 +107,10 @@ def pick_run(busy: bool = False) -> RunSpec:
         likelihood = "gaussian"
         c4.markdown("Likelihood p(x|z)  \nGaussian (squared error): fixed for linear models")
     else:
-        likelihood = c4.radio("Likelihood p(x|z)", LIKELIHOODS, horizontal=True, key="train_likelihood",
-                              disabled=busy, format_func=str.capitalize,
+        suited = default_likelihood(data.name if isinstance(data, Dataset) else "")
+        # Keyed by the suited likelihood: picking faces brings the Gaussian back (a Bernoulli VAE collapses on them).
+        likelihood = c4.radio("Likelihood p(x|z)", LIKELIHOODS, index=LIKELIHOODS.index(suited), horizontal=True,
+                              key=f"train_likelihood_{suited}", disabled=busy, format_func=str.capitalize,
                               help="Bernoulli (cross-entropy) suits near-binary images like digits; Gaussian with "
                                    "fixed variance c = 0.01 (squared error) suits grey-level images like faces.")
     defaults = RunSpec.for_kind(kind, 2)  # each kind's settings that converge (core.train.KIND_DEFAULTS)

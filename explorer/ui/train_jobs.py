@@ -98,6 +98,9 @@ def show_job(job: training.TrainingJob, live: bool = False) -> None:
         st.success(f"Saved **{view.name}** in {view.seconds:.0f} s: test reconstruction "
                    f"{analysis.fmt(m.get('reconstruction'))} nats per image ({Card.of(view.card).training_label}). "
                    "Pick it in the sidebar of any page.")
+        collapse = Card.of(view.card).collapse
+        if collapse:
+            st.warning(collapse[0].upper() + collapse[1:], icon="⚠️")
         download_checkpoint(job.spec.out, view.name, key=f"train_download_{key}")
     elif view.phase == "cancelled":
         st.info(view.message)
