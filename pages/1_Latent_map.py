@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from explorer.logic import spaces, uploads
+from explorer.logic import analysis, spaces, uploads
 
 from explorer.ui import downloads, draw_section, explore, mapview, sidebar, sliders
 
@@ -16,7 +16,7 @@ st.markdown(
     "(the ellipses) and its KL term pulls them all into the N(0, I) prior (the dashed circles). "
     "Click a point to see the image it came from."
 )
-selection = explore.require_model(default="mnist-vae-2")
+selection = explore.require_model(default=analysis.opening_model("mnist-vae-2"))
 model, d = selection.model, selection.model.latent_dim
 st.caption(sidebar.units_caption(selection.card) + " Axes in latent units.")
 codes = explore.codes(selection)
@@ -32,9 +32,11 @@ def map_and_details() -> None:
         mode = next(controls).radio("Axes", list(mapview.AXES_MODES), format_func=mapview.AXES_MODES.get,
                                     key="map_axes", disabled=codes is None)
         if mode == "dims":
-            names = explore.dim_names(d)
-            dx = next(controls).selectbox("Horizontal", range(d), 0, format_func=names.__getitem__, key=f"map_dx_{d}")
-            dy = next(controls).selectbox("Vertical", range(d), 1, format_func=names.__getitem__, key=f"map_dy_{d}")
+            names, top = explore.dim_names(d), analysis.map_dims(selection.card)  # the two with the most KL
+            dx = next(controls).selectbox("Horizontal", range(d), top[0], format_func=names.__getitem__,
+                                          key=f"map_dx_{selection.name}")
+            dy = next(controls).selectbox("Vertical", range(d), top[1], format_func=names.__getitem__,
+                                          key=f"map_dy_{selection.name}")
             if dx == dy:
                 st.warning("Pick two different dims.")
                 return

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from explorer.logic import draws, manifold_figures, spaces
+from explorer.logic import analysis, draws, manifold_figures, spaces
 
 from explorer.ui import downloads, explore, loaders, sidebar
 
@@ -16,7 +16,7 @@ st.markdown(
     "packs its codes into the prior so that the grid stays on the data. Under each grid: what a judge that no "
     "autoencoder trained measures on the default grid, and in 2-D on the holes between the codes."
 )
-selection = explore.require_model(default="mnist-vae-2")
+selection = explore.require_model(default=analysis.opening_model("mnist-vae-2"))
 model = selection.model
 d = model.latent_dim
 st.caption(sidebar.units_caption(selection.card) + " Axes in latent units: the code the decoder reads.")
@@ -82,10 +82,12 @@ def grid_and_density() -> None:
         return
     dims, base_index = (0, 1), None
     if d > 2:
-        names = explore.dim_names(d)
+        names, top = explore.dim_names(d), analysis.map_dims(selection.card)  # the two with the most KL
         c1, c2, c3, c4 = st.columns(4)
-        dx = c1.selectbox("Horizontal dim", range(d), index=0, format_func=names.__getitem__, key=f"manifold_dx_{d}")
-        dy = c2.selectbox("Vertical dim", range(d), index=1, format_func=names.__getitem__, key=f"manifold_dy_{d}")
+        dx = c1.selectbox("Horizontal dim", range(d), index=top[0], format_func=names.__getitem__,
+                          key=f"manifold_dx_{selection.name}")
+        dy = c2.selectbox("Vertical dim", range(d), index=top[1], format_func=names.__getitem__,
+                          key=f"manifold_dy_{selection.name}")
         if dx == dy:
             st.warning("Pick two different dims.")
             return

@@ -419,3 +419,20 @@ def test_pages_work_without_the_data(monkeypatch, page):
         assert any("decode(z)" in img.captions for img in at.image)
     else:
         assert figures_of(at)
+
+
+@pytest.mark.parametrize("page", [MAP, MANIFOLD, SLIDERS])
+def test_faces_open_on_their_most_expressive_vae_and_its_most_informative_dims(page):
+    """Frey once opened on frey-ae-2, and frey-vae-8's Manifold on z0/z1, unused dims (a thin line)."""
+    need("frey-vae-8")
+    at = AppTest.from_file(page, default_timeout=TIMEOUT)
+    at.session_state["picked_dataset"] = "frey"
+    at.run()
+    assert_ok(at)
+    card = next(c for c in loaders.all_cards() if c.name == "frey-vae-8")
+    assert at.selectbox(key="model_picker").value == "frey-vae-8"
+    kl = card.metrics["kl_per_dim"]
+    top = sorted(range(len(kl)), key=lambda d: -kl[d])[:2]
+    shown = [s.value for s in at.selectbox if s.label in ("Horizontal", "Vertical", "Horizontal dim", "Vertical dim")]
+    if page != SLIDERS:
+        assert shown == top and min(kl[d] for d in shown) > 0.01  # both dims carry information

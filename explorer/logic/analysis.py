@@ -67,6 +67,23 @@ def larger_model(cards: list[Card | dict], card: Card | dict) -> Card | None:
                default=None)
 
 
+def most_expressive_vae(cards: list[Card | dict], max_dims: int | None = None) -> Card | None:
+    """A dataset's plain VAE (beta 1, with reconstruction) with the most latent dims (up to
+    ``max_dims``), shipped before trained: the model a page opens a dataset on (frey-vae-8)."""
+    vaes = [c for c in map(Card.of, cards) if c.variational and c.is_plain
+            and (max_dims is None or c.latent_dim <= max_dims)]
+    return max(vaes, key=lambda c: (c.latent_dim, c.origin == "shipped"), default=None)
+
+
+def opening_model(preferred: str):
+    """A model picker's default: ``preferred`` where the dataset has it (mnist-vae-2, the page's
+    lesson in two dims), else the dataset's most expressive VAE, else its first model."""
+    def choose(cards: list[Card]) -> Card | None:
+        named = next((c for c in cards if c.name == preferred), None)
+        return named or most_expressive_vae(cards) or (cards[0] if cards else None)
+    return choose
+
+
 def latent_dims_with(cards: list[Card | dict], dataset: str, min_kinds: int = 2) -> list[int]:
     """Latent dims of ``dataset`` at which at least ``min_kinds`` kinds of model exist, ascending."""
     kinds: dict[int, set[str]] = {}

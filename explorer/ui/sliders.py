@@ -17,7 +17,7 @@ import torch
 
 from core.card import Card
 from core.latent import prior_samples, traversal
-from explorer.logic import images, plaintext, spaces
+from explorer.logic import analysis, images, plaintext, spaces
 from explorer.ui import explore, loaders
 from explorer.ui.sidebar import Selection
 
@@ -41,10 +41,8 @@ def starts(link: np.ndarray | None) -> tuple[str, ...]:
 
 
 def most_expressive_vae(cards: list[Card]) -> Card | None:
-    """The model a dataset's sliders open on: its plain VAE (beta 1, with reconstruction) with the
-    most latent dims the page can show (frey-vae-8, mnist-vae-16), shipped before trained."""
-    vaes = [c for c in cards if c.variational and c.is_plain and c.latent_dim <= MAX_DIMS]
-    return max(vaes, key=lambda c: (c.latent_dim, c.origin == "shipped"), default=None)
+    """The model a dataset's sliders open on: its most expressive VAE the page can show (frey-vae-8, mnist-vae-16)."""
+    return analysis.most_expressive_vae(cards, MAX_DIMS)
 
 
 def start_label(start: str, model) -> str:
