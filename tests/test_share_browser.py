@@ -158,13 +158,13 @@ def test_the_link_box_url_opens_the_same_view_in_a_new_session(page, browser, se
 
 @pytest.mark.timeout(180)
 def test_beta_link_sets_the_slider(page, server):
-    need("mnist-vae-2", "mnist-vae-2-beta4")
+    need("mnist-vae-16", "mnist-vae-16-beta4")  # the page opens MNIST on its seed-measured 16-D sweep
     open_app(page, server, "Beta_and_tradeoff?beta=4")
     slider = page.locator('[data-testid="stMain"] [data-testid="stSlider"]').filter(
         has=page.locator('[data-testid="stWidgetLabel"]', has_text="β")).first
     assert slider.locator('[data-testid="stSliderThumbValue"]').first.inner_text().strip() == "4"
-    assert "mnist-vae-2-beta4" in page.locator('[data-testid="stMain"]').inner_text()
-    assert query(page) == {"model": "mnist-vae-2-beta4", "beta": "4"}
+    assert "mnist-vae-16-beta4" in page.locator('[data-testid="stMain"]').inner_text()
+    assert query(page) == {"model": "mnist-vae-16-beta4", "beta": "4"}
     assert not notes(page)
     assert_no_errors(page, "Beta page from a link")
 

@@ -81,8 +81,10 @@ def path_measures_chart(rows: Mapping[str, tuple[Sequence[float], Sequence[float
 
 
 # Where a point's β label may go, tried in order until it overlaps no other label or point.
-_LABEL_SPOTS = (("top center", 0, 1), ("bottom center", 0, -1), ("middle right", 1, 0), ("middle left", -1, 0),
-                ("top right", 1, 1), ("bottom left", -1, -1), ("top left", -1, 1), ("bottom right", 1, -1))
+# A descending curve runs from top left to bottom right, so the spots across it come first.
+_LABEL_SPOTS = (("top right", 1, 1), ("bottom left", -1, -1), ("middle right", 1, 0), ("middle left", -1, 0),
+                ("top center", 0, 1), ("bottom center", 0, -1), ("top left", -1, 1), ("bottom right", 1, -1))
+_LABEL_OFFSET = 20  # px: the label trace's invisible marker, which Plotly offsets the text by (half of it)
 
 
 def _label_positions(x: np.ndarray, y: np.ndarray, texts: Sequence[str], width: float, height: float,
@@ -90,9 +92,9 @@ def _label_positions(x: np.ndarray, y: np.ndarray, texts: Sequence[str], width: 
     """A textposition per point whose label overlaps no other label or marker on a plot of
     ``width`` x ``height`` pixels (x, y already in [0, 1] of the axes), or None: no label there
     (its β stays in the hover). ``keep``: the point labelled first (the chosen β)."""
-    char_w, text_h, gap = 6.5, 13.0, 7.0
+    char_w, text_h, gap = 7.0, 14.0, _LABEL_OFFSET / 2
     px, py = x * width, y * height
-    markers = [(a - 5, b - 5, a + 5, b + 5) for a, b in zip(px, py)]
+    markers = [(a - r, b - r, a + r, b + r) for i, (a, b) in enumerate(zip(px, py)) for r in [9 if i == keep else 5]]
     boxes: list[tuple[float, float, float, float]] = []
     out: list[str | None] = [None] * len(x)
     order = ([keep] if keep is not None else []) + [i for i in range(len(x)) if i != keep]
@@ -163,9 +165,9 @@ def rate_distortion_chart(
         line=dict(color=CLASS_COLORS[0]), marker=dict(size=9), customdata=b,
         hovertemplate="β=%{customdata:g}<br>KL %{x:.2f}<br>reconstruction %{y:.1f}<extra></extra>", **errors,
     ), go.Scatter(
-        x=[r[i] for i, s in enumerate(spots) if s], y=[d[i] for i, s in enumerate(spots) if s], mode="text",
+        x=[r[i] for i, s in enumerate(spots) if s], y=[d[i] for i, s in enumerate(spots) if s], mode="markers+text",
         text=[texts[i] for i, s in enumerate(spots) if s], textposition=[s for s in spots if s],
-        showlegend=False, hoverinfo="skip", name="β labels",
+        marker=dict(size=_LABEL_OFFSET, opacity=0), showlegend=False, hoverinfo="skip", name="β labels",
     )]
     if chosen is not None:
         traces.append(go.Scatter(
@@ -185,7 +187,8 @@ def rate_distortion_chart(
     lik = f" ({likelihood})" if likelihood else ""
     return go.Figure(traces, dict(
         layout,
-        xaxis=dict(title=dict(text="rate: KL, nats (log scale)"), type="log", range=x_range, automargin=True),
+        xaxis=dict(title=dict(text="rate: KL, nats (log scale)"), type="log", range=x_range, dtick=1,
+                   automargin=True),
         yaxis=dict(title=dict(text=f"distortion: reconstruction, nats{lik}"), range=y_range, automargin=True),
     ))
 
