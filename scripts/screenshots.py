@@ -13,7 +13,8 @@ digits first (into a temporary folder), so it shows the loss curves and the late
 Viewport 1280 x 900, full page (the viewport grows to the page's height for the shot).
 After the Latent map, a "7" is drawn and the map dragged: docs/images/draw.png and drag.png
 (the draw-and-drag component), and the whole page with the drawing sent at 1400 and 390 px:
-docs/images/latent_map_draw_1400.png, latent_map_draw_390.png (--no-draw skips them).
+docs/images/latent_map_draw_1400.png, latent_map_draw_390.png (--no-draw skips them). The Beta page at
+1400 and 390 px: docs/images/beta_1400.png, beta_390.png (``--pages beta`` takes only those).
 """
 
 from __future__ import annotations
@@ -119,6 +120,19 @@ def draw_page_shots(browser, url: str, out: Path, model: str) -> list[Path]:
     return shots
 
 
+def beta_shots(browser, url: str, out: Path) -> list[Path]:
+    """The whole Beta page at each of DRAW_WIDTHS (docs/images/beta_<width>.png): the curve's β
+    labels, the per-dimension KL rows and the axis titles readable on a projector and a phone."""
+    shots = []
+    for width in DRAW_WIDTHS:
+        page = new_app_page(browser, {"width": width, "height": 900})
+        open_app(page, url, "Beta_and_tradeoff", timeout=180_000)
+        settle(page)
+        shots.append(full_page_screenshot(page, out / f"beta_{width}.png"))
+        page.close()
+    return shots
+
+
 def faces_shot(browser, url: str, out: Path) -> Path:
     """The Frey faces on the Latent sliders page, opened by a share link in a fresh session
     (docs/images/frey_sliders.png): faces work offline on the shipped data and 8-D VAE."""
@@ -180,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  wrote {faces_shot(browser, url, out.parent)}")
         if args.faces_only:
             return 0
+        if not args.pages or "beta" in args.pages:
+            for shot in beta_shots(browser, url, out.parent):
+                print(f"  wrote {shot}")
         if not args.pages or "lesson" in args.pages:
             for shot in lesson_shots(browser, url, out.parent):
                 print(f"  wrote {shot}")
