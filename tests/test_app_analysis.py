@@ -291,3 +291,29 @@ def test_train_page_offers_each_kinds_converging_defaults(kind):
     assert at.number_input(key=f"train_epochs_{kind}").value == KIND_DEFAULTS[kind]["epochs"]
     assert at.number_input(key=f"train_lr_{kind}").value == pytest.approx(KIND_DEFAULTS[kind]["lr"])
     assert any("schedule" in c.value for c in at.caption)
+
+
+@needs_shipped
+def test_a_vae_trained_here_joins_the_sweep_of_its_data_and_dimension_or_the_page_says_why(trained_here):
+    import torch
+
+    from core.checkpoints import save_checkpoint
+    from core.models import ModelConfig, build_model
+
+    published = trained_here.parent / "published"
+    torch.manual_seed(0)
+    for name, dim, kl, recon in (("mine-beta3", 2, 3.0, 158.0), ("mine-3d", 3, 9.0, 140.0)):
+        model = build_model(ModelConfig(kind="vae", image_shape=(1, 28, 28), latent_dim=dim, hidden=(8,)))
+        save_checkpoint(model, published / name, {
+            "dataset": {"name": "mnist", "n_test": 10000, "image_shape": [1, 28, 28]},
+            "train_config": {"beta": 3.0, "reconstruction_weight": 1.0}, "beta": 3.0,
+            "metrics": {"kl": kl, "reconstruction": recon, "kl_per_dim": [kl / dim] * dim}})
+    at = page("5_Beta_and_tradeoff.py")
+    at.selectbox(key="beta_sweep_mnist").set_value("mnist-vae-2").run()
+    assert not at.exception, [e.value for e in at.exception]
+    curve = figure_with(at, "your models")
+    (mine,) = [t for t in curve["data"] if t["name"] == "your models"]
+    assert list(mine["text"]) == ["mine-beta3"] and values(mine["y"])[0] == 158.0
+    captions = " ".join(c.value for c in at.caption)
+    assert "**mine-beta3** (β = 3)" in captions
+    assert "Not on this curve: **mine-3d** is a 3-D VAE on mnist; this sweep is 2-D on mnist." in captions
