@@ -161,8 +161,7 @@ def _add_posterior_metrics(metrics: Metrics, model: LatentModel, images: torch.T
     if not (model.variational and model.latent_dim == 2):
         raise ValueError("quadrature needs a VAE with 2 latent dims")
     log_px, change = quadrature_log_likelihood(model, images)
-    with torch.enable_grad():
-        opt_mean, opt_logvar = optimise_posterior(model, images, seed=seed)
+    opt_mean, opt_logvar = optimise_posterior(model, images, seed=seed)
     mean, logvar = model.encode(images)
     encoder = -elbo_of(model, images, mean, logvar, seed=seed).mean().item()
     optimised = -elbo_of(model, images, opt_mean, opt_logvar, seed=seed).mean().item()

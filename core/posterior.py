@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.losses import gaussian_log_density, kl_divergence, reconstruction_nll
+from core.losses import gaussian_log_density, kl_divergence, kl_per_dimension, reconstruction_nll
 from core.models import LatentModel
 
 DECODE_CHUNK = 8192  # codes decoded at once: 8,192 x 784 pixels of float32 is 26 MB
@@ -35,8 +35,9 @@ QUADRATURE_INTERVALS = 24  # intervals per side of the base grid; the check doub
 MAX_INTERVALS = 192
 ELBO_SAMPLES = 1024
 OPTIMISER_SAMPLES = 32
-OPTIMISER_STEPS = 150
-OPTIMISER_LR = 0.05
+OPTIMISER_STEPS = 60
+OPTIMISER_LR = 0.5
+ADAM_BETAS = (0.9, 0.999)
 
 
 @torch.no_grad()
@@ -202,25 +203,27 @@ def optimise_posterior(model: LatentModel, images: torch.Tensor, steps: int = OP
     independent: summing their ELBOs gives each one its own gradient.
     """
     model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    try:
-        with torch.no_grad():
-            mean0, logvar0 = model.encode(images)
-        sigma0 = torch.exp(0.5 * logvar0)
-        u = torch.zeros_like(mean0, requires_grad=True)
-        v = torch.zeros_like(logvar0, requires_grad=True)
-        eps = standard_normal_points(samples, mean0.shape[1], seed)
-        optimiser = torch.optim.Adam([u, v], lr=lr)
-        for _ in range(steps):
-            optimiser.zero_grad()
-            loss = -elbo(model, images, mean0 + sigma0 * u, logvar0 + v, eps).sum()
-            loss.backward()
-            optimiser.step()
-        return (mean0 + sigma0 * u).detach(), (logvar0 + v).detach()
-    finally:
-        for p in model.parameters():
-            p.requires_grad_(True)
+    with torch.no_grad():
+        mean0, logvar0 = model.encode(images)
+    sigma0 = torch.exp(0.5 * logvar0)
+    params = torch.zeros(2, *mean0.shape, requires_grad=True)  # (u, v)
+    eps = standard_normal_points(samples, mean0.shape[1], seed)
+    first, second = torch.zeros_like(params), torch.zeros_like(params)
+    with torch.enable_grad():
+        for step in range(1, steps + 1):
+            loss = -elbo(model, images, mean0 + sigma0 * params[0], logvar0 + params[1], eps).sum()
+            # gradients for (u, v) only: the model's weights (shared by every session) get no .grad
+            (grad,) = torch.autograd.grad(loss, [params])
+            # Adam (Kingma & Ba, 2015) written out: torch.optim's first step imports torch._dynamo,
+            # seconds on a first click; the step size decays along a half cosine to settle on the optimum
+            first.mul_(ADAM_BETAS[0]).add_(grad, alpha=1 - ADAM_BETAS[0])
+            second.mul_(ADAM_BETAS[1]).addcmul_(grad, grad, value=1 - ADAM_BETAS[1])
+            size = lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / steps))
+            with torch.no_grad():
+                params -= size * (first / (1 - ADAM_BETAS[0] ** step)) / (
+                    (second / (1 - ADAM_BETAS[1] ** step)).sqrt() + 1e-8)
+    u, v = params.detach()
+    return (mean0 + sigma0 * u).detach(), (logvar0 + v).detach()
 
 
 # ---- importance weighting -------------------------------------------------------------------
@@ -291,7 +294,67 @@ def iwae_curve(log_weights: np.ndarray, ks, max_repeats: int = 50) -> IwaeCurve:
     return IwaeCurve(ks_, means, stds, reps)
 
 
+# ---- one image, everything at once (the Latent map's posterior panel) ---------------------------
+
+PANEL_ELBO_SAMPLES = 256
+IWAE_POOL = 20_000  # log weights per image: 4 disjoint groups at k = 5,000, 50 at k <= 400
+
+
+@dataclass
+class ImagePosterior:
+    """What the posterior panel shows for one image, in nats."""
+
+    encoder_mean: np.ndarray  # (D,) q(z|x) from the encoder
+    encoder_logvar: np.ndarray  # (D,)
+    optimised_mean: np.ndarray  # (D,) the best diagonal Gaussian found for this image
+    optimised_logvar: np.ndarray  # (D,)
+    elbo_encoder: float
+    elbo_optimised: float
+    kl_per_dim: np.ndarray  # (D,) KL(q(z|x) || N(0, 1)) of the encoder's q per dim: the image's information budget
+    true: TruePosterior | None  # 2-D models only
+
+    @property
+    def log_px(self) -> float | None:
+        return None if self.true is None else self.true.log_px
+
+    @property
+    def amortization_gap(self) -> float:
+        """What the encoder gives up by serving every image with one network: optimised - encoder ELBO."""
+        return self.elbo_optimised - self.elbo_encoder
+
+    @property
+    def approximation_gap(self) -> float | None:
+        """What the diagonal Gaussian family gives up: log p(x) - the optimised ELBO (2-D only)."""
+        return None if self.true is None else self.true.log_px - self.elbo_optimised
+
+
+def image_posterior(model: LatentModel, x: torch.Tensor, seed: int = 0,
+                    elbo_samples: int = PANEL_ELBO_SAMPLES) -> ImagePosterior:
+    """The encoder's q, the optimised q, their ELBOs (the same fixed samples for both) and, for a
+    2-D model, the true posterior by quadrature, for one image x (C, H, W)."""
+    model.eval()
+    images = x[None]
+    with torch.no_grad():
+        mean, logvar = model.encode(images)
+    opt_mean, opt_logvar = optimise_posterior(model, images, seed=seed)
+    encoder, optimised = (elbo_of(model, images, m, v, samples=elbo_samples, seed=seed)[0].item()
+                          for m, v in ((mean, logvar), (opt_mean, opt_logvar)))
+    true = true_posterior(model, x, mean[0].numpy(), logvar[0].numpy()) if model.latent_dim == 2 else None
+    return ImagePosterior(mean[0].numpy(), logvar[0].numpy(), opt_mean[0].numpy(), opt_logvar[0].numpy(),
+                          encoder, optimised, kl_per_dimension(mean, logvar)[0].numpy(), true)
+
+
+def iwae_pool(model: LatentModel, x: torch.Tensor, size: int = IWAE_POOL, seed: int = 0) -> np.ndarray:
+    """``size`` log importance weights (size,) of one image x (C, H, W), z ~ the encoder's q; cut it with iwae_curve."""
+    model.eval()
+    with torch.no_grad():
+        mean, logvar = model.encode(x[None])
+    generator = torch.Generator().manual_seed(seed)
+    return log_importance_weights(model, x[None], mean, logvar, size, generator)[:, 0].double().numpy()
+
+
 __all__ = [
     "log_joint", "TruePosterior", "true_posterior", "quadrature_log_likelihood", "standard_normal_points", "elbo",
     "elbo_of", "optimise_posterior", "log_importance_weights", "iwae_log_likelihood", "IwaeCurve", "iwae_curve",
+    "ImagePosterior", "image_posterior", "iwae_pool",
 ]

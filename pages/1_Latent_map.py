@@ -5,7 +5,7 @@ import streamlit as st
 
 from explorer.logic import analysis, spaces, uploads
 
-from explorer.ui import downloads, draw_section, explore, mapview, sidebar, sliders
+from explorer.ui import downloads, draw_section, explore, mapview, posterior_panel, sidebar, sliders
 
 st.set_page_config(page_title="Latent map · Latent explorer", page_icon="🗺️", layout="wide")
 st.title("Latent map")
@@ -86,6 +86,8 @@ def map_and_details() -> None:
             if posterior is not None:
                 st.button("Draw new ε", key="map_new_eps",
                           on_click=lambda: st.session_state.update(map_eps_seed=seed + 1))
+    if posterior is not None:  # a clicked image of a VAE: its true posterior, the ELBO's gaps, IWAE-k
+        posterior_panel.show(selection, index)
     if upload is not None:
         mapview.show_upload(selection, upload, codes)
     # the code to start drawing and dragging from: the upload, else the clicked image, else 0

@@ -31,7 +31,7 @@ def record(name: str, folder: Path, first: int | None, iwae_k: int, data_dir: st
 
     from core.__main__ import main
 
-    argv = ["evaluate", str(folder / name), "--json", "--quadrature", "--iwae-k", str(iwae_k)]
+    argv = ["evaluate", str(folder / name), "--json", "--quadrature", "--iwae-k", str(iwae_k), "--no-download"]
     argv += ["--first", str(first)] if first else []
     argv += ["--data-dir", data_dir] if data_dir else []
     out = io.StringIO()
