@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from explorer.logic import analysis, charts, figures, images
+from explorer.logic import analysis, charts, draws, figures, images
 
 from explorer.ui import explore, loaders, share, sidebar
 
@@ -83,8 +83,9 @@ with right:
     st.subheader("Samples from the prior, z ~ N(0, I)")
     scale = images.display_scale(selection.model.image_shape[1], target=56)
     st.image(images.upscale(explore.prior_picture(selection, count=64, ncols=8, seed=0), scale))
-    st.caption("The same 64 draws of z for every β. Where the codes fill the prior (larger β), "
-               "most draws land on something the decoder knows; with β near 0 many fall in holes.")
+    st.caption("The same 64 draws of z for every β. "
+               + (draws.sweep_prior_caption(loaders.many_draws(), group.dataset, group.models)
+                  or "This sweep has not been measured over many draws (`python -m scripts.measure_draws`)."))
 with left:
     st.subheader("Latent map of the test images")
     codes = explore.codes(selection)

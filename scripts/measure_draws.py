@@ -8,6 +8,9 @@ its pair falls) and bench/results/judge.md (the tables). For each model: 5 x 1,0
 the prior, 200 random test pairs (10 steps, linear and spherical paths), the cells of the
 Manifold page's default grid, a 2-D map's holes, and reconstructions as the ceiling.
 
+Every member of a shipped beta sweep is also judged on the Beta page's own draws, z ~ N(0, I)
+for every beta (``sweep_priors``); ``--sweeps-only`` measures just those and keeps the rest.
+
 16-D PCA and a 16-D linear AE are not shipped; they are fitted here (seed 0, the CLI's defaults)
 so that the 16-D rows have all four kinds. The 16-D "AE" is the shipped beta = 0 VAE
 (reconstruction only), sampled like an AE from a Gaussian fitted to its test codes.
@@ -25,7 +28,8 @@ import torch
 
 from core import judge, realism
 from core.atomicfile import write_atomically
-from core.checkpoints import load_checkpoint
+from core.card import Card
+from core.checkpoints import list_checkpoints, load_checkpoint
 from core.data import load_dataset
 from core.pipeline import train_and_save
 from core.runspec import RunSpec
@@ -80,6 +84,22 @@ def measure_model(model, card: dict, role: str, dataset, scorer, pairs: np.ndarr
     return out
 
 
+def sweep_priors(dataset, scorer, settings: dict, log) -> dict:
+    """Each shipped beta-sweep member of this dataset, decoded from N(0, I) as the Beta page draws it
+    whatever the beta (so beta = 0 is judged on the prior it was never pulled towards)."""
+    cards = [c for c in map(Card.of, list_checkpoints(REPO / "checkpoints")) if c.dataset_name == dataset.name]
+    out = {}
+    for group in analysis.sweep_groups(cards).values():
+        for card in group.models:
+            model, _ = load_checkpoint(card.path)
+            out[card.name] = {"sweep": group.name, "beta": card.beta, "latent_dim": group.latent_dim,
+                              "weights_sha256": card.get("weights_sha256"),
+                              "prior": realism.prior_samples(model, True, np.zeros((1, group.latent_dim)), scorer,
+                                                             settings["samples"], settings["seeds"])}
+            log(f"sweep {group.name}: {card.name}")
+    return out
+
+
 def scorer_reference(dataset, scorer) -> dict:
     if isinstance(scorer, realism.DigitScorer):
         card = judge.read_judge_card()
@@ -110,7 +130,7 @@ def measure_dataset(name: str, settings: dict, log) -> tuple[dict, dict]:
                  "weights_sha256": card.get("weights_sha256")}
         models[key] = {**entry, **measure_model(model, card, role, dataset, scorer, pairs, settings)}
         log(f"{key}: {time.perf_counter() - started:.0f} s")
-    return scorer_reference(dataset, scorer), models
+    return scorer_reference(dataset, scorer), models, sweep_priors(dataset, scorer, settings, log)
 
 
 def fmt_spread(entry: dict | None, digits: int = 2, percent: bool = False) -> str:
@@ -150,6 +170,11 @@ def markdown(result: dict) -> str:
                 fmt_spread(h.get("hole_share"), 1, True), fmt_spread(h.get("recognised_in_holes"), 1, True),
                 fmt_spread(h.get("recognised_near_data"), 1, True),
                 f"{m['reconstructions']['recognised'] * 100:.1f}%"]) + " |")
+        lines += ["", "Beta sweeps, decoded from N(0, I) as the Beta page draws them for every beta:", "",
+                  "| sweep | beta | prior: recognised | prior: median L2 to nearest test |", "|" + " --- |" * 4]
+        for key, m in (block.get("sweep_priors") or {}).items():
+            lines.append(f"| {m['sweep']} (`{key}`) | {m['beta']:g} | {fmt_spread(m['prior']['recognised'], 1, True)} | "
+                         f"{fmt_spread(m['prior']['nearest_l2_median'], 2)} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -170,7 +195,7 @@ def for_the_app(result: dict) -> dict:
         for entry in block["models"].values():
             if not entry["shipped"]:  # no page shows their pairs
                 for method in entry["interpolation"].values():
-                    method.pop("per_pair")
+                    method.pop("per_pair", None)
     return out
 
 
@@ -178,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="*", choices=list(MODELS), help="datasets (default: all)")
     parser.add_argument("--quick", action="store_true", help="few draws, to check the script (writes to --out)")
+    parser.add_argument("--sweeps-only", action="store_true",
+                        help="measure only the beta sweeps' prior samples; keep the other numbers in the file")
     parser.add_argument("--out", default=None, help="folder for draws.json and judge.md (default: where they ship)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -186,13 +213,19 @@ def main(argv: list[str] | None = None) -> int:
     out_json, out_md = (DRAWS_JSON, RESULTS_MD) if args.out is None else (Path(args.out) / "draws.json",
                                                                          Path(args.out) / "judge.md")
     result = {"command": "python -m scripts.measure_draws", "settings": settings, "datasets": {}}
-    if args.only and out_json.exists():  # measure some datasets again, keep the others' numbers
+    if (args.only or args.sweeps_only) and out_json.exists():  # measure some datasets again, keep the others' numbers
         kept = json.loads(out_json.read_text())
         if kept.get("settings") == settings:
-            result["datasets"] = {k: v for k, v in kept["datasets"].items() if k not in args.only}
+            result["datasets"] = {k: v for k, v in kept["datasets"].items() if k not in (args.only or MODELS)}
     for name in args.only or list(MODELS):
-        scorer, models = measure_dataset(name, settings, print)
-        result["datasets"][name] = {"scorer": scorer, "models": models}
+        if args.sweeps_only:
+            kept = json.loads(out_json.read_text())["datasets"][name]
+            dataset = load_dataset(name, download=False)
+            result["datasets"][name] = {**kept, "sweep_priors": sweep_priors(dataset, realism.scorer_for(dataset),
+                                                                             settings, print)}
+            continue
+        scorer, models, sweeps = measure_dataset(name, settings, print)
+        result["datasets"][name] = {"scorer": scorer, "models": models, "sweep_priors": sweeps}
     result["datasets"] = {name: result["datasets"][name] for name in MODELS if name in result["datasets"]}
     payload = json.dumps(for_the_app(result), separators=(",", ":")) + "\n"
     write_atomically(out_json, lambda tmp: Path(tmp).write_text(payload))

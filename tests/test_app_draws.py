@@ -135,3 +135,17 @@ def test_home_quotes_the_measured_prior_samples_beside_them(found):
     assert f"{draws.share(entry['prior']['recognised'])} are recognised" in captions
     assert "**2-D**" in captions and "**16-D**" in captions
 
+
+
+@needs_shipped
+def test_beta_page_captions_its_prior_samples_with_what_the_judge_measured_per_beta(found):
+    at = page("5_Beta_and_tradeoff.py")
+    caption = next(c.value for c in at.caption if c.value.startswith("The same 64 draws of z"))
+    assert "with β near 0 many fall in holes" not in caption  # the 2-D sweep's β = 0 samples are not the fewest
+    measured = found["datasets"]["mnist"]["sweep_priors"]
+    sweep = [m for m in measured.values() if m["sweep"] == "mnist-vae-16"]
+    assert len(sweep) >= 5
+    for m in sweep:
+        assert f"β = {m['beta']:g}: {draws.share(m['prior']['recognised'])}" in caption
+    best = max(sweep, key=lambda m: m["prior"]["recognised"]["mean"])
+    assert f"Most at β = {best['beta']:g}" in caption

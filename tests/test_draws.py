@@ -102,3 +102,24 @@ def test_the_shipped_numbers_belong_to_the_shipped_weights_and_are_many_draws():
             card = read_card(REPO / "checkpoints" / name)
             assert draws.entry_named(found, dataset, name)["weights_sha256"] == card["weights_sha256"], name
             assert draws.entry_for(found, card) is not None
+
+
+def _sweep_member(name: str, beta: float, sha: str = "abc") -> dict:
+    return {"name": name, "kind": "vae", "beta": beta, "dataset": {"name": "mnist"}, "weights_sha256": sha,
+            "model_config": {"latent_dim": 16}}
+
+
+@pytest.mark.parametrize("low_end, verdict", [(0.0, "β = 0 clearly fewer"), (0.35, "β = 0 as many within the spread")])
+def test_the_beta_page_caption_names_where_prior_samples_are_recognised_most(low_end, verdict):
+    found = _draws({})
+    found["datasets"]["mnist"]["sweep_priors"] = {
+        name: {"weights_sha256": "abc", "prior": {"recognised": _stat(r, 0.01)}}
+        for name, r in (("b0", low_end), ("b1", 0.36), ("b8", 0.11))}
+    members = [_sweep_member("b0", 0), _sweep_member("b1", 1), _sweep_member("b8", 8)]
+    text = draws.sweep_prior_caption(found, "mnist", members)
+    assert "β = 0: " + draws.share(_stat(low_end, 0.01)) in text and "β = 1: 36% ± 1.0" in text
+    assert "Most at β = 1" in text and verdict in text and "β = 8 clearly fewer" in text
+    # a member retrained since (other weights) is not quoted; fewer than two measured: no caption
+    members[0] = _sweep_member("b0", 0, sha="retrained")
+    assert "β = 0:" not in draws.sweep_prior_caption(found, "mnist", members)
+    assert draws.sweep_prior_caption(found, "mnist", members[:2]) is None

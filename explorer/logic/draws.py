@@ -236,3 +236,30 @@ def manifold_sentence(draws: dict | None, card: Card | dict) -> str | None:
                  f"test codes are from their nearest neighbour; codes there are recognised {share(inside)}, codes "
                  f"near the data {share(near)}.")
     return text
+
+
+# ----------------------------------------------------------------------------- the Beta page
+
+
+def sweep_prior_caption(draws: dict | None, dataset: str, members: list[Card]) -> str | None:
+    """What the scorer makes of the Beta page's prior samples, beta by beta, with the spread, and
+    where along the sweep they are recognised most. Only members whose weights were measured count."""
+    block = (((draws or {}).get("datasets") or {}).get(dataset) or {}).get("sweep_priors") or {}
+    rows = []
+    for card in map(Card.of, members):
+        entry = block.get(card.name)
+        if entry and entry.get("weights_sha256") == card.get("weights_sha256"):
+            rows.append((card.beta, entry["prior"]["recognised"]))
+    if len(rows) < 2:
+        return None
+    s = draws["settings"]
+    best_beta, best = max(rows, key=lambda r: r[1]["mean"])
+    text = (f"Over {s['seeds']} × {s['samples']:,} such draws (mean ± std over the batches), the share recognised: "
+            + "; ".join(f"β = {beta:g}: {share(r)}" for beta, r in rows)
+            + f". Most at β = {best_beta:g}")
+    ends = []
+    for beta, r in (rows[0], rows[-1]):
+        if beta != best_beta:
+            ends.append(f"β = {beta:g} {'clearly fewer' if clearly_apart(r, best) else 'as many within the spread'}")
+    text += (f" ({', '.join(ends)})" if ends else "") + ". "
+    return text + f"An image counts as recognised when {judged_by(draws, dataset)}."
