@@ -28,8 +28,9 @@ INTRO = """
   codes form irregular clusters with holes between them, and nothing trains the decoder there
   (the Manifold page measures what it makes of them).
 - A **variational autoencoder** encodes each image as a distribution q(z|x). Its KL term pulls every
-  q(z|x) towards the prior N(0, I), which makes the space *continuous* (nearby codes decode to similar
-  images) and *complete* (any code the prior would draw decodes to something plausible).
+  q(z|x) towards the prior N(0, I), which aims to make the space *continuous* (nearby codes decode to
+  similar images) and *complete* (codes the prior draws lie where the decoder was trained); the
+  caption under the samples says how many of them the judge recognises as digits.
 - **β** weighs that KL term against reconstruction: β < 1 buys sharper reconstructions with a less
   regular space; β > 1 a smoother space, blurrier images, and latent dimensions that switch off.
 - **Sampling**: draw z from the prior and decode it; the images here are made that way.
