@@ -86,8 +86,7 @@ def map_and_details() -> None:
             if posterior is not None:
                 st.button("Draw new ε", key="map_new_eps",
                           on_click=lambda: st.session_state.update(map_eps_seed=seed + 1))
-    if posterior is not None:  # a clicked image of a VAE: its true posterior, the ELBO's gaps, IWAE-k
-        posterior_panel.show(selection, index)
+    posterior_panel.show(selection, None if posterior is None else index)  # a clicked VAE image: p(z|x), IWAE-k
     if upload is not None:
         mapview.show_upload(selection, upload, codes)
     # the code to start drawing and dragging from: the upload, else the clicked image, else 0

@@ -43,8 +43,10 @@ def curve(selection: Selection, index: int) -> posterior.IwaeCurve:
     return posterior.iwae_curve(pool, posterior_figures.IWAE_KS)
 
 
-def show(selection: Selection, index: int) -> None:
-    """The panel, under the map: figure and numbers first, then the IWAE section."""
+def show(selection: Selection, index: int | None) -> None:
+    """The panel, under the map: figure and numbers first, then the IWAE section; nothing without a clicked image."""
+    if index is None:
+        return
     model = selection.model
     two_d = model.latent_dim == 2
     st.subheader("The true posterior of this image" if two_d else "How close q(z|x) gets for this image")
