@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from core.evaluate import ACTIVE_UNIT_THRESHOLD
 from core.posterior import ImagePosterior, IwaeCurve
 from explorer.logic.figures import ellipse_xy, plain_figure
 
@@ -90,6 +91,20 @@ def iwae_figure(curve: IwaeCurve, k: int, log_px: float | None, elbo_encoder: fl
     return plain_figure(traces, layout, None)
 
 
+def kl_bars(kl: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD, height: int = 300) -> go.Figure:
+    """One image's KL(q(z|x) || N(0, 1)) per latent dim as bars (log scale), the active-unit threshold dotted."""
+    kl = np.asarray(kl, dtype=float)
+    traces = [dict(type="bar", x=[f"z{i}" for i in range(len(kl))], y=np.maximum(kl, threshold / 10),
+                   customdata=kl, marker_color=[IWAE_COLOR if v > threshold else "#bbbbbb" for v in kl],
+                   hovertemplate="%{x}: KL %{customdata:.4f} nats<extra></extra>", name="KL per dim")]
+    layout = dict(height=height, margin=dict(l=60, r=10, t=10, b=40), plot_bgcolor="white", showlegend=False,
+                  xaxis=dict(title=dict(text="latent dim")),
+                  yaxis=dict(type="log", title=dict(text="KL of this image, nats"), gridcolor="#eee"),
+                  shapes=[dict(type="line", xref="x domain", x0=0, x1=1, yref="y", y0=threshold, y1=threshold,
+                               line=dict(color="black", dash="dot", width=1))])
+    return plain_figure(traces, layout, None)
+
+
 def numbers_table(view: ImagePosterior) -> list[dict]:
     """The panel's numbers as rows (quantity, nats, meaning)."""
     rows = []
@@ -130,4 +145,4 @@ def caption(view: ImagePosterior, curve: IwaeCurve, k: int) -> str:
             f"{view.log_px - bound:.2f} below log p(x).")
 
 
-__all__ = ["IWAE_KS", "HDR_MASSES", "density_levels", "posterior_figure", "iwae_figure", "numbers_table", "caption"]
+__all__ = ["IWAE_KS", "HDR_MASSES", "density_levels", "posterior_figure", "kl_bars", "iwae_figure", "numbers_table", "caption"]

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core import posterior
-from explorer.logic import charts, posterior_figures
+from explorer.logic import posterior_figures
 from explorer.ui import loaders
 from explorer.ui.sidebar import Selection
 
@@ -59,7 +59,7 @@ def show(selection: Selection, index: int | None) -> None:
                      "Red: the encoder's q(z|x). Dashed: the Gaussian with the best ELBO for this image.")
     else:
         kl = numbers.kl_per_dim
-        left.plotly_chart(charts.kl_per_dim_bars({"this image": kl}), key="posterior_panel_kl",
+        left.plotly_chart(posterior_figures.kl_bars(kl), key="posterior_panel_kl",
                           config={"displaylogo": False})
         left.caption(f"KL(q(z|x) ‖ N(0, 1)) per dim for this image: its information budget, {kl.sum():.2f} nats "
                      f"in all. Dims below the dotted line carry almost nothing about it.")
