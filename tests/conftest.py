@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -48,3 +49,15 @@ def browser():
         pytest.skip(reason)
     with chromium() as b:
         yield b
+
+
+@pytest.fixture
+def fresh_server(tmp_path, monkeypatch):
+    """Fresh operator settings under tmp_path: no config file, workspaces and the published folder
+    there, no other LATENT_EXPLORER_ variable of this shell (the data folder stays)."""
+    for name in [k for k in os.environ if k.startswith("LATENT_EXPLORER_") and k != "LATENT_EXPLORER_DATA"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LATENT_EXPLORER_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("LATENT_EXPLORER_WORKSPACES", str(tmp_path / "workspaces"))
+    monkeypatch.setenv("LATENT_EXPLORER_PUBLISHED", str(tmp_path / "published"))
+    return tmp_path

@@ -30,13 +30,9 @@ pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture
-def server(tmp_path, monkeypatch):
+def server(fresh_server, monkeypatch):
     """Fresh operator settings: workspaces and the published folder under tmp_path, no server data root."""
-    for name in [k for k in os.environ if k.startswith("LATENT_EXPLORER_") and k != "LATENT_EXPLORER_DATA"]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("LATENT_EXPLORER_CONFIG", str(tmp_path / "no-config.toml"))
-    monkeypatch.setenv("LATENT_EXPLORER_WORKSPACES", str(tmp_path / "workspaces"))
-    monkeypatch.setenv("LATENT_EXPLORER_PUBLISHED", str(tmp_path / "published"))
+    tmp_path = fresh_server
     monkeypatch.setenv("LATENT_EXPLORER_EXPIRY_HOURS", "1")
     yield tmp_path
     for at_jobs in _started:

@@ -4,7 +4,6 @@ never a traceback, a server path or live Markdown (the logic below: test_visitor
 from __future__ import annotations
 
 import io
-import os
 import re
 import tomllib
 from pathlib import Path
@@ -28,14 +27,8 @@ pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture
-def server(tmp_path, monkeypatch):
-    """Fresh operator settings under tmp_path (workspaces, the published folder)."""
-    for name in [k for k in os.environ if k.startswith("LATENT_EXPLORER_") and k != "LATENT_EXPLORER_DATA"]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("LATENT_EXPLORER_CONFIG", str(tmp_path / "no-config.toml"))
-    monkeypatch.setenv("LATENT_EXPLORER_WORKSPACES", str(tmp_path / "workspaces"))
-    monkeypatch.setenv("LATENT_EXPLORER_PUBLISHED", str(tmp_path / "published"))
-    return tmp_path
+def server(fresh_server):
+    return fresh_server
 
 
 @pytest.fixture(autouse=True)

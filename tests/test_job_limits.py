@@ -6,7 +6,6 @@ what the queue does to them; the time limit with a real training process."""
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from core.checkpoints import checkpoint_paths
 from core.models import ModelConfig
 from core.train import TrainConfig
 from explorer.logic import training
+from tests.test_training_jobs import alive
 from explorer.logic.clients import client_id, client_key
 from explorer.logic.jobqueue import JobQueue
 from explorer.logic.workspace import Workspace, client_usage, new_token, quota_problem
@@ -254,14 +254,6 @@ def test_jobs_of_a_session_gone_for_the_grace_are_cancelled(make_queue):
 
 
 # --------------------------------------------------------------------------- the time limit, on a real process
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.timeout(300)

@@ -150,14 +150,10 @@ def test_the_train_pages_disk_estimate_builds_nothing(monkeypatch):
     assert peak < 1_000_000
 
 
-def test_uploads_are_resized_by_default_and_full_size_is_refused_plainly(tmp_path, monkeypatch):
+def test_uploads_are_resized_by_default_and_full_size_is_refused_plainly(fresh_server, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    for name in [k for k in os.environ if k.startswith("LATENT_EXPLORER_") and k != "LATENT_EXPLORER_DATA"]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("LATENT_EXPLORER_CONFIG", str(tmp_path / "no-config.toml"))
-    monkeypatch.setenv("LATENT_EXPLORER_WORKSPACES", str(tmp_path / "workspaces"))
-    monkeypatch.setenv("LATENT_EXPLORER_PUBLISHED", str(tmp_path / "published"))
+    tmp_path = fresh_server
     buffer = io.BytesIO()
     np.savez(buffer, images=np.random.default_rng(0).integers(0, 256, (8, 1000, 1000), dtype=np.uint8))
     at = AppTest.from_file(str(ROOT / "pages" / "7_Train.py"), default_timeout=180).run()

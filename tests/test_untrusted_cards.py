@@ -289,14 +289,10 @@ def _weights_of_another_shape_with_a_matching_hash(folder: Path) -> None:
     (folder / "odd.json").write_text(json.dumps(card))
 
 
-def test_a_model_that_fails_to_load_stops_the_page_with_one_message(tmp_path, monkeypatch):
+def test_a_model_that_fails_to_load_stops_the_page_with_one_message(fresh_server, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    for name in [k for k in os.environ if k.startswith("LATENT_EXPLORER_") and k != "LATENT_EXPLORER_DATA"]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("LATENT_EXPLORER_CONFIG", str(tmp_path / "no-config.toml"))
-    monkeypatch.setenv("LATENT_EXPLORER_WORKSPACES", str(tmp_path / "workspaces"))
-    monkeypatch.setenv("LATENT_EXPLORER_PUBLISHED", str(tmp_path / "published"))
+    tmp_path = fresh_server
     _weights_of_another_shape_with_a_matching_hash(tmp_path / "published")
     assert "error" not in list_checkpoints(tmp_path / "published", check=True)[0]  # listed: it looks whole
     at = AppTest.from_file(str(ROOT / "pages" / "1_Latent_map.py"), default_timeout=180)
