@@ -141,7 +141,7 @@ def _add_model_args(p: argparse.ArgumentParser, with_beta: bool = True) -> None:
                    help=f"importance samples for the -log p(x) estimate (0 skips it; at most {MAX_IWAE_K})")
 
 
-# --------------------------------------------------------------------------- scale-out (issue #14)
+# --------------------------------------------------------------------------- scale-out (torchrun, streamed folders)
 # The flags and settings for large runs, in one place (to move into the run spec as a unit):
 # mixed precision, streaming a folder with DataLoader workers, the conv depth for 64x64, and
 # the torchrun process group around train/sweep (core/distributed.py).
@@ -262,7 +262,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
 def _load_data(parser: argparse.ArgumentParser, args: argparse.Namespace, name: str):
     from core.data import DatasetError, load_dataset
 
-    if getattr(args, "stream", False):  # issue #14: the training images stay on disk
+    if getattr(args, "stream", False):  # the training images stay on disk
         return _load_stream(parser, args, name)
     try:
         dataset = load_dataset(name, args.data_dir, download=not args.no_download,

@@ -103,7 +103,7 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        if d["conv_stages"] == 2:  # the default is left out: cards stay exactly as before issue #14
+        if d["conv_stages"] == 2:  # the default is left out, so cards of models without the field read the same
             del d["conv_stages"]
         return d
 
