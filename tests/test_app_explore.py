@@ -139,7 +139,7 @@ def test_latent_map_of_a_2d_vae_draws_classes_ellipses_and_the_prior():
 def test_latent_map_choosing_dims_changes_the_map():
     at = app(MAP, "mnist", "mnist-vae-16")
     before = figures_of(at)[0]
-    at.selectbox(key="map_dx_16").set_value(5).run()
+    at.selectbox(key="map_dx_mnist-vae-16").set_value(5).run()
     assert_ok(at)
     after = figures_of(at)[0]
     assert after["layout"]["xaxis"]["title"]["text"] == "z5"
