@@ -61,3 +61,8 @@ with right:
         st.info(f"Nearest dataset images need the data: {selection.data_error}")
     st.markdown("**The code on screen**")
     st.dataframe(sliders.code_table(z), column_config=sliders.code_columns(d), width="stretch")
+
+st.subheader("What else changed")
+st.caption("Move one of the traversal dims and compare with the code on screen: which pixels changed, and, "
+           "for digits, how a digit classifier's verdict moved.")
+sliders.show_what_changed(selection, z, chosen)

@@ -334,6 +334,63 @@ def test_sliders_switching_model_resets_traversals_to_its_dims():
     assert len(at.dataframe[-1].value.columns) == 16
 
 
+def _what_changed(at: AppTest) -> dict[str, dict]:
+    """The readout's figures by their first trace's type ("bar", "heatmap"s in page order)."""
+    figures = figures_of(at)
+    return {"bars": [f for f in figures if f["data"][0]["type"] == "bar"],
+            "heatmaps": [f for f in figures if f["data"][0]["type"] == "heatmap"]}
+
+
+def _heatmap(figure: dict) -> np.ndarray:
+    z = figure["data"][0]["z"]
+    if isinstance(z, dict):
+        return values(z).reshape([int(n) for n in z["shape"].split(",")])
+    return np.asarray(z, dtype=float)
+
+
+def test_sliders_what_changed_shows_the_judge_and_the_pixel_change_of_the_moved_dim():
+    need("mnist-vae-16")
+    at = app(SLIDERS, "mnist", "mnist-vae-16")
+    at.toggle(key="sliders_native").set_value(True).run()
+    at.radio(key="sliders_start").set_value("image").run()
+    assert_ok(at)
+    dims = at.multiselect(key="sliders_dims_mnist-vae-16").value
+    dim = dims[1]
+    at.selectbox(key="sliders_moved_dim_mnist-vae-16").set_value(dim).run()
+    at.select_slider(key=f"sliders_moved_step_mnist-vae-16_{dim}").set_value(2).run()
+    assert_ok(at)
+    z = np.asarray(at.dataframe[-1].value.iloc[0].tolist(), dtype=np.float32)
+    assert np.abs(z).sum() > 0  # an encoded test image, not the origin
+    model = loaders.load_model(next(c for c in loaders.all_cards() if c.name == "mnist-vae-16").path).model
+    moved_values = np.linspace(-3.0, 3.0, 9)  # a VAE's traversal spans its prior, +-3 standard deviations
+    codes = np.repeat(z[None], 10, axis=0)
+    codes[1:, dim] = moved_values
+    decoded = loaders.decode(model, codes)  # decode(z), then z with the dim at each traversal value
+    expected = loaders.judge_probabilities(decoded)
+    shown = _what_changed(at)
+    (bars,) = shown["bars"]
+    assert values(bars["data"][0]["y"]) == pytest.approx(expected[0], abs=1e-4)  # the judge on decode(z)
+    assert values(bars["data"][1]["y"]) == pytest.approx(expected[1 + 2], abs=1e-4)  # ... and on the moved image
+    assert expected[0].sum() == pytest.approx(1.0, abs=1e-5) and len(bars["data"][0]["x"]) == 11
+    probability_map, change_map = shown["heatmaps"]
+    np.testing.assert_allclose(_heatmap(probability_map), expected[1:], atol=1e-4)  # a row per traversal value
+    np.testing.assert_allclose(_heatmap(change_map), np.abs(decoded[1 + 2, 0] - decoded[0, 0]), atol=1e-4)
+    assert _heatmap(change_map).max() > 0.05  # the moved dim changes the image
+
+
+def test_sliders_what_changed_for_faces_shows_the_pixel_change_and_no_judge():
+    need("frey-vae-8")
+    at = AppTest.from_file(SLIDERS, default_timeout=TIMEOUT)
+    at.session_state["picked_dataset"] = "frey"
+    at.run()
+    assert_ok(at)
+    assert at.selectbox(key="model_picker").value == "frey-vae-8"
+    shown = _what_changed(at)
+    assert not shown["bars"] and len(shown["heatmaps"]) == 1  # the pixel change only
+    assert _heatmap(shown["heatmaps"][0]).shape == (28, 20)
+    assert any("judge reads MNIST digits" in i.value and "frey" in i.value for i in at.info)
+
+
 @pytest.fixture
 def conv_model(tmp_path, monkeypatch) -> str:
     """A convolutional 2-D VAE for MNIST-sized images (random weights), as if trained here."""

@@ -262,3 +262,40 @@ def principal_angle_bars(angles_deg: Sequence[float], height: int = 220) -> go.F
         yaxis=dict(title=dict(text="principal angle (degrees)"),
                    range=[0, max(90.0, float(angles.max(initial=0)) * 1.1)]),
     ))
+
+
+def class_probability_bars(probabilities: Mapping[str, Sequence[float]], class_names: Sequence[str],
+                           height: int = 240) -> go.Figure:
+    """A classifier's probabilities per class, one group of bars per class and a colour per image."""
+    bars = [go.Bar(x=list(class_names), y=np.asarray(p, dtype=float), name=plotly_text(label),
+                   marker_color=CLASS_COLORS[k % len(CLASS_COLORS)],
+                   hovertemplate=f"{plotly_text(label)}<br>%{{x}}: %{{y:.3f}}<extra></extra>")
+            for k, (label, p) in enumerate(probabilities.items())]
+    return go.Figure(bars, dict(_base_layout(height, legend=len(bars) > 1), barmode="group",
+                                yaxis=dict(title=dict(text="probability"), range=[0, 1])))
+
+
+def class_probability_heatmap(probabilities: np.ndarray, row_names: Sequence[str], class_names: Sequence[str],
+                              chosen: int | None = None, height: int | None = None) -> go.Figure:
+    """Probabilities (rows, classes) as a heatmap, a row per input (top to bottom); the ``chosen`` row's label is bold."""
+    ticks = [f"<b>{n}</b>" if i == chosen else n for i, n in enumerate(row_names)]
+    fig = go.Figure(go.Heatmap(
+        z=np.asarray(probabilities, dtype=float), x=list(class_names), y=ticks, colorscale="Blues", zmin=0, zmax=1,
+        xgap=1, ygap=1, colorbar=dict(title=dict(text="probability"), thickness=10, len=0.9),
+        hovertemplate="%{y}<br>%{x}: %{z:.3f}<extra></extra>",
+    ), dict(_base_layout(height or 60 + 22 * len(row_names), legend=False)))
+    fig.update_yaxes(autorange="reversed", automargin=True, type="category")
+    fig.update_xaxes(type="category", automargin=True)
+    return fig
+
+
+def pixel_change_map(change: np.ndarray, height: int = 260) -> go.Figure:
+    """A map (H, W) of how much each pixel changed, on the [0, 1] intensity scale, square pixels, row 0 on top."""
+    fig = go.Figure(go.Heatmap(
+        z=np.asarray(change, dtype=float), colorscale="Reds", zmin=0, zmax=1,
+        colorbar=dict(title=dict(text="|change|"), thickness=10, len=0.9),
+        hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>",
+    ), dict(_base_layout(height, legend=False)))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, constrain="domain")
+    return fig

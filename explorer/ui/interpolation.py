@@ -27,11 +27,10 @@ def _face_scorer(path: str) -> realism.FaceScorer | None:
 def scorer_for(panel: sidebar.Selection):
     """What recognises this model's images: the judge for MNIST digits, the face feature map for
     Frey (it needs the faces); None for other data or when it is missing."""
-    name = panel.card.dataset_name
-    if name == "mnist" and tuple(panel.model.image_shape) == (1, 28, 28):
+    if loaders.judge_applies(panel.card, panel.model.image_shape):
         model = loaders.judge()
         return None if model is None else realism.DigitScorer(model=model)
-    if name == "frey" and panel.dataset is not None:
+    if panel.card.dataset_name == "frey" and panel.dataset is not None:
         return _face_scorer(panel.path)
     return None
 

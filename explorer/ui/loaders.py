@@ -220,6 +220,13 @@ def judge() -> "DigitJudge | None":
         return None
 
 
+def judge_applies(card: Card, image_shape: tuple[int, ...]) -> bool:
+    """Whether the judge can read this model's images: MNIST digits at the judge's size (1, 28, 28)."""
+    from core import judge as judge_module
+
+    return card.dataset_name == "mnist" and tuple(image_shape) == judge_module.IMAGE_SHAPE
+
+
 def judge_probabilities(images: np.ndarray) -> np.ndarray | None:
     """Class probabilities (N, 11) of 28x28 images (N, 1, 28, 28) in [0, 1] (digits 0-9, then "not a
     digit"), or None without the judge."""

@@ -17,7 +17,7 @@ import torch
 
 from core.card import Card
 from core.latent import prior_samples, traversal
-from explorer.logic import analysis, images, plaintext, spaces
+from explorer.logic import analysis, charts, images, plaintext, spaces
 from explorer.ui import explore, loaders
 from explorer.ui.sidebar import Selection
 
@@ -28,6 +28,7 @@ START_HELP = (
     "models: a Gaussian fitted to their codes); or the code of a test image (its posterior mean)."
 )
 TRAVERSAL_STEPS = 9
+CHANGED_PIXEL = 0.1  # a pixel "changed" when it moved by more than this on the [0, 1] scale
 
 
 class Row(NamedTuple):
@@ -166,15 +167,29 @@ def dim_label(selection: Selection, dim: int) -> str:
     return f"z{dim}"
 
 
+def traversal_values(selection: Selection, dim: int, steps: int = TRAVERSAL_STEPS) -> np.ndarray:
+    """The values a traversal of ``dim`` takes: ``steps`` evenly spaced across the dim's range."""
+    stats = explore.code_stats(selection)
+    return np.linspace(stats.low[dim], stats.high[dim], steps)
+
+
 @st.cache_data(show_spinner=False, max_entries=512)
-def _traversal_pictures(path: str, z: tuple[float, ...], dims: tuple[int, ...], low: tuple[float, ...],
-                        high: tuple[float, ...], steps: int, factor: int) -> list[np.ndarray]:
-    """One batched decode of every row; cached by the code, so a rerun that keeps z decodes nothing."""
+def _traversal_images(path: str, z: tuple[float, ...], dims: tuple[int, ...], values: tuple[tuple[float, ...], ...]
+                      ) -> np.ndarray:
+    """(len(dims), steps, C, H, W): one batched decode of every row; cached by the code, so a rerun
+    that keeps z decodes nothing."""
     model = loaders.load_model(path).model
     base = torch.tensor(z, dtype=torch.float32)
-    codes = torch.cat([traversal(base, d, np.linspace(low[d], high[d], steps)) for d in dims])
-    decoded = loaders.decode(model, codes).reshape(len(dims), steps, *model.image_shape)
-    return [explore.row_picture(row, factor) for row in decoded]
+    codes = torch.cat([traversal(base, d, np.asarray(v)) for d, v in zip(dims, values)])
+    return loaders.decode(model, codes).reshape(len(dims), len(values[0]), *model.image_shape)
+
+
+def traversal_images(selection: Selection, z: np.ndarray, dims: list[int], steps: int = TRAVERSAL_STEPS) -> np.ndarray:
+    """Decode z with each of ``dims`` swept across traversal_values, the others kept: (len(dims), steps, C, H, W)."""
+    return _traversal_images(
+        selection.path, tuple(round(float(v), 6) for v in z), tuple(int(d) for d in dims),
+        tuple(tuple(float(v) for v in traversal_values(selection, d, steps)) for d in dims),
+    )
 
 
 def traversal_rows(selection: Selection, z: np.ndarray, dims: list[int], steps: int = TRAVERSAL_STEPS) -> list[Row]:
@@ -183,14 +198,80 @@ def traversal_rows(selection: Selection, z: np.ndarray, dims: list[int], steps: 
         return []
     stats = explore.code_stats(selection)
     factor = images.display_scale(selection.model.image_shape[1], target=64)
-    pictures = _traversal_pictures(
-        selection.path, tuple(round(float(v), 6) for v in z), tuple(int(d) for d in dims),
-        tuple(float(v) for v in stats.low), tuple(float(v) for v in stats.high), steps, factor,
-    )
+    decoded = traversal_images(selection, z, dims, steps)
     return [
-        Row(picture, f"{dim_label(selection, d)}: {stats.low[d]:.1f} → {stats.high[d]:.1f}, other dims as above")
-        for d, picture in zip(dims, pictures)
+        Row(explore.row_picture(row, factor),
+            f"{dim_label(selection, d)}: {stats.low[d]:.1f} → {stats.high[d]:.1f}, other dims as above")
+        for d, row in zip(dims, decoded)
     ]
+
+
+class ChangeReadout(NamedTuple):
+    """What moving one dim does to the decoded image."""
+
+    values: np.ndarray  # (steps,) the dim's traversal values
+    moved: np.ndarray  # (C, H, W) decode(z with the dim at its chosen value)
+    change: np.ndarray  # (H, W) |decode(moved) - decode(z)|, the largest over the channels
+    probabilities: np.ndarray | None  # (steps + 1, 11) the judge's: decode(z), then each traversal value; None: no judge
+
+
+def change_readout(selection: Selection, z: np.ndarray, dim: int, step: int) -> ChangeReadout:
+    """Decode z, and z with ``dim`` at traversal_values[step]; the pixel change between them and, for
+    digits the judge reads, its class probabilities on decode(z) and along the whole traversal."""
+    values = traversal_values(selection, dim)
+    row = traversal_images(selection, z, [dim])[0]
+    here = decode_one(selection, z)
+    change = np.abs(row[step] - here).max(axis=0)
+    probabilities = None
+    if loaders.judge_applies(selection.card, selection.model.image_shape):
+        probabilities = loaders.judge_probabilities(np.concatenate([here[None], row]))
+    return ChangeReadout(values, row[step], change, probabilities)
+
+
+def judge_class_names() -> list[str]:
+    from core import judge
+
+    return [str(i) for i in range(judge.CLASSES)] + ["not a digit"]
+
+
+def show_what_changed(selection: Selection, z: np.ndarray, dims: list[int]) -> None:
+    """Move one of the traversal dims: the pixel change it makes and, for digits, how the judge's verdict moves."""
+    if not dims:
+        st.info("Choose a traversal dim above to see what else changes when it moves.")
+        return
+    c1, c2 = st.columns(2)
+    dim = c1.selectbox("Move one dim", dims, format_func=lambda i: dim_label(selection, i),
+                       key=f"sliders_moved_dim_{selection.name}")
+    values = traversal_values(selection, dim)
+    step = c2.select_slider(f"to z{dim} =", list(range(len(values))), value=len(values) - 1,
+                            format_func=lambda i: f"{values[i]:+.2f}", key=f"sliders_moved_step_{selection.name}_{dim}")
+    readout = change_readout(selection, z, dim, step)
+    left, right = st.columns(2)
+    with right:
+        st.plotly_chart(charts.pixel_change_map(readout.change), key="sliders_change_map")
+        changed = int((readout.change > CHANGED_PIXEL).sum())
+        st.caption(f"|decode(z with z{dim} = {values[step]:+.2f}) − decode(z)| per pixel (0 to 1): mean "
+                   f"{readout.change.mean():.3f}, largest {readout.change.max():.3f}; {changed} of "
+                   f"{readout.change.size} pixels changed by more than {CHANGED_PIXEL}.")
+    with left:
+        if readout.probabilities is None:
+            st.info(judge_missing_message(selection))
+            return
+        p, names = readout.probabilities, judge_class_names()
+        st.plotly_chart(charts.class_probability_bars(
+            {"decode(z)": p[0], f"z{dim} = {values[step]:+.2f}": p[1 + step]}, names), key="sliders_judge_bars")
+        st.plotly_chart(charts.class_probability_heatmap(p[1:], [f"z{dim} = {v:+.2f}" for v in values], names,
+                                                         chosen=step), key="sliders_judge_heatmap")
+        st.caption(f"The judge (a digit classifier, core/judge.py) on the decoded image, and along z{dim}'s "
+                   "traversal: one row per value, the other dims kept.")
+
+
+def judge_missing_message(selection: Selection) -> str:
+    if not loaders.judge_applies(selection.card, selection.model.image_shape):
+        h, w = selection.model.image_shape[1:]
+        return (f"The judge reads MNIST digits (28×28); this model's images ({selection.card.dataset_name}, "
+                f"{h}×{w}) are not, so only the pixel change is shown.")
+    return "The judge's files (core/judge.py) are not on this server, so only the pixel change is shown."
 
 
 def neighbours(selection: Selection, z: np.ndarray, k: int = 8) -> Row:
@@ -216,5 +297,6 @@ def code_columns(d: int) -> dict:
 __all__ = [
     "MAX_DIMS", "STARTS", "START_HELP", "Row", "starts", "start_label", "range_note", "randomize", "start_code",
     "browser_decoder_available", "model_id", "decode_one", "browser_sliders", "native_sliders",
-    "dims_by_information", "dim_label", "traversal_rows", "neighbours", "code_table", "code_columns",
+    "dims_by_information", "dim_label", "traversal_values", "traversal_images", "traversal_rows",
+    "ChangeReadout", "change_readout", "judge_class_names", "show_what_changed", "neighbours", "code_table", "code_columns",
 ]
