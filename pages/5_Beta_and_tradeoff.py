@@ -12,7 +12,8 @@ st.title("Beta and the tradeoff")
 st.markdown(
     "A VAE minimises **reconstruction + β · KL** per image. β = 1 is the ELBO; a larger β "
     "(β-VAE, Higgins et al., 2017) charges more for every nat the code carries about its image, so the codes "
-    "crowd into the prior N(0, I): a smoother map and better samples, but blurrier reconstructions. "
+    "crowd into the prior N(0, I) and reconstructions blur; the samples' caption measures where along "
+    "the sweep draws from N(0, I) decode to recognisable images. "
     "In rate-distortion terms (Alemi et al., 2018) the KL is the **rate** and the reconstruction the "
     "**distortion**; each β picks one point on the curve between them."
 )
