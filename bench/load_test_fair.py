@@ -19,8 +19,9 @@ sessions, and the queue must drop her jobs once a session has been gone for Stre
 Measured: how many of Mallory's jobs were admitted; Victor's wait in the queue (his job's
 folder written -> its process started, from the workspaces sampled every 0.3 s) and his time
 to a saved model (click -> "Saved" on his page); the places in the queue his page showed;
-how long Mallory's jobs outlived her sessions; that the only checkpoint saved is Victor's,
-and that it loads. Writes bench/results/load_fair.json and load_fair.md; exit code 1 unless
+how long Mallory's jobs outlived her sessions; that Victor's checkpoint is saved, that Mallory
+saved no more than her admitted jobs (early stopping may end one before her tabs close), and
+that every saved checkpoint loads. Writes bench/results/load_fair.json and load_fair.md; exit code 1 unless
 Victor's model was saved and Mallory's jobs were gone in time.
 """
 
@@ -39,6 +40,7 @@ from bench.run_all import RESULTS, machine_info, machine_markdown, md_table, wri
 from bench.ws_session import WsSession
 from devtools.e2e import timed_app_server
 from explorer.logic.clients import client_id, client_key
+from explorer.logic.workspace import CLIENT
 
 FLOOD_EPOCHS = 500  # the Train page's maximum
 
@@ -116,9 +118,16 @@ async def run(args, tmp: Path) -> dict:
         jobs=sorted(({k: (round(v - t_ask, 1) if isinstance(v, float) else v) for k, v in r.items()}
                      for r in jobs.values()), key=lambda r: r["first_seen"]),
         errors=[f"{s.name}: {e}" for s in everyone for e in s.errors],
-        checkpoints=check_checkpoints(workspaces),
+        checkpoints=owned_checkpoints(workspaces, names),
     )
     return result
+
+
+def owned_checkpoints(workspaces: Path, names: dict[str, str]) -> list[dict]:
+    """check_checkpoints, each with the client whose workspace holds it ('mallory', 'victor' or None)."""
+    owners = {ws.name[:6]: names.get((ws / CLIENT).read_text().strip()) if (ws / CLIENT).is_file() else None
+              for ws in workspaces.glob("*") if ws.is_dir()}
+    return [{**c, "owner": owners.get(c["workspace"])} for c in check_checkpoints(workspaces)]
 
 
 def summarize(r: dict) -> dict:
@@ -134,9 +143,14 @@ def summarize(r: dict) -> dict:
             r["mallory_jobs_gone_after_close_s"], f"<= {r['session_ttl']} s + 30 s",
             r["mallory_jobs_gone_after_close_s"] is not None
             and r["mallory_jobs_gone_after_close_s"] <= r["session_ttl"] + 30),
-        "checkpoints saved (Victor's only) that load": (
-            [c["name"] for c in r["checkpoints"]], "1, loadable",
-            len(r["checkpoints"]) == 1 and all(c.get("loadable") for c in r["checkpoints"])),
+        # Mallory's admitted jobs may finish (and save) before her tabs close: early stopping can end a
+        # 500-epoch run on small data in seconds. What must hold: Victor's model is saved, every saved
+        # model loads, and Mallory saved no more than the jobs she was admitted.
+        "checkpoints saved that load (Victor's one; Mallory's at most her admitted jobs)": (
+            [f"{c['owner']}: {c['name']}" for c in r["checkpoints"]], "all loadable",
+            sum(c["owner"] == "victor" for c in r["checkpoints"]) == 1
+            and sum(c["owner"] == "mallory" for c in r["checkpoints"]) <= admitted
+            and all(c.get("loadable") for c in r["checkpoints"])),
     }
     return {**r, "benchmark": "load_fair", "mallory_admitted": admitted, "mallory_refusals": refusals,
             "checks": {k: {"value": v, "wanted": w, "ok": ok} for k, (v, w, ok) in checks.items()},
