@@ -15,7 +15,7 @@ from typing import Protocol, Sequence
 
 import torch
 
-from core import amp as _amp, distributed, streaming  # DDP, mixed precision, folder streaming (issue #14)
+from core import amp as _amp, distributed, streaming  # DDP, mixed precision, folder streaming
 from core.models import PCA, LatentModel
 
 BETA_SCHEDULES = ("constant", "linear")
@@ -90,7 +90,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        if d["amp"] == "off":  # the default is left out: cards stay exactly as before issue #14
+        if d["amp"] == "off":  # the default is left out, so cards of models without the field read the same
             del d["amp"]
         return d
 
