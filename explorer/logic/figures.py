@@ -13,7 +13,7 @@ decoded grid and data density): ``plain_figure``, ``padded_range``, the prior's 
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -323,3 +323,11 @@ __all__ = [
     "CLASS_COLORS", "PRIOR_COLOR", "PRIOR_SIGMAS", "Ellipses", "MapMarker", "MapPanel", "class_color", "ellipse_xy",
     "ellipses_xy", "joined_outlines", "padded_range", "plain_figure", "latent_map", "latent_map_grid",
 ]
+
+
+def selection_points(state: Any) -> list:
+    """The points of a Plotly selection state (Streamlit's PlotlyState or a dict of its shape), or []."""
+    try:
+        return list(state["selection"]["points"] or [])
+    except (KeyError, TypeError):
+        return []

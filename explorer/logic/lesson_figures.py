@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from explorer.logic import figures
+
 CLICK_GRID_NAME = "click to predict"
 GRID_POINTS = 61  # per axis: a click lands within 1/120 of the axis' range of where it was meant
 
@@ -31,11 +33,7 @@ def add_click_grid(fig: go.Figure, x_range: Sequence[float], y_range: Sequence[f
 
 def clicked_point(state: Any) -> tuple[float, float] | None:
     """(x, y) of the clicked point in a Plotly selection state (Streamlit's or a dict of its shape)."""
-    try:
-        points = state["selection"]["points"] or []
-    except (KeyError, TypeError):
-        return None
-    for point in points:
+    for point in figures.selection_points(state):
         try:
             return float(point["x"]), float(point["y"])
         except (KeyError, TypeError, ValueError):

@@ -41,13 +41,7 @@ def selected_index(state: Any, n_points: int) -> int | None:
     customdata as {"0": index}, a list or a number. Points without a dataset index (the
     prior's circles, an uploaded star) are ignored.
     """
-    if not state:
-        return None
-    try:
-        points = state["selection"]["points"] or []
-    except (KeyError, TypeError):
-        return None
-    for point in points:
+    for point in figures.selection_points(state):
         try:
             value = point.get("customdata")
         except AttributeError:
