@@ -1,6 +1,6 @@
-"""Automatic mixed precision for the fit loop: autocast, plus a gradient scaler for fp16.
+"""Automatic mixed precision wrapped around the fit loop: autocast, plus a gradient scaler for fp16.
 
-    amp="off"   float32 everywhere (the default; results exactly as before)
+    amp="off"   float32 everywhere (the default: the loop's parts unchanged)
     amp="auto"  CUDA: bf16 where the GPU supports it, otherwise fp16 with a grad scaler;
                 CPU: bf16; MPS: off
     amp="bf16"  bf16 autocast (CUDA with bf16 support, or the CPU); no scaler needed
@@ -14,9 +14,13 @@ card reports mean the same with and without AMP.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 
 import torch
+from torch import nn
+
+from core.models import LossTerms
 
 AMP_MODES = ("off", "auto", "bf16", "fp16")
 
@@ -35,20 +39,6 @@ class MixedPrecision:
         if self.dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device_type, dtype=self.dtype)
-
-    def backward_and_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """loss.backward(); optimizer.step(), through the grad scaler when there is one.
-
-        With fp16 the scaler skips steps whose gradients overflowed and lowers the scale; the
-        NaN guard looks at the loss itself, which stays finite in those steps.
-        """
-        if self.scaler is None:
-            loss.backward()
-            optimizer.step()
-            return
-        self.scaler.scale(loss).backward()
-        self.scaler.step(optimizer)
-        self.scaler.update()
 
 
 def resolve(mode: str, device: torch.device) -> MixedPrecision:
@@ -74,3 +64,68 @@ def resolve(mode: str, device: torch.device) -> MixedPrecision:
     if kind != "cuda":
         raise ValueError(f"amp='fp16' needs CUDA (a grad-scaled fp16 step); on {kind} use amp='bf16' or 'off'")
     return MixedPrecision(kind, torch.float16, torch.amp.GradScaler("cuda"))
+
+
+def wrap(loop, mode: str, device: torch.device):
+    """The fit loop's parts (core.train.Loop) in mixed precision; the loop unchanged for "off".
+
+    The model runs under autocast; with fp16 the optimizer steps through the grad scaler.
+    """
+    precision = resolve(mode, device)
+    if precision.dtype is None:
+        return loop
+    optimizer = loop.optimizer if precision.scaler is None else ScaledOptimizer(loop.optimizer, precision.scaler)
+    return dataclasses.replace(loop, model=Autocast(loop.model, precision), optimizer=optimizer)
+
+
+class Autocast(nn.Module):
+    """``model(x)`` under autocast, its loss terms returned as float32 (the objective, its sums and
+    the NaN guard stay float32). With a grad scaler the terms' gradients are multiplied by the
+    scale on the way back, so the loop's ``loss.backward()`` is torch.amp's scaled backward."""
+
+    def __init__(self, model: nn.Module, precision: MixedPrecision):
+        super().__init__()
+        self.model = model
+        self.precision = precision
+
+    def forward(self, x: torch.Tensor) -> LossTerms:
+        with self.precision.autocast():
+            terms = self.model(x)
+        terms = LossTerms(*(t.float() for t in terms))
+        if self.precision.scaler is None:
+            return terms
+        return LossTerms(*(_ScaledGradient.apply(t, self.precision.scaler) for t in terms))
+
+
+class _ScaledGradient(torch.autograd.Function):
+    """The identity forward; backward multiplies the gradient by the grad scaler's scale."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor, scaler: torch.amp.GradScaler) -> torch.Tensor:
+        ctx.scaler = scaler
+        return t.view_as(t)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return ctx.scaler.scale(grad), None
+
+
+class ScaledOptimizer:
+    """An optimizer whose ``step`` goes through the grad scaler: it unscales the gradients, skips
+    a step whose gradients overflowed (lowering the scale), else steps, then updates the scale.
+    The NaN guard reads the unscaled loss, which stays finite in the skipped steps."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler):
+        self.optimizer = optimizer
+        self.scaler = scaler
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return self.optimizer.param_groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        self.scaler.step(self.optimizer)
+        self.scaler.update()

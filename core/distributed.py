@@ -2,13 +2,15 @@
 
     torchrun --nproc_per_node 2 -m core train --model vae --dataset digits --batch-size 64 --out runs/digits-ddp
 
-Everything here is a no-op without a process group: ``python -m core train`` behaves exactly
-as before. Under torchrun (RANK / WORLD_SIZE / LOCAL_RANK in the environment):
+Without a process group nothing here changes a run. Under torchrun (RANK / WORLD_SIZE /
+LOCAL_RANK in the environment):
 
 * ``init_from_env`` starts the default process group: gloo on the CPU, NCCL on CUDA (one GPU
   per process, ``cuda:LOCAL_RANK``), with a timeout so a rank that fails or stalls cannot
   hang the others forever (``LATENT_DIST_TIMEOUT_S``, default 1800 s: rank 0 alone evaluates
   and saves while the others wait).
+* ``wrap`` puts the fit loop's parts (core.train.Loop) under the group: DDP around the model,
+  ``shard_batches``, a batch's sums over every rank, rank 0's decisions broadcast.
 * ``shard_batches`` deals each rank its share of every global batch of an in-memory tensor:
   the epoch's permutation is drawn from the same seeded generator as in one process, rank r
   takes positions r, r + W, r + 2W ... (DistributedSampler's layout), and every rank makes the
@@ -18,13 +20,14 @@ as before. Under torchrun (RANK / WORLD_SIZE / LOCAL_RANK in the environment):
   averages gradients over ranks, so the gradient is sum over the global batch / (W x per-rank
   batch) = the one-process objective at the global batch size.
 * Decisions (NaN guard, early stopping, a callback's cancel) are made on the same numbers on
-  every rank: flags are all-reduced, rank 0's validation loss and cancel are broadcast.
+  every rank: each batch's sums are all-reduced, rank 0's validation loss and cancel are broadcast.
 * Only rank 0 evaluates and writes; ``card_fields`` adds world size, backend and global batch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import os
 import tempfile
@@ -34,7 +37,6 @@ from typing import Iterator
 
 import torch
 import torch.distributed as dist
-from torch import nn
 
 DEFAULT_TIMEOUT_S = 1800.0
 TIMEOUT_ENV = "LATENT_DIST_TIMEOUT_S"
@@ -122,77 +124,57 @@ def training_device(device: torch.device) -> torch.device:
     return device
 
 
-class _LossTermsModule(nn.Module):
-    """DDP only synchronises gradients of calls that go through ``forward``: route loss_terms there."""
+def wrap(loop, train_x, config, device: torch.device):
+    """The fit loop's parts (core.train.Loop) under a process group; the loop unchanged without one.
 
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor, noisy: torch.Tensor | None = None):
-        return self.model.loss_terms(x, noisy)
-
-
-def wrap_loss_terms(model: nn.Module, device: torch.device, seed: int):
-    """``model.loss_terms`` in one process; a DistributedDataParallel wrapper of it under a process group.
-
-    DDP broadcasts rank 0's weights at construction (all ranks start from the same init).
-    Each rank then reseeds its noise stream (rank 0 keeps the one-process stream), so the
-    ranks' reparameterization samples are independent rather than copies of each other.
+    DDP around the model: it broadcasts rank 0's initial weights, then averages the ranks'
+    gradients in ``loss.backward()``. A tensor is dealt out by ``shard_batches`` (a stream shards
+    itself with DistributedSampler). A batch's sums are added over the ranks, so the NaN guard
+    stops every rank at the same step and the epoch's means cover every image; rank 0 alone
+    measures and runs the callbacks, its validation loss and cancel are broadcast. Each rank reseeds its noise stream (rank 0 keeps
+    the one-process stream), so the ranks' reparameterization samples are independent.
     """
     d = info()
-    if not d.active:
-        return model.loss_terms
+    if d.backend is None:
+        return loop
     from torch.nn.parallel import DistributedDataParallel
 
     if d.rank:
-        torch.manual_seed(seed + d.rank * NOISE_SEED_STRIDE)
+        torch.manual_seed(config.seed + d.rank * NOISE_SEED_STRIDE)
     ids = [device.index if device.index is not None else d.local_rank] if device.type == "cuda" else None
-    return DistributedDataParallel(_LossTermsModule(model), device_ids=ids)
+    batches = loop.batches
+    if isinstance(train_x, torch.Tensor):
+        shuffler = torch.Generator().manual_seed(config.seed)
+        batches = lambda epoch: shard_batches(train_x, config.batch_size, shuffler)  # noqa: E731
+    return dataclasses.replace(
+        loop, model=DistributedDataParallel(loop.model, device_ids=ids), batches=batches,
+        sum_over_ranks=all_reduce_sum, agree=lambda loss, cancel: broadcast_decision(loss, cancel, device),
+        reports=d.is_main,
+    )
 
 
 def shard_batches(train_x: torch.Tensor, batch_size: int, shuffler: torch.Generator) -> Iterator[torch.Tensor]:
     """One epoch of this rank's batches (of ``batch_size`` images, the last ones may be short or empty).
 
-    The permutation comes from ``shuffler`` exactly as in one process (the same seed gives the
-    same epoch orders); rank r takes every W-th position from r. All ranks make
+    The permutation comes from ``shuffler`` as in core.train.shuffled_batches (the same seed gives
+    the same epoch orders); rank r takes every W-th position from r. All ranks make
     ceil(N / (W x batch_size)) steps, so DDP's collectives always pair up.
     """
     d = info()
-    n = len(train_x)
-    order = torch.randperm(n, generator=shuffler).to(train_x.device)
-    if not d.active:
-        for start in range(0, n, batch_size):
-            yield train_x[order[start:start + batch_size]]
-        return
+    order = torch.randperm(len(train_x), generator=shuffler).to(train_x.device)
     shard = order[d.rank::d.world_size]
-    steps = -(-n // (batch_size * d.world_size))
-    for k in range(steps):
+    for k in range(-(-len(train_x) // (batch_size * d.world_size))):
         yield train_x[shard[k * batch_size:(k + 1) * batch_size]]
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    """Sum ``t`` over ranks in place (nothing without a process group)."""
-    if info().active:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    """Sum ``t`` over ranks in place."""
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
-
-
-def any_rank(flag: bool | torch.Tensor, device: torch.device | None = None) -> bool:
-    """True when ``flag`` is true on any rank (a collective: every rank must call it)."""
-    d = info()
-    if not d.active:
-        return bool(flag)
-    t = torch.as_tensor(flag, dtype=torch.float32, device=device).reshape(1).clone()
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
 
 
 def broadcast_decision(validation_loss: float | None, cancel: bool, device: torch.device) -> tuple[float | None, bool]:
     """Rank 0's (validation loss, cancel) on every rank: the early-stopping and cancel decisions agree."""
-    d = info()
-    if not d.active:
-        return validation_loss, cancel
     t = torch.tensor([float("nan") if validation_loss is None else validation_loss, float(cancel)],
                      dtype=torch.float64, device=device)
     dist.broadcast(t, src=0)

@@ -234,6 +234,13 @@ class LatentModel(nn.Module):
             per_dim = kl_per_dimension(posterior.mean, posterior.logvar)
         return LossTerms(recon, per_dim.sum(1), per_dim)
 
+    def forward(self, x: torch.Tensor) -> LossTerms:
+        """The training forward pass: ``loss_terms(x)``. In train mode a denoising model's encoder
+        reads x plus Gaussian noise of std ``input_noise`` (Vincent et al., 2008), like dropout."""
+        noise = self.config.input_noise
+        noisy = (x + noise * torch.randn_like(x)).clamp(0.0, 1.0) if self.training and noise > 0 else None
+        return self.loss_terms(x, noisy)
+
     def decoder_layers(self) -> list[DenseLayer] | None:
         """The decoder as dense layers (z -> flat image in [0, 1]), or None if it is convolutional."""
         return None

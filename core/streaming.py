@@ -13,9 +13,9 @@ to pass from the worker processes, turned into float in [0, 1] on the training d
 Formats torchvision does not decode (BMP, TIFF, PGM/PPM) go through PIL; only
 ``FOLDER_FORMATS`` are decoded, recognised from the file's bytes.
 
-``epoch_batches`` feeds the fit loop through a DataLoader with worker processes, pinned memory
-on CUDA and persistent workers, sharded over DDP ranks with DistributedSampler (seeded,
-reshuffled every epoch). The test split (at most ``max_eval_images`` of it, a seeded sample)
+``wrap`` gives the fit loop its batches from a DataLoader (``StreamBatches``) with worker
+processes, pinned memory on CUDA and persistent workers, sharded over DDP ranks with
+DistributedSampler (seeded, reshuffled every epoch). The test split (at most ``max_eval_images`` of it, a seeded sample)
 and, for labelled data, an equal sample of training images for the kNN metric are decoded
 into memory once: evaluation reads tensors like every other dataset.
 
@@ -26,12 +26,13 @@ before decoding, so a decompression bomb never allocates).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -254,18 +255,12 @@ class StreamBatches:
             yield batch.to(self.device, non_blocking=True).float().div_(255)
 
 
-def epoch_batches(train_x, batch_size: int, seed: int, shuffler: torch.Generator,
-                  device: torch.device) -> Callable[[int], Iterator[torch.Tensor]]:
-    """The fit loop's batch source: ``epoch -> iterator of this rank's batches``.
-
-    In-memory tensors go through core.distributed.shard_batches (in one process: exactly the
-    original index shuffling); an ImageFolderStream through a DataLoader (StreamBatches).
-    """
-    if is_stream(train_x):
-        return StreamBatches(train_x, batch_size, seed, train_x.workers, device)
-    from core.distributed import shard_batches
-
-    return lambda epoch: shard_batches(train_x, batch_size, shuffler)
+def wrap(loop, train_x, config, device: torch.device):
+    """The fit loop's batches (core.train.Loop) from a folder on disk; the loop unchanged for a tensor."""
+    if not is_stream(train_x):
+        return loop
+    return dataclasses.replace(loop, batches=StreamBatches(train_x, config.batch_size, config.seed, train_x.workers,
+                                                           device))
 
 
 def check_stream(stream: ImageFolderStream, model, config) -> None:

@@ -1,8 +1,12 @@
-"""The fit loop: in-memory tensors, Adam, beta schedules, callbacks, a NaN guard.
+"""The fit loop: each epoch, forward, loss, backward and step over the training batches
+(``train_epoch``, read it beside pytorch/examples' vae/main.py), then the test and validation
+passes, the callbacks and early stopping (``fit``); beta and learning-rate schedules; a NaN guard.
 
 Data live on the device as one tensor and are shuffled by index each epoch, so there is
 no per-sample Python work on the hot path (the textbook DataLoader + ToTensor loop spends
-most of its time there on small MLPs).
+most of its time there on small MLPs). A folder streamed from disk (core/streaming.py), torchrun
+(core/distributed.py) and mixed precision (core/amp.py) wrap the loop's parts from outside
+(``Loop``, ``wrapped_loop``); the loop itself is the same for all of them.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ import math
 import re
 import time
 from dataclasses import asdict, dataclass
-from typing import Protocol, Sequence
+from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 import torch
+from torch import nn
 
-from core import amp as _amp, distributed, streaming  # DDP, mixed precision, folder streaming
+from core import amp as _amp, distributed, streaming  # the loop's wrappers: mixed precision, DDP, folders
 from core.models import PCA, LatentModel
 
 BETA_SCHEDULES = ("constant", "linear")
@@ -233,10 +238,11 @@ def fit(
     stops when the validation objective has not improved for that many epochs, and the best
     epoch's weights are kept. The test split is only ever measured, never used to decide.
     Raises TrainingDiverged on a NaN/inf loss, leaving the caller nothing to save. The model
-    ends on the CPU in eval mode.
+    ends on the CPU in eval mode. ``train_images`` may also be a folder streamed from disk
+    (core/streaming.py); under torchrun every rank calls fit (core/distributed.py).
     """
     config.validate()
-    streamed = streaming.is_stream(train_images)  # a folder read through a DataLoader (core/streaming.py)
+    streamed = streaming.is_stream(train_images)
     if streamed:
         streaming.check_stream(train_images, model, config)
     else:
@@ -258,60 +264,35 @@ def fit(
             cb.on_epoch_end(stats)
         return TrainResult([stats], False, time.perf_counter() - started, "cpu")
 
-    if not streamed:
-        train_images, val_images = split_validation(train_images, config.validation_fraction, config.seed)
+    if streamed:
+        train_x, val_images = train_images, None
     else:
-        val_images = None
+        train_x, val_images = split_validation(train_images, config.validation_fraction, config.seed)
+        train_x = train_x.to(device)
     model.to(device)
     try:
-        return _train_epochs(model, train_images if streamed else train_images.to(device), val_images, test_images,
-                             config, callbacks, device, started)
+        return _fit_epochs(model, wrapped_loop(model, train_x, config, device), val_images, test_images,
+                           config, callbacks, device, started)
     finally:
         model.to("cpu").eval()
 
 
-def _train_epochs(model, train_x, val_images, test_images, config, callbacks, device, started) -> TrainResult:
-    # Under torchrun (core/distributed.py) every rank trains on its shard; rank 0 alone evaluates
-    # the test and validation splits and runs the callbacks, its decisions are broadcast.
-    rank = distributed.info()
-    val_x = val_images.to(device) if val_images is not None and rank.is_main else None
-    test_x = test_images.to(device) if test_images is not None and rank.is_main else None
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    shuffler = torch.Generator().manual_seed(config.seed)
-    noise = model.config.input_noise
-    loss_terms = distributed.wrap_loss_terms(model, device, config.seed)  # model.loss_terms, or DDP around it
-    precision = _amp.resolve(config.amp, device)  # autocast (+ grad scaler for fp16); no-ops for amp="off"
-    batches = streaming.epoch_batches(train_x, config.batch_size, config.seed, shuffler, device)
+def _fit_epochs(model, loop, val_images, test_images, config, callbacks, device, started) -> TrainResult:
+    """Epoch after epoch: the schedules, one epoch of training, the test and validation passes,
+    the callbacks, early stopping."""
+    n_validation = 0 if val_images is None else len(val_images)
+    if not loop.reports:  # under torchrun rank 0 alone measures and reports; loop.agree shares its decisions
+        val_images = test_images = None
+        callbacks = ()
+    val_x, test_x = (None if t is None else t.to(device) for t in (val_images, test_images))
     history: list[EpochStats] = []
     best = _BestWeights(config.patience)
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.perf_counter()
         beta, lr = config.beta_at(epoch), config.lr_at(epoch)
-        for group in optimizer.param_groups:
+        for group in loop.optimizer.param_groups:
             group["lr"] = lr
-        model.train()
-        sums = torch.zeros(3, device=device)  # reconstruction, KL, loss (summed over images)
-        seen = 0  # images this rank trained on
-        for x in batches(epoch):  # this rank's batches (in one process: the index shuffle as before)
-            noisy = (x + noise * torch.randn_like(x)).clamp(0.0, 1.0) if noise > 0 else None
-            with precision.autocast():
-                terms = loss_terms(x, noisy)
-                per_image = (config.reconstruction_weight * terms.reconstruction + beta * terms.kl).float()
-            loss = batch_objective(per_image, config.batch_size)
-            if distributed.any_rank(~torch.isfinite(loss), device) if rank.active else not torch.isfinite(loss):
-                became = f"NaN or infinite on one of {rank.world_size} ranks" if rank.active else loss.item()
-                raise TrainingDiverged(
-                    f"training diverged: the loss became {became} in epoch {epoch} "
-                    f"(lr={lr:g}, beta={beta:g}, likelihood={model.config.likelihood}); "
-                    "nothing was saved. Try a smaller learning rate."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            precision.backward_and_step(loss, optimizer)  # loss.backward(); optimizer.step() (+ grad scaler)
-            sums += torch.stack([terms.reconstruction.float().sum(), terms.kl.float().sum(), per_image.sum()]).detach()
-            seen += len(x)
-        # Summed over every rank's images: the epoch's means over the whole training set.
-        totals = distributed.all_reduce_sum(torch.cat([sums, sums.new_tensor([seen])]))
-        recon, kl, objective = (totals[:3] / totals[3]).tolist()
+        recon, kl, objective = train_epoch(loop, epoch, beta, config)
         stats = _epoch_stats(model, epoch, config.epochs, beta, recon, kl, objective, test_x, epoch_start)
         stats.lr = lr
         if val_x is not None:
@@ -319,9 +300,8 @@ def _train_epochs(model, train_x, val_images, test_images, config, callbacks, de
             stats.validation_loss = config.reconstruction_weight * val_recon + config.beta * val_kl
             stats.seconds = time.perf_counter() - epoch_start
         history.append(stats)
-        cancel = any(cb.on_epoch_end(stats) for cb in callbacks) if rank.is_main else False
-        # Rank 0's validation loss and cancel on every rank: all ranks stop (or not) together.
-        stats.validation_loss, cancel = distributed.broadcast_decision(stats.validation_loss, cancel, device)
+        cancel = any(cb.on_epoch_end(stats) for cb in callbacks)
+        stats.validation_loss, cancel = loop.agree(stats.validation_loss, cancel)
         stop = best.update(model, epoch, stats.validation_loss, warm=epoch >= _warm_epoch(config))
         if cancel and epoch < config.epochs:
             return TrainResult(history, True, time.perf_counter() - started, str(device))
@@ -329,7 +309,67 @@ def _train_epochs(model, train_x, val_images, test_images, config, callbacks, de
             break
     best_epoch = best.restore(model)
     return TrainResult(history, False, time.perf_counter() - started, str(device),
-                       best_epoch=best_epoch, n_validation=0 if val_images is None else len(val_images))
+                       best_epoch=best_epoch, n_validation=n_validation)
+
+
+def train_epoch(loop: Loop, epoch: int, beta: float, config: TrainConfig) -> tuple[float, float, float]:
+    """One pass over the training images: forward, loss, backward, step (as ``train`` in
+    pytorch/examples' vae/main.py). Returns the epoch's means per image: reconstruction, KL and
+    the optimised objective. Raises TrainingDiverged at the first batch whose loss is NaN or
+    infinite, before its step."""
+    loop.model.train()
+    sums = 0  # reconstruction, KL, objective and images, summed over the epoch's batches
+    for x in loop.batches(epoch):
+        terms = loop.model(x)  # per image: -log p(x|z) and KL(q(z|x) || p(z))
+        per_image = config.reconstruction_weight * terms.reconstruction + beta * terms.kl
+        loss = batch_objective(per_image, config.batch_size)
+        batch = loop.sum_over_ranks(torch.stack([terms.reconstruction.sum(), terms.kl.sum(), per_image.sum(),
+                                                 per_image.new_tensor(len(x))]).detach())
+        if not torch.isfinite(batch[2]):
+            raise TrainingDiverged(
+                f"training diverged: the loss became {batch[2].item()} in epoch {epoch} "
+                f"(lr={loop.optimizer.param_groups[0]['lr']:g}, beta={beta:g}, likelihood={loop.likelihood}); "
+                "nothing was saved. Try a smaller learning rate."
+            )
+        loop.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        loop.optimizer.step()
+        sums = sums + batch
+    recon, kl, objective = (sums[:3] / sums[3]).tolist()
+    return recon, kl, objective
+
+
+@dataclass
+class Loop:
+    """The parts ``train_epoch`` calls. ``wrapped_loop`` builds them for one process training in
+    float32 on a tensor; core/streaming.py, core/distributed.py and core/amp.py replace parts."""
+
+    model: nn.Module  # batch -> its LossTerms: the model itself, or DDP and autocast around it
+    batches: Callable[[int], Iterable[torch.Tensor]]  # epoch -> that epoch's batches (this rank's share)
+    optimizer: torch.optim.Optimizer
+    likelihood: str  # named when the loss diverges
+    sum_over_ranks: Callable[[torch.Tensor], torch.Tensor] = lambda sums: sums  # a batch's sums over every rank
+    agree: Callable = lambda validation_loss, cancel: (validation_loss, cancel)  # rank 0's decisions everywhere
+    reports: bool = True  # this process measures the test and validation splits and runs the callbacks
+
+
+def wrapped_loop(model: LatentModel, train_x, config: TrainConfig, device: torch.device) -> Loop:
+    """The plain parts (the model, a shuffled pass over the images, Adam), then the wrappers the
+    run asks for; each returns the loop unchanged when it does not apply."""
+    shuffler = torch.Generator().manual_seed(config.seed)
+    loop = Loop(model, lambda epoch: shuffled_batches(train_x, config.batch_size, shuffler),
+                torch.optim.Adam(model.parameters(), lr=config.lr), model.config.likelihood)
+    loop = streaming.wrap(loop, train_x, config, device)  # a folder: a DataLoader's batches
+    loop = distributed.wrap(loop, train_x, config, device)  # a process group: DDP, this rank's share, collectives
+    return _amp.wrap(loop, config.amp, device)  # autocast (+ a grad scaler for fp16)
+
+
+def shuffled_batches(images: torch.Tensor, batch_size: int, shuffler: torch.Generator) -> Iterator[torch.Tensor]:
+    """One epoch of batches in a new random order: ``DataLoader(shuffle=True)`` for a tensor
+    already on the device, without the per-sample Python work."""
+    order = torch.randperm(len(images), generator=shuffler).to(images.device)
+    for start in range(0, len(images), batch_size):
+        yield images[order[start:start + batch_size]]
 
 
 def batch_objective(per_image: torch.Tensor, batch_size: int) -> torch.Tensor:

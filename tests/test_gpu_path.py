@@ -51,6 +51,52 @@ def test_bf16_autocast_trains_to_about_the_float32_elbo_on_the_cpu(digits):
     assert np.isfinite(elbo["bf16"]) and abs(elbo["bf16"] - elbo["off"]) < 0.05 * elbo["off"], elbo
 
 
+@pytest.mark.parametrize("scaled", [False, True], ids=["bf16", "bf16+grad-scaler"])
+def test_the_amp_wrapper_trains_like_torch_amp_recipe(digits, monkeypatch, scaled):
+    """fit with core.amp's wrapper (autocast around the model, the grad scaler behind the optimizer)
+    ends on the very weights of torch.amp's recipe written out by hand: autocast forward, a float32
+    loss, ``scaler.scale(loss).backward(); scaler.step(opt); scaler.update()``. The scaler runs on
+    the CPU here (resolve allows fp16, and so the scaler, on CUDA only)."""
+    x = torch.from_numpy(digits.train_images[:300])
+    config = TrainConfig(epochs=3, batch_size=64, lr=3e-3, amp="bf16", device="cpu", seed=2)
+
+    def precision(mode, device):
+        return amp.MixedPrecision("cpu", torch.bfloat16, torch.amp.GradScaler("cpu", init_scale=2.0**12)
+                                  if scaled else None)
+
+    def new_model():
+        torch.manual_seed(2)
+        return build_model(ModelConfig("vae", digits.image_shape, latent_dim=2, hidden=(32,)))
+
+    monkeypatch.setattr(amp, "resolve", precision)
+    wrapped = new_model()
+    fit(wrapped, x, None, config)
+
+    recipe = new_model()
+    torch.manual_seed(config.seed)
+    shuffler = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.Adam(recipe.parameters(), lr=config.lr)
+    scaler = precision("bf16", "cpu").scaler
+    recipe.train()
+    for _ in range(config.epochs):
+        order = torch.randperm(len(x), generator=shuffler)
+        for start in range(0, len(x), config.batch_size):
+            batch = x[order[start:start + config.batch_size]]
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                terms = recipe.loss_terms(batch)
+            loss = (terms.reconstruction.float() + terms.kl.float()).sum() / config.batch_size
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is None:
+                loss.backward()
+                optimizer.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+    for (name, a), b in zip(wrapped.state_dict().items(), recipe.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
 # ------------------------------------------------------------------------------ conv for 64x64
 
 
@@ -184,7 +230,7 @@ def test_cuda_amp_trains_a_64x64_conv_vae(mode):
 @needs_cuda
 def test_cuda_stream_uses_pinned_memory_and_workers(face_folder):
     stream = streaming.load_streamed(face_folder, (64, 64), workers=2).train_stream
-    batches = streaming.epoch_batches(stream, 8, 0, torch.Generator(), torch.device("cuda"))
+    batches = streaming.StreamBatches(stream, 8, 0, stream.workers, torch.device("cuda"))
     assert batches.loader.pin_memory and batches.loader.persistent_workers
     got = list(batches(1))
     assert sum(len(b) for b in got) == len(stream) and got[0].is_cuda and got[0].dtype == torch.float32

@@ -13,6 +13,7 @@ from core.data import load_dataset
 from core.losses import reconstruction_nll
 from core.models import VAE, ModelConfig, build_model
 from core.pipeline import train_and_save
+from core import train
 from core.train import (EpochStats, TrainConfig, TrainingDiverged, batch_objective, evaluate_terms, fit,
                         split_validation)
 
@@ -78,6 +79,14 @@ def test_same_seed_gives_identical_history_and_weights(small, kind):
     other = new_model(kind, seed=6)
     fit(other, train, test, cfg(seed=6))
     assert not torch.equal(other.state_dict()[next(iter(s1))], s1[next(iter(s1))])
+
+
+def test_the_loop_names_no_wrapper():
+    """The epoch loop and the training pass read the same for every run: streaming, torchrun and
+    mixed precision reach them only through the Loop's parts (core.train.wrapped_loop)."""
+    wrappers = {"distributed", "streaming", "_amp", "amp", "dist", "autocast", "GradScaler", "DataLoader"}
+    for loop_function in (train.train_epoch, train._fit_epochs):
+        assert not wrappers & set(loop_function.__code__.co_names), loop_function.__name__
 
 
 def test_fit_returns_the_model_on_the_cpu_in_eval_mode(small):
