@@ -13,7 +13,6 @@ card reports mean the same with and without AMP.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from dataclasses import dataclass
 
@@ -34,11 +33,6 @@ class MixedPrecision:
     @property
     def name(self) -> str:
         return {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
-
-    def autocast(self):
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
 
 
 def resolve(mode: str, device: torch.device) -> MixedPrecision:
@@ -89,7 +83,7 @@ class Autocast(nn.Module):
         self.precision = precision
 
     def forward(self, x: torch.Tensor) -> LossTerms:
-        with self.precision.autocast():
+        with torch.autocast(device_type=self.precision.device_type, dtype=self.precision.dtype):
             terms = self.model(x)
         terms = LossTerms(*(t.float() for t in terms))
         if self.precision.scaler is None:

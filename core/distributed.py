@@ -131,8 +131,9 @@ def wrap(loop, train_x, config, device: torch.device):
     gradients in ``loss.backward()``. A tensor is dealt out by ``shard_batches`` (a stream shards
     itself with DistributedSampler). A batch's sums are added over the ranks, so the NaN guard
     stops every rank at the same step and the epoch's means cover every image; rank 0 alone
-    measures and runs the callbacks, its validation loss and cancel are broadcast. Each rank reseeds its noise stream (rank 0 keeps
-    the one-process stream), so the ranks' reparameterization samples are independent.
+    measures and runs the callbacks, its validation loss and cancel are broadcast. Each rank
+    reseeds its noise stream (rank 0 keeps the one-process stream), so the ranks'
+    reparameterization samples are independent.
     """
     d = info()
     if d.backend is None:

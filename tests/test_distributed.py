@@ -10,7 +10,7 @@ once (process start-up is the slow part) and checks, from that one launch:
   measured here in the test. (Recorded when written: one process 29.416 / 29.176 / 29.539 nats
   for seeds 0 / 1 / 2, spread 0.364; two processes 29.422, gap 0.006.)
 * a --out that cannot be written stops both ranks before training (exit code 2), and a NaN loss
-  on rank 1 alone stops both ranks (exit code 1) with nothing written; neither hangs
+  on rank 1 alone stops both ranks at that step (exit code 1) with nothing written; neither hangs
   (LATENT_DIST_TIMEOUT_S=60 turns a hang into an error, the launch itself is limited to 240 s).
 """
 
@@ -170,6 +170,7 @@ def test_an_unwritable_out_stops_every_rank_before_training(two_process_run):
 def test_a_nan_on_one_rank_stops_every_rank_and_writes_nothing(two_process_run):
     results, ranks, stderr = two_process_run
     assert [r["codes"]["nan"] for r in ranks] == [1, 1]
+    assert [r["nan_steps"] for r in ranks] == [31, 31]  # both stopped at the step where rank 1's loss became NaN
     assert "the loss became nan in epoch 2 " in stderr  # the global batch's loss (rank 0 prints it)
     assert not any((results / "nan").iterdir())
 
