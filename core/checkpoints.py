@@ -14,24 +14,24 @@ Format version 2 (version 1 cards, as first shipped, still load):
   and absolute paths in any other text (the dataset's source, the command) are cut down
   to their file name (see ``relative_paths``).
 
-The save protocol, all under an exclusive ``fcntl.flock`` on ``.NAME.lock`` in the folder
-(one writer per name; see ``checkpoint_lock``: the file goes away with its holder):
+Saving holds an exclusive ``fcntl.flock`` on the checkpoint's folder itself (one save at a time
+there; nothing is left on disk, and the lock goes with its holder, even a killed one), then:
 
-    0. recover: finish or undo a save that was interrupted (the steps below leave
-       ``.NAME.prev.safetensors`` only between steps 3 and 6).
-    1. write the weights to a temp file in the folder, fsync it, hash *that file*;
-    2. write the card (with that hash) to a temp file;
-    3. hard-link the current NAME.safetensors to .NAME.prev.safetensors (the old weights);
-    4. rename the new weights over NAME.safetensors;
-    5. rename the new card over NAME.json: the commit point;
-    6. remove .NAME.prev.safetensors.
+    1. writes the new weights to a temp file in the folder (fsync'ed) and hashes *that file*,
+       then writes the card with that hash to another temp file;
+    2. renames NAME.safetensors to .NAME.prev.safetensors (the old card's weights stay on disk);
+    3. renames the new weights to NAME.safetensors, then the new card to NAME.json: the commit point;
+    4. removes .NAME.prev.safetensors.
 
-At every instant the card on disk names, by hash, weights that are on disk: before step 5
-the old card matches the old weights (NAME.safetensors until step 4, .NAME.prev after),
-and from step 5 the new card matches NAME.safetensors. A reader that finds NAME.safetensors
-not matching the card tries .NAME.prev.safetensors, then reads the card again (a save
-may have committed meanwhile). A failed save undoes itself (step 0 at once); only the temp
-files this save created are ever deleted, and nothing outside NAME's own files.
+At every instant the card on disk names, by hash, weights on disk: NAME.safetensors, or
+.NAME.prev.safetensors from step 2 to the commit point. A reader that finds NAME.safetensors missing or
+not matching the card tries .NAME.prev.safetensors, then reads the card again (a save may have
+committed meanwhile). A save that fails before its commit puts the old weights back; one that
+was killed is finished or undone by the next save of that name (``_recover``).
+
+A single file (the card in the safetensors metadata, one rename) would commit both at once, but
+the card is edited after a save (scripts/seed_spread.py, scripts/record_quadrature.py) while the
+weights, whose SHA-256 keys the stored codes and the draws measured, must stay byte for byte.
 """
 
 from __future__ import annotations
@@ -90,46 +90,22 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
 
 
-def _side_files(weights_path: Path) -> tuple[Path, Path]:
-    """(.NAME.lock, .NAME.prev.safetensors): the lock and the old weights kept during a save."""
-    name = weights_path.name[: -len(".safetensors")]
-    return weights_path.with_name(f".{name}.lock"), weights_path.with_name(f".{name}.prev.safetensors")
+def _previous_weights(weights_path: Path) -> Path:
+    """.NAME.prev.safetensors: the old weights, kept while a save replaces them."""
+    return weights_path.with_name(f".{weights_path.name[: -len('.safetensors')]}.prev.safetensors")
 
 
 @contextlib.contextmanager
-def checkpoint_lock(path: str | Path) -> Iterator[None]:
-    """Hold the exclusive per-name lock of a checkpoint: fcntl.flock on ``.NAME.lock``.
-
-    The holder removes the lock file before releasing it, so none is left behind; a waiter
-    that then wakes up holding the lock of a removed file (its inode is no longer the one at
-    that path) opens the path again and retries.
-    """
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Hold the exclusive fcntl.flock on ``folder`` (one per open: threads exclude each other too)."""
     import fcntl
 
-    weights_path, _ = checkpoint_paths(path)
-    lock_path, _ = _side_files(weights_path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                current = os.stat(lock_path).st_ino
-            except FileNotFoundError:
-                current = None
-        except BaseException:
-            os.close(fd)
-            raise
-        if current == os.fstat(fd).st_ino:
-            break
-        os.close(fd)  # the holder before us removed that file: lock the new one
+    fd = os.open(folder, os.O_RDONLY)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        try:
-            os.unlink(lock_path)
-        finally:
-            os.close(fd)  # releases the lock
+        os.close(fd)  # releases the lock
 
 
 def _sha256(path: Path | str) -> str:
@@ -168,8 +144,8 @@ def save_checkpoint(
 
     ``card`` holds the caller's facts (dataset, train_config, history, metrics, command);
     kind, model_config, precision, versions, date and the weights' hash are added here, and
-    paths are made relative (``relative_paths``). float16 storage halves the size; decoded
-    images stay within ~1e-3 of float32. ``overwrite=False`` refuses (CheckpointError) when
+    paths are made relative (``relative_paths``). float16 storage (each value rounded to the
+    nearest float16) halves the size. ``overwrite=False`` refuses (CheckpointError) when
     a checkpoint of that name exists, checked under the lock.
     """
     import torch
@@ -205,7 +181,8 @@ def save_checkpoint(
     full_card = within_card_size(full_card)
     metadata = {"format": "latent-explorer", "format_version": str(FORMAT_VERSION)}
     metadata.update({k: _canonical(full_card[k]) for k in COVERED_CONFIGS if k in full_card})
-    with checkpoint_lock(weights_path):
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    with _folder_lock(weights_path.parent):
         _recover(weights_path, card_path)
         if not overwrite and (weights_path.exists() or card_path.exists()):
             raise CheckpointError(f"{card_path.with_suffix('')} already exists; refusing to replace it")
@@ -214,50 +191,38 @@ def save_checkpoint(
 
 
 def _commit(weights_path: Path, card_path: Path, card: dict[str, Any], write_weights) -> None:
-    """Steps 1-6 of the save protocol (the caller holds the lock); undone on any failure."""
-    _, prev = _side_files(weights_path)
-    temps: list[Path] = []
+    """Steps 1-4 of the save (the caller holds the lock); the old pair is put back on any failure."""
+    temps = [temp_file_beside(weights_path, write_weights)]
     try:
-        temps.append(temp_file_beside(weights_path, write_weights))
         card["weights_sha256"] = _sha256(temps[0])  # the hash of the file that will be renamed
         text = json.dumps(card, indent=1, sort_keys=False)
         temps.append(temp_file_beside(card_path, lambda tmp: Path(tmp).write_text(text)))
         if weights_path.exists():
-            _keep_copy(weights_path, prev)
+            os.replace(weights_path, _previous_weights(weights_path))
         os.replace(temps[0], weights_path)
         os.replace(temps[1], card_path)  # the commit point
-        prev.unlink(missing_ok=True)
     except BaseException:
         for tmp in temps:
             tmp.unlink(missing_ok=True)
         _recover(weights_path, card_path)
         raise
-
-
-def _keep_copy(weights_path: Path, prev: Path) -> None:
-    """.NAME.prev.safetensors = the current weights (a hard link; a copy where links fail)."""
-    prev.unlink(missing_ok=True)
-    try:
-        os.link(weights_path, prev)
-    except OSError:
-        tmp = temp_file_beside(prev, lambda t: Path(t).write_bytes(weights_path.read_bytes()))
-        os.replace(tmp, prev)
+    _previous_weights(weights_path).unlink(missing_ok=True)
 
 
 def _recover(weights_path: Path, card_path: Path) -> None:
-    """Finish or undo an interrupted save (the caller holds the lock): when .NAME.prev is
-    what the card names, the new weights never got their card, so put the old ones back."""
-    _, prev = _side_files(weights_path)
+    """Finish or undo a save that stopped between its renames (the caller holds the lock): the old
+    weights in .NAME.prev go back unless the card on disk names the weights at NAME.safetensors."""
+    prev = _previous_weights(weights_path)
     if not prev.exists():
         return
     try:
-        wanted = read_card(card_path).get("weights_sha256")
+        committed = weights_path.exists() and read_card(card_path).get("weights_sha256") == _sha256(weights_path)
     except CheckpointError:
-        wanted = None
-    if wanted and _sha256(prev) == wanted and not (weights_path.exists() and _sha256(weights_path) == wanted):
-        os.replace(prev, weights_path)
+        committed = False
+    if committed:
+        prev.unlink()
     else:
-        prev.unlink(missing_ok=True)
+        os.replace(prev, weights_path)
 
 
 def _json_default(value: Any) -> Any:
@@ -327,7 +292,7 @@ def read_weights(weights_path: Path, card: dict) -> bytes:
 def _matching_weights(weights_path: Path, card_path: Path, card: dict, verify_hash: bool) -> bytes | None:
     """The bytes of the weights the card names (NAME.safetensors, or .NAME.prev during a save);
     None when neither matches its hash."""
-    _, prev = _side_files(weights_path)
+    prev = _previous_weights(weights_path)
     wanted = card.get("weights_sha256") if verify_hash else None
     for candidate in (weights_path, prev):
         try:

@@ -341,6 +341,41 @@ def test_a_save_killed_between_the_renames_still_loads_the_old_pair(tmp_path, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
 
 
+def test_a_save_killed_with_the_old_weights_moved_aside_still_loads_the_old_pair(tmp_path, monkeypatch):
+    """Killed after NAME.safetensors went to .NAME.prev and before the new weights took its place."""
+    save_checkpoint(small(2), tmp_path / "m")
+    real = os.replace
+
+    def replace(src, dst):
+        if Path(dst) == tmp_path / "m.safetensors":
+            raise OSError("killed (simulated, with the old weights moved aside)")
+        return real(src, dst)
+
+    with monkeypatch.context() as m:
+        m.setattr(checkpoints.os, "replace", replace)
+        m.setattr(checkpoints, "_recover", lambda *a: None)  # as if killed: no clean-up runs
+        with pytest.raises(OSError, match="moved aside"):
+            save_checkpoint(small(3), tmp_path / "m")
+    assert not (tmp_path / "m.safetensors").exists()
+    assert load_checkpoint(tmp_path / "m").model.latent_dim == 2  # found in .m.prev.safetensors
+    save_checkpoint(small(4), tmp_path / "m")  # the next save puts the old weights back first
+    assert load_checkpoint(tmp_path / "m").model.latent_dim == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
+
+
+def test_a_save_waits_while_another_save_holds_the_folder(tmp_path):
+    save_checkpoint(small(2), tmp_path / "m")
+    done = threading.Event()
+    with checkpoints._folder_lock(tmp_path):
+        saver = threading.Thread(target=lambda: (save_checkpoint(small(3), tmp_path / "other"), done.set()))
+        saver.start()
+        assert not done.wait(0.5)  # blocked on the folder's lock
+        assert not (tmp_path / "other.json").exists()
+    saver.join(30)
+    assert done.is_set() and load_checkpoint(tmp_path / "other").model.latent_dim == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors", "other.json", "other.safetensors"]
+
+
 def test_the_hash_is_taken_from_the_file_that_is_renamed(tmp_path, monkeypatch):
     """The card's hash is computed before the rename: weights swapped in by another writer
     after the rename cannot be vouched for by this card."""
