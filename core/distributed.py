@@ -38,8 +38,8 @@ from typing import Iterator
 import torch
 import torch.distributed as dist
 
-DEFAULT_TIMEOUT_S = 1800.0
-TIMEOUT_ENV = "LATENT_DIST_TIMEOUT_S"
+from core.settings import settings
+
 NOISE_SEED_STRIDE = 1_000_003  # rank r draws its reparameterization noise from seed + r * stride
 
 
@@ -62,13 +62,6 @@ class DistInfo:
 def launched_by_torchrun() -> bool:
     """True when the environment asks for more than one process (torchrun, or the variables set by hand)."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
-def timeout_seconds() -> float:
-    try:
-        return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
-    except ValueError:
-        raise ValueError(f"{TIMEOUT_ENV}={os.environ[TIMEOUT_ENV]!r} must be a number of seconds") from None
 
 
 def backend_for(device: str) -> str:
@@ -94,7 +87,7 @@ def init_from_env(device: str = "auto") -> bool:
                 "start at most one process per GPU (torchrun --nproc_per_node <= GPUs)"
             )
         torch.cuda.set_device(local_rank)
-    dist.init_process_group(backend=backend, timeout=_dt.timedelta(seconds=timeout_seconds()))
+    dist.init_process_group(backend=backend, timeout=_dt.timedelta(seconds=settings().dist_timeout_s))
     return True
 
 

@@ -9,6 +9,24 @@ import pytest
 import torch
 
 from core.data import Dataset, load_dataset
+from core.settings import settings
+
+
+@pytest.fixture(autouse=True)
+def settings_follow_the_environment(monkeypatch):
+    """core.settings.settings() reads the environment once per process, as a server does; here each
+    test starts fresh, and every monkeypatch.setenv / delenv makes the next call read it again."""
+    settings.cache_clear()
+    for name in ("setenv", "delenv"):
+        change = getattr(monkeypatch, name)
+
+        def change_and_forget(*args, _change=change, **kwargs):
+            _change(*args, **kwargs)
+            settings.cache_clear()
+
+        setattr(monkeypatch, name, change_and_forget)
+    yield
+    settings.cache_clear()
 
 
 @pytest.fixture(scope="module")

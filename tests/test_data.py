@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from core.data import bundled, download, fashion_mnist, frey, mnist
-from core.data import DATASET_NAMES, Dataset, DatasetError, default_data_dir, load_dataset, read_idx
+from core.data import DATASET_NAMES, Dataset, DatasetError, load_dataset, read_idx
+from core.settings import settings
 from tests.fixtures_data import (
     idx_bytes,
     write_frey_mat,
@@ -82,10 +83,11 @@ def check_dataset(ds: Dataset, shape: tuple[int, int, int], labeled: bool = True
 
 def test_names_and_default_data_dir(monkeypatch, tmp_path):
     assert DATASET_NAMES == ("digits", "mnist", "fashion-mnist", "frey", "olivetti")
+    monkeypatch.setenv("LATENT_EXPLORER_CONFIG", str(tmp_path / "none.toml"))
     monkeypatch.setenv("LATENT_EXPLORER_DATA", str(tmp_path / "d"))
-    assert default_data_dir() == tmp_path / "d"
+    assert settings().data == tmp_path / "d"
     monkeypatch.delenv("LATENT_EXPLORER_DATA")
-    assert default_data_dir() == Path.home() / ".cache" / "latent-explorer"
+    assert settings().data == Path.home() / ".cache" / "latent-explorer"
 
 
 def test_unknown_name_lists_valid_names():

@@ -25,6 +25,7 @@ from core.data import DatasetError, load_dataset, open_image
 from core.data import download as download_module
 from core.data import limits
 from core.models import ModelConfig, build_model
+from core.settings import SettingsError
 from explorer.logic import uploads
 from fixtures_data import write_olivetti_mat
 from fixtures_hostile import huge_png, malicious_pickle, npy_claiming, zip_bomb_npz
@@ -89,7 +90,8 @@ def test_the_cap_is_configurable_and_checked(tmp_path, monkeypatch):
     monkeypatch.setenv(limits.MAX_DATA_BYTES_ENV, "1M")
     assert len(load_dataset(tmp_path / "ok.npy").train_images) == 32
     monkeypatch.setenv(limits.MAX_DATA_BYTES_ENV, "lots")
-    refused(lambda: load_dataset(tmp_path / "ok.npy"), r"LATENT_EXPLORER_MAX_DATA_BYTES='lots' is not a size")
+    with pytest.raises(SettingsError, match=r"LATENT_EXPLORER_MAX_DATA_BYTES='lots' is not a size"):
+        load_dataset(tmp_path / "ok.npy")
 
 
 def test_gzipped_idx_claiming_huge_data_is_refused_before_inflating(tmp_path):

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from core.settings import Settings, SettingsError, load_settings, settings
 from explorer.logic import serverdata
-from explorer.logic.settings import Settings, SettingsError, load_settings
 from explorer.logic.workspace import Workspace, new_token, quota_problem, sweep_expired, tree_size
 
 
@@ -119,11 +119,37 @@ def test_environment_over_file(tmp_path, monkeypatch):
     ({"LATENT_EXPLORER_CLIENT_HEADER": "X-User\r\nX-Other"}, "must be a header name"),
     ({"LATENT_EXPLORER_TRAIN_WORKERS": "0"}, "must be above 0"),
     ({"LATENT_EXPLORER_PUBLISH_TRAINED": "maybe"}, "must be 1 or 0"),
+    ({"LATENT_EXPLORER_MAX_DATA_BYTES": "lots"}, "is not a size"),
+    ({"LATENT_EXPLORER_MAX_DATA_BYTES": "0"}, "must be positive"),
+    ({"LATENT_DIST_TIMEOUT_S": "soon"}, "must be a number"),
 ])
 def test_bad_settings_are_refused_with_the_name(tmp_path, monkeypatch, env, message):
     monkeypatch.setenv("LATENT_EXPLORER_CONFIG", str(tmp_path / "none.toml"))
     with pytest.raises(SettingsError, match=message):
         load_settings(env)
+
+
+def test_settings_are_read_once_per_process(tmp_path, monkeypatch):
+    config = tmp_path / "latent-explorer.toml"
+    config.write_text("[latent_explorer]\nclient_quota_mb = 5\n")
+    monkeypatch.setenv("LATENT_EXPLORER_CONFIG", str(config))
+    first = settings()
+    config.write_text("[latent_explorer]\nclient_quota_mb = 6\n")  # an edit while the server runs
+    assert settings() is first and first.client_quota_mb == 5  # kept until the server restarts
+    settings.cache_clear()
+    assert settings().client_quota_mb == 6
+
+
+def test_every_environment_read_is_a_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_EXPLORER_CONFIG", str(tmp_path / "none.toml"))
+    s = load_settings({"LATENT_EXPLORER_DATA": str(tmp_path), "LATENT_EXPLORER_MAX_DATA_BYTES": "2G",
+                       "LATENT_EXPLORER_ALLOW_DOWNLOAD": "1", "LATENT_EXPLORER_CHECKPOINTS": str(tmp_path / "c"),
+                       "LATENT_DIST_TIMEOUT_S": "60"})
+    assert (s.data, s.max_data_bytes, s.allow_download, s.checkpoints, s.dist_timeout_s) == (
+        tmp_path, 2 * 2**30, True, tmp_path / "c", 60.0)
+    assert s.workspaces == tmp_path / "workspaces" and s.classes_db == f"sqlite:///{tmp_path / 'classes.sqlite3'}"
+    default = load_settings({})
+    assert default.max_data_bytes == 512 * 2**20 and default.allow_download is False
 
 
 def test_unknown_keys_in_the_file_are_refused(tmp_path, monkeypatch):

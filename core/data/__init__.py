@@ -11,7 +11,7 @@ Registered datasets (``DATASETS`` in core/data/registry.py, one module each)::
 Anything else is read as a path (core/data/own.py): an image folder (one subfolder per
 class, like torchvision's ImageFolder), a ``.npz`` or a ``.npy`` file.
 
-The data root is ``default_data_dir()`` unless ``data_dir`` is given. Files are looked for
+The data root is ``settings().data`` (core/settings.py) unless ``data_dir`` is given. Files are looked for
 in the torchvision / upstream layout (``<root>/MNIST/raw/train-images-idx3-ubyte[.gz]``,
 ``<root>/frey_rawface.mat`` ...) and also in one lower-case folder per dataset
 (``<root>/mnist/``, ``<root>/frey/``, ``<root>/olivetti/``), so a folder laid out like the
@@ -20,7 +20,7 @@ project's development data works as a data root too. Downloads go to the first l
 Nothing is cached at module level: every call reads the files again. Callers that want
 caching (the Streamlit app) wrap ``load_dataset`` themselves.
 
-    dataset.py    Dataset, DatasetError, default_data_dir, fingerprints of the splits
+    dataset.py    Dataset, DatasetError, fingerprints of the splits
     limits.py     size caps checked before reading: .npy/.npz headers, zip ratios, open_image (PIL)
     bundled.py    the evaluation data shipped in the repository's data/ (checksummed)
     registry.py   DATASETS (name -> DatasetSource), load_dataset
@@ -31,10 +31,10 @@ caching (the Streamlit app) wrap ``load_dataset`` themselves.
     own.py        your own image folders, .npz and .npy files
 """
 
-from core.data.dataset import MAX_CLASSES, Dataset, DatasetError, default_data_dir, differences_from_card
+from core.data.dataset import MAX_CLASSES, Dataset, DatasetError, differences_from_card
 from core.data.idx import read_idx
 from core.data.limits import (
-    FOLDER_FORMATS, MAX_DATA_BYTES_ENV, MAX_IMAGE_PIXELS, UPLOAD_FORMATS, load_image_file, max_data_bytes, open_image,
+    FOLDER_FORMATS, MAX_IMAGE_PIXELS, UPLOAD_FORMATS, load_image_file, open_image,
 )
 from core.data.registry import DATASET_NAMES, DATASETS, DatasetSource, default_likelihood, load_dataset
 
@@ -47,14 +47,11 @@ __all__ = [
     "DatasetSource",
     "FOLDER_FORMATS",
     "MAX_CLASSES",
-    "MAX_DATA_BYTES_ENV",
     "MAX_IMAGE_PIXELS",
     "UPLOAD_FORMATS",
-    "default_data_dir",
     "differences_from_card",
     "load_dataset",
     "load_image_file",
-    "max_data_bytes",
     "open_image",
     "read_idx",
 ]

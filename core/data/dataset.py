@@ -4,10 +4,8 @@ train/test split), the error it raises, and the default data root."""
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -158,10 +156,3 @@ def differences_from_card(dataset: Dataset, card_dataset: dict[str, Any]) -> lis
                      "images: they are not unseen images.")
     return notes
 
-
-def default_data_dir() -> Path:
-    """``$LATENT_EXPLORER_DATA`` if set, else ``~/.cache/latent-explorer``."""
-    env = os.environ.get("LATENT_EXPLORER_DATA")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "latent-explorer"

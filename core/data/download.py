@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from core.data.dataset import DatasetError
-from core.data.limits import check_decoded, check_file_size, max_data_bytes
+from core.data.limits import check_decoded, check_file_size
+from core.settings import settings
 
 DOWNLOAD_TIMEOUT_S = 10.0
 
@@ -124,11 +125,11 @@ def download_or_fail(url: str, dest: Path, what: str, hint: str) -> None:
 
 def download_file(url: str, dest: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> None:
     """Download url to dest atomically (temp file in the same folder, then os.replace),
-    at most ``max_data_bytes()`` of it."""
+    at most ``settings().max_data_bytes`` of it."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
-        limit, written = max_data_bytes(), 0
+        limit, written = settings().max_data_bytes, 0
         with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as response:
             while block := response.read(1 << 16):
                 written += len(block)

@@ -1,9 +1,9 @@
 """Size limits, checked before anything is read: hostile files end in DatasetError, never in
 a MemoryError, a decompression bomb or a traceback.
 
-Every loader asks here first:
+Every loader asks here first, against ``settings().max_data_bytes`` (core/settings.py;
+$LATENT_EXPLORER_MAX_DATA_BYTES, default 512 MiB):
 
-    max_data_bytes()          the cap on decoded data ($LATENT_EXPLORER_MAX_DATA_BYTES, default 512 MiB)
     check_decoded(...)        elements x bytes of the float32 copy (and of the stored array) within the cap
     read_npy(path)            a .npy: header first (shape, dtype), then the data
     read_npz(path)            a .npz: each member's zip sizes and .npy header first, then the data
@@ -32,9 +32,8 @@ from typing import IO, Any
 import numpy as np
 
 from core.data.dataset import DatasetError
+from core.settings import MAX_DATA_BYTES_ENV, settings
 
-MAX_DATA_BYTES_ENV = "LATENT_EXPLORER_MAX_DATA_BYTES"
-DEFAULT_MAX_DATA_BYTES = 512 * 2**20  # 512 MiB of decoded (float32) data
 MAX_COMPRESSION_RATIO = 200  # real image data compresses 2-20:1; zeros 1000:1
 RATIO_FLOOR_BYTES = 16 * 2**20  # below this a high ratio is harmless
 MAX_IMAGE_PIXELS = 40_000_000  # width x height of one picture (PIL's own default is 89 M)
@@ -44,21 +43,6 @@ MAX_NPY_HEADER = 10_000  # bytes of a .npy header (numpy's own limit)
 UPLOAD_FORMATS = ("PNG", "JPEG")
 FOLDER_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")  # PPM: PIL's reader of .pgm / .ppm / .pbm
 
-
-def max_data_bytes() -> int:
-    """The cap on decoded data: ``$LATENT_EXPLORER_MAX_DATA_BYTES`` (bytes; "1G", "512M" also) or 512 MiB."""
-    text = os.environ.get(MAX_DATA_BYTES_ENV, "").strip()
-    if not text:
-        return DEFAULT_MAX_DATA_BYTES
-    units = {"K": 2**10, "M": 2**20, "G": 2**30}
-    try:
-        scale = units.get(text[-1].upper(), 1)
-        value = int(float(text[:-1] if text[-1].upper() in units else text) * scale)
-    except ValueError:
-        raise DatasetError(f"{MAX_DATA_BYTES_ENV}={text!r} is not a size (give bytes, or e.g. 512M, 2G)") from None
-    if value <= 0:
-        raise DatasetError(f"{MAX_DATA_BYTES_ENV}={text!r} must be positive")
-    return value
 
 
 def _mb(n: int) -> str:
@@ -72,7 +56,7 @@ def check_decoded(what: str, shape: tuple[int, ...], itemsize: int) -> int:
         elements *= int(dim)  # Python ints: no overflow
     stored = elements * int(itemsize)
     decoded = max(stored, elements * 4)
-    cap = max_data_bytes()
+    cap = settings().max_data_bytes
     if decoded > cap:
         raise DatasetError(
             f"{what}: its header promises shape {tuple(shape)}, {_mb(decoded)} once decoded; at most "
@@ -95,7 +79,7 @@ def check_file_size(path: Path, what: str) -> int:
         size = Path(path).stat().st_size
     except OSError as e:
         raise DatasetError(f"{what}: cannot read it ({e})") from e
-    cap = max_data_bytes()
+    cap = settings().max_data_bytes
     if size > cap:
         raise DatasetError(f"{what}: the file is {_mb(size)}; at most {_mb(cap)} is accepted "
                            f"(set {MAX_DATA_BYTES_ENV} to allow more)")
@@ -135,7 +119,7 @@ def open_regular(path: str | os.PathLike[str], what: str, within: str | os.PathL
             raise DatasetError(f"{what}: not a regular file (a folder, FIFO, socket or device); skipped")
         if within is not None and not lies_inside(_opened_path(fd, path), within):
             raise DatasetError(f"{what}: leads out of the folder it was named in; refused")
-        cap = max_data_bytes()
+        cap = settings().max_data_bytes
         if info.st_size > cap:
             raise DatasetError(f"{what}: the file is {_mb(info.st_size)}; at most {_mb(cap)} is accepted "
                                f"(set {MAX_DATA_BYTES_ENV} to allow more)")
@@ -226,7 +210,7 @@ def read_npz(path: Path, within: str | os.PathLike[str] | None = None) -> dict[s
     try:
         with open_regular(path, what, within) as raw, zipfile.ZipFile(raw) as zf:
             infos = [i for i in zf.infolist() if not i.is_dir()]
-            total, cap = sum(i.file_size for i in infos), max_data_bytes()
+            total, cap = sum(i.file_size for i in infos), settings().max_data_bytes
             check_ratio(what, total, sum(i.compress_size for i in infos))
             if total > cap:
                 raise DatasetError(

@@ -17,8 +17,9 @@ import numpy as np
 
 from core.data import digits, fashion_mnist, frey, mnist, olivetti
 from core.data.arrays import check_image_size, check_test_fraction, resized
-from core.data.dataset import Dataset, DatasetError, default_data_dir
+from core.data.dataset import Dataset, DatasetError
 from core.data.own import load_path
+from core.settings import settings
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def load_dataset(
 
     Args:
         name_or_path: one of ``DATASET_NAMES``, or a path to an image folder, .npz or .npy.
-        data_dir: the data root for registered datasets; ``default_data_dir()`` when None.
+        data_dir: the data root for registered datasets; ``settings().data`` when None.
         download: fetch missing files when online (MNIST, Fashion-MNIST, Frey, Olivetti).
         image_size: (H, W) (or one int for a square) to resize every image to, bilinear
             with antialiasing; None keeps the native size (image folders: 28x28).
@@ -86,7 +87,7 @@ def load_dataset(
     check_test_fraction(test_fraction)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise DatasetError(f"seed must be an int, got {seed!r}")
-    root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    root = Path(data_dir).expanduser() if data_dir is not None else settings().data
 
     key = str(name_or_path).strip().lower().replace("_", "-")
     key = _ALIASES.get(key, key)

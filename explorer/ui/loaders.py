@@ -6,7 +6,7 @@ would copy tens of megabytes on every rerun. Small derived arrays use ``st.cache
 
 A session sees the shipped checkpoints, the published ones (a folder the operator fills)
 and its own: models trained in another session are in that session's private workspace
-(``explorer/logic/workspace.py``). The operator's settings: ``explorer/logic/settings.py``.
+(``explorer/logic/workspace.py``). The operator's settings: ``core/settings.py``.
 
 torch is imported inside the functions that need it, not here: the home page's first
 picture (numpy_decoder) and the card list must not wait seconds for it on a cold start.
@@ -30,9 +30,9 @@ from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint, read
 from core.codes import load_codes_for
 from core.data import DATASETS, Dataset, DatasetError, differences_from_card, load_dataset
 from core.npdecode import NumpyDecoder, load_numpy_decoder
+from core.settings import settings  # the pages read the operator's settings as loaders.settings()
 from explorer.logic import serverdata
 from explorer.logic.clients import client_id, client_key
-from explorer.logic.settings import Settings, load_settings
 from explorer.logic.workspace import Workspace, new_token, sweep_expired
 
 if TYPE_CHECKING:  # imported where used: torch and the training code take seconds to import
@@ -81,12 +81,7 @@ def _import_modules() -> None:
 
 def shipped_dir() -> Path:
     """The pre-trained checkpoints ($LATENT_EXPLORER_CHECKPOINTS overrides, for tests)."""
-    return Path(os.environ.get("LATENT_EXPLORER_CHECKPOINTS", REPO_ROOT / "checkpoints"))
-
-
-def settings() -> Settings:
-    """The operator's settings in force (environment over latent-explorer.toml over defaults)."""
-    return load_settings()
+    return settings().checkpoints
 
 
 def session_token() -> str:
@@ -147,11 +142,6 @@ def model_folders() -> list[tuple[str, Path]]:
     if own not in (f for _, f in folders):
         folders.append(("trained", own))
     return folders
-
-
-def data_dir() -> Path | None:
-    value = os.environ.get("LATENT_EXPLORER_DATA")
-    return Path(value) if value else None
 
 
 def _folder_signature(folders: list[tuple[str, Path]]) -> tuple:
@@ -244,12 +234,6 @@ def many_draws() -> dict | None:
     return draws.read_draws()
 
 
-def downloads_allowed() -> bool:
-    """The app never reaches the network unless the operator allows it (LATENT_EXPLORER_ALLOW_DOWNLOAD=1):
-    offline and private by default; the shipped data cover the shipped models."""
-    return os.environ.get("LATENT_EXPLORER_ALLOW_DOWNLOAD", "").strip() == "1"
-
-
 @st.cache_resource(show_spinner=False, max_entries=64)
 def numpy_decoder(path: str) -> NumpyDecoder | None:
     """The checkpoint's decoder in numpy (core/npdecode.py), or None when it is not dense."""
@@ -257,10 +241,10 @@ def numpy_decoder(path: str) -> NumpyDecoder | None:
 
 
 @st.cache_resource(show_spinner="Loading data...", max_entries=16)
-def _load_data(key: str, image_size: tuple[int, int] | None, grayscale: bool, data_root: str | None) -> Dataset | str:
+def _load_data(key: str, image_size: tuple[int, int] | None, grayscale: bool, data_root: str) -> Dataset | str:
     try:
         dataset = load_dataset(key, data_root, image_size=image_size, grayscale=grayscale,
-                               download=downloads_allowed())
+                               download=settings().allow_download)  # offline unless the operator allows it
     except DatasetError as err:
         return str(err)
     for arr in (dataset.train_images, dataset.test_images, dataset.train_labels, dataset.test_labels):
@@ -272,9 +256,8 @@ def _load_data(key: str, image_size: tuple[int, int] | None, grayscale: bool, da
 def dataset(key: str, image_size: tuple[int, int] | None = None, grayscale: bool = True) -> Dataset | str:
     """A registered dataset by name, or an image folder / .npz / .npy by path, or the error
     message saying how to get it. Native size unless ``image_size`` (H, W) is given."""
-    root = data_dir()
     size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
-    return _load_data(str(key), size, bool(grayscale), str(root) if root else None)
+    return _load_data(str(key), size, bool(grayscale), str(settings().data))
 
 
 def _registered(key: str) -> bool:

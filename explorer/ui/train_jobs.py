@@ -36,11 +36,11 @@ def submit(name: str, choice: DataChoice, data: Dataset, configs: tuple[ModelCon
            title: str) -> str | None:
     """Queue a job for the page's choices; None, or why it was refused (then nothing was written)."""
     current, ws, client = loaders.settings(), loaders.workspace(), loaders.client()
-    upload, root = choice.upload, loaders.data_dir()
+    upload, root = choice.upload, current.data
     job = training.new_job(
         name, loaders.trained_dir(), data, *configs, upload=(upload.getvalue(), upload.name) if upload else None,
         folder=choice.folder, image_size=choice.size, grayscale=choice.grayscale,
-        data_root=str(root) if root else None, title=title, owner=loaders.session_token(), client=client,
+        data_root=str(root), title=title, owner=loaders.session_token(), client=client,
         session_id=loaders.session_id(), workspace=ws.root, work_root=ws.jobs, threads=current.threads_per_job)
 
     def check(need: int, reserved_mine: int, reserved_all: int) -> str | None:

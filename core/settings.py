@@ -1,11 +1,18 @@
-"""The operator's settings for a shared server: what the app may read, keep, and run.
+"""Every setting the app and the CLI read from outside: one ``Settings``, read once per process.
 
 Read from environment variables, or from a ``[latent_explorer]`` section of a TOML file
 (``$LATENT_EXPLORER_CONFIG``, else ``latent-explorer.toml`` in the repository root);
-an environment variable wins over the file. Every default is the safe one for a class:
+an environment variable wins over the file. ``settings()`` reads them the first time it is
+asked and keeps them: a server reads its configuration when it starts (tests that change the
+environment call ``settings.cache_clear()``; tests/conftest.py does it for ``monkeypatch``).
+Every default is the safe one for a class:
 
 | setting (env / file key) | default | what |
 | --- | --- | --- |
+| LATENT_EXPLORER_DATA / data | ~/.cache/latent-explorer | the data root: datasets, and DATA below |
+| LATENT_EXPLORER_MAX_DATA_BYTES / max_data_bytes | 512M | decoded data one load may hold (bytes; 512M, 2G) |
+| LATENT_EXPLORER_ALLOW_DOWNLOAD / allow_download | 0 | 1: the app may download a missing dataset |
+| LATENT_EXPLORER_CHECKPOINTS / checkpoints | checkpoints/ of the repository | the shipped checkpoints (tests point it elsewhere) |
 | LATENT_EXPLORER_SERVER_DATA_ROOT / server_data_root | off | the folder whose images the Train page may read |
 | LATENT_EXPLORER_WORKSPACES / workspaces | DATA/workspaces | one private folder per browser session |
 | LATENT_EXPLORER_PUBLISHED / published (old name LATENT_EXPLORER_TRAINED) | DATA/published | checkpoints every session sees |
@@ -20,29 +27,55 @@ an environment variable wins over the file. Every default is the safe one for a 
 | LATENT_EXPLORER_JOB_MAX_MINUTES / job_max_minutes | 30 | a running job is stopped after this long, saving nothing |
 | LATENT_EXPLORER_JOB_MAX_MB / job_max_mb | 100 | disk one job may need (its checkpoint and its upload) |
 | LATENT_EXPLORER_CLIENT_HEADER / client_header | off | the header a proxy sets to the user it authenticated |
+| LATENT_DIST_TIMEOUT_S / dist_timeout_s | 1800 | seconds a torchrun process waits for the others (core/distributed.py) |
 
 A client is a visitor's address, or the value of ``client_header`` when the operator names
 one (explorer/logic/clients.py). The older names session_quota_mb, jobs_per_session
 (LATENT_EXPLORER_SESSION_QUOTA_MB, LATENT_EXPLORER_JOBS_PER_SESSION) and
-LATENT_EXPLORER_TRAINED are still read.
+LATENT_EXPLORER_TRAINED are still read. torchrun's own variables (RANK, WORLD_SIZE, ...)
+belong to torchrun and are read in core/distributed.py.
 
-Nothing here imports Streamlit.
+Imports nothing from the rest of the project, so every layer may read it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.data import default_data_dir
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 SECTION = "latent_explorer"
+CONFIG_ENV = "LATENT_EXPLORER_CONFIG"
+MAX_DATA_BYTES_ENV = "LATENT_EXPLORER_MAX_DATA_BYTES"
 
-# key: (environment variable, type)
+
+class SettingsError(ValueError):
+    """A setting the operator gave has a value the app cannot use."""
+
+
+def _size(name: str, value) -> int:
+    """Bytes from "536870912", "512M", "2G", "100K"."""
+    text = str(value).strip()
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    try:
+        scale = units.get(text[-1].upper(), 1)
+        number = int(float(text[:-1] if text[-1].upper() in units else text) * scale)
+    except (ValueError, IndexError):
+        raise SettingsError(f"{name}={text!r} is not a size (give bytes, or e.g. 512M, 2G)") from None
+    if number <= 0:
+        raise SettingsError(f"{name}={text!r} must be positive")
+    return number
+
+
+# key: (environment variable, type); "size" is a byte count with an optional K / M / G
 _KEYS = {
+    "data": ("LATENT_EXPLORER_DATA", str),
+    "max_data_bytes": (MAX_DATA_BYTES_ENV, "size"),
+    "allow_download": ("LATENT_EXPLORER_ALLOW_DOWNLOAD", bool),
+    "checkpoints": ("LATENT_EXPLORER_CHECKPOINTS", str),
     "server_data_root": ("LATENT_EXPLORER_SERVER_DATA_ROOT", str),
     "workspaces": ("LATENT_EXPLORER_WORKSPACES", str),
     "published": ("LATENT_EXPLORER_PUBLISHED", str),
@@ -57,6 +90,7 @@ _KEYS = {
     "job_max_minutes": ("LATENT_EXPLORER_JOB_MAX_MINUTES", float),
     "job_max_mb": ("LATENT_EXPLORER_JOB_MAX_MB", float),
     "client_header": ("LATENT_EXPLORER_CLIENT_HEADER", str),
+    "dist_timeout_s": ("LATENT_DIST_TIMEOUT_S", float),
 }
 # key: (its older file key or None, its older environment variable); read when the new name is not given
 _OLD_NAMES = {
@@ -67,12 +101,12 @@ _OLD_NAMES = {
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
-class SettingsError(ValueError):
-    """A setting the operator gave has a value the app cannot use."""
-
-
 @dataclass(frozen=True)
 class Settings:
+    data: Path = Path.home() / ".cache" / "latent-explorer"
+    max_data_bytes: int = 512 * 2**20  # of decoded (float32) data (core/data/limits.py)
+    allow_download: bool = False  # the app is offline unless the operator allows it; the CLI asks per run
+    checkpoints: Path = REPO_ROOT / "checkpoints"
     server_data_root: Path | None = None  # None: the Train page reads no server folders
     workspaces: Path = Path("workspaces")
     published: Path = Path("published")
@@ -87,6 +121,7 @@ class Settings:
     job_max_minutes: float = 30.0
     job_max_mb: float = 100.0
     client_header: str | None = None  # None: clients are told apart by their address only
+    dist_timeout_s: float = 1800.0
 
     @property
     def client_quota_bytes(self) -> int:
@@ -110,8 +145,10 @@ class Settings:
         return max(1, (os.cpu_count() or 1) // max(1, self.train_workers))
 
 
-def _parse(key: str, kind: type, value) -> object:
+def _parse(key: str, kind, value) -> object:
     name = _KEYS[key][0]
+    if kind == "size":
+        return _size(name, value)
     if kind is bool:
         text = str(value).strip().lower()
         if text in ("1", "true", "yes", "on"):
@@ -131,7 +168,7 @@ def _parse(key: str, kind: type, value) -> object:
 
 
 def config_file() -> Path:
-    return Path(os.environ.get("LATENT_EXPLORER_CONFIG") or REPO_ROOT / "latent-explorer.toml")
+    return Path(os.environ.get(CONFIG_ENV) or REPO_ROOT / "latent-explorer.toml")
 
 
 def _file_values(path: Path) -> dict:
@@ -152,7 +189,9 @@ def _file_values(path: Path) -> dict:
 
 
 def load_settings(environ: dict | None = None) -> Settings:
-    """The settings in force now (environment over file over defaults); SettingsError on a bad value."""
+    """The settings in ``environ`` (default: the process's) over the file over the defaults, read
+    now; SettingsError on a bad value. The file is the one ``$LATENT_EXPLORER_CONFIG`` of the
+    process names."""
     env = os.environ if environ is None else environ
     values = _file_values(config_file())
     for key, (old_key, _) in _OLD_NAMES.items():
@@ -165,11 +204,13 @@ def load_settings(environ: dict | None = None) -> Settings:
                 values[key] = env[variable].strip()
                 break
     parsed = {key: _parse(key, _KEYS[key][1], v) for key, v in values.items()}
-    data = default_data_dir()
+    data = Path(parsed.pop("data", Settings.data)).expanduser()
     root = parsed.pop("server_data_root", None)
     cores = os.cpu_count() or 1
     workers = min(int(parsed.pop("train_workers", max(1, cores // 2))), cores)
     return Settings(
+        data=data,
+        checkpoints=Path(parsed.pop("checkpoints", Settings.checkpoints)).expanduser(),
         server_data_root=Path(os.path.realpath(Path(root).expanduser())) if root else None,
         workspaces=Path(parsed.pop("workspaces", data / "workspaces")).expanduser(),
         published=Path(parsed.pop("published", data / "published")).expanduser(),
@@ -177,3 +218,9 @@ def load_settings(environ: dict | None = None) -> Settings:
         train_workers=workers,
         **parsed,
     )
+
+
+@functools.cache
+def settings() -> Settings:
+    """The settings in force for this process: read on the first call, then kept."""
+    return load_settings()
