@@ -1,4 +1,4 @@
-"""Training throughput of 1 and 2 gloo processes on the CPU (issue #14): images/s and test -ELBO.
+"""Training throughput of 1 and 2 gloo processes on the CPU: images/s and test -ELBO.
 
     python -m bench.bench_distributed                 # 3 repeats, writes bench/results/distributed.*
     python -m bench.bench_distributed --quick         # 1 repeat, 2 epochs, writes nothing

@@ -1,4 +1,4 @@
-"""A short GPU check of issue #14's GPU path: a 64x64 conv VAE with AMP, in memory and streamed.
+"""A short GPU check of the GPU path: a 64x64 conv VAE with AMP, in memory and streamed.
 
     python -m bench.bench_gpu --out-dir OUT          # needs CUDA; about a minute on one H200
 

@@ -1,4 +1,4 @@
-"""Fast start, and fast with a whole class on it (issue 12): before/after in one run.
+"""Fast start, and fast with a whole class on it: before/after in one run.
 
     python -m bench.bench_start --before /tmp/perf-base         # this checkout ("after") against another
     python -m bench.bench_start --cold 3 --warm 5 --sessions 20 --seconds 60
@@ -11,12 +11,12 @@ checkouts interleaved, so the machine's load falls on both alike:
 1. cold start, "first picture": from `streamlit run` (a fresh server, a fresh browser tab)
    to the first picture on the page (an <img> loaded, or a Plotly chart drawn), for a trivial
    app (devtools/apps/trivial_app.py: a title and one image) and for the home page, Latent
-   map and Latent sliders of each checkout; the ratio home / trivial is the issue's measure
+   map and Latent sliders of each checkout; the ratio home / trivial is the measure
    (goal: under 2x);
 2. warm first picture per page: a warm server (every page opened once), then a new session
    (a new browser context) opens each page; ms to the first picture and to the page being
    drawn and idle; then the student reloads it (the browser's cache now holds Streamlit's
-   and Plotly's JavaScript: the issue's "warm reload"); and a tour in one tab through the
+   and Plotly's JavaScript: the "warm reload"); and a tour in one tab through the
    sidebar (goal: every page's first picture within 1.5 s);
 3. interaction latency under load: bench/load_test_class.py with ``--sessions`` browsing
    sessions and ``--trainers`` sessions training, per checkout; p50 / p95 from the interaction
@@ -263,7 +263,7 @@ def _f(v) -> str:
 
 def to_markdown(r: dict) -> str:
     labels = list(r["roots"])
-    lines = ["# Start-up and responsiveness (issue 12)", "",
+    lines = ["# Start-up and responsiveness", "",
              "Written by `python -m bench.bench_start " + " ".join(r["argv"]) + "`. " + machine_markdown(r["machine"])
              + f" Load average when it finished: {r['machine_after']['load_average_1_5_15']}.", "",
              "Checkouts: " + ", ".join(f"**{k}** = `{v}` ({r['commits'].get(k, '?')})" for k, v in r["roots"].items())
@@ -300,7 +300,7 @@ def to_markdown(r: dict) -> str:
                   md_table(rows), "",
                   "New browser: a new browser context (a new student, nothing cached) opens the page's URL. Reload: "
                   "that student then reloads the page (Streamlit's and Plotly's JavaScript now in the browser's "
-                  "cache; the issue's \"warm reload\"). In one tab: a student on the home page clicks each page in "
+                  "cache: the \"warm reload\"). In one tab: a student on the home page clicks each page in "
                   "the sidebar in the menu's order, then Home; ms from the click to the new page's first picture. "
                   "Goal: every page's first picture within 1500 ms.", "",
                   "The yardsticks, opened the same way just before each page (medians over all of them): the trivial "

@@ -27,7 +27,7 @@ Test -ELBO is the same number in every loop: BCE summed over pixels + closed-for
 posterior sample per image, averaged over the 10,000 test images (nats per image). Each
 final model is also re-scored by one shared function (``score``) with 10 samples per image.
 
-Then (issue must-show #4) a 2-D VAE of the app's default shape (784-400-200-2) trained for 30
+Then a 2-D VAE of the app's default shape (784-400-200-2) trained for 30
 epochs on the same data: test -ELBO, KL, active units, and the IWAE estimate of -log p(x) with
 k = 100 (on all test images, or the first ``--iwae-images``, against the -ELBO of the same images).
 
@@ -156,7 +156,7 @@ def one_repeat(data: BenchData, rep: int, epochs: int) -> dict:
 
 
 def two_d_vae(data: BenchData, epochs: int, iwae_images: int | None, seed: int = 0) -> dict:
-    """Issue must-show #4: a 2-D VAE of the default shape; its bound and the IWAE estimate, both
+    """A 2-D VAE of the default shape; its bound and the IWAE estimate, both
     on the same test images (the first ``iwae_images``, all when None)."""
     model, result, rec = run_ours(data, 128, 1e-3, epochs, seed, hidden=(400, 200), latent_dim=2)
     n_iwae = len(data.test_x) if iwae_images is None else min(iwae_images, len(data.test_x))

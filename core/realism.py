@@ -173,7 +173,7 @@ class PathMeasures:
 
     unevenness: float  # largest step / mean step: 1 for perfectly even steps, large for one jump
     recognised: float  # share of the intermediate images (not the two ends) recognised
-    mean_step: float  # mean |pixel change| per step (the old measure: low for a blur too)
+    mean_step: float  # mean |pixel change| per step (a blur keeps it low too: alone it cannot judge a path)
 
 
 def path_measures(images: np.ndarray, scorer) -> PathMeasures:

@@ -50,7 +50,7 @@ def map_and_details() -> None:
 
     projection = explore.projection(selection, mode, dims)
     map_col, info_col = st.columns([3, 2])
-    draw_box = st.container()  # draw and drag (explorer/draw_section.py), filled below
+    draw_box = st.container()  # draw and drag (explorer/ui/draw_section.py), filled below
     st.subheader("Your own image")
     upload_file = st.file_uploader(
         "Upload a PNG or JPEG: it is resized to the model's image size, encoded, and shown on the map as a star.",

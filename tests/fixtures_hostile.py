@@ -1,4 +1,4 @@
-"""Builders of the hostile files of issue #10, made cheaply (no gigabytes in memory or on disk).
+"""Builders of hostile files, made cheaply (no gigabytes in memory or on disk).
 
     npy_claiming(shape)        a small .npy whose header claims ``shape`` (4 KB of data follow)
     zip_bomb_npz(path, size)   a real .npz whose one member inflates to ``size`` bytes of zeros

@@ -136,7 +136,7 @@ def test_trains_on_a_folder_inside_the_root_and_reloads_it(server, monkeypatch):
     assert Card.from_dict(card).dataset_key == str((root / "shapes").resolve())
     reloaded = loaders.data_for(card)
     assert not isinstance(reloaded, str) and reloaded.image_shape == (1, 12, 16)
-    monkeypatch.delenv("LATENT_EXPLORER_SERVER_DATA_ROOT")  # switched off: its data is not read any more
+    monkeypatch.delenv("LATENT_EXPLORER_SERVER_DATA_ROOT")  # switched off: its data is not read
     assert "not available to this session" in loaders.data_for(card)
 
 

@@ -1,4 +1,4 @@
-"""Codes beside checkpoints (core/codes.py) and the numpy decoder (core/npdecode.py): issue 12."""
+"""Codes beside checkpoints (core/codes.py) and the numpy decoder (core/npdecode.py)."""
 
 from __future__ import annotations
 

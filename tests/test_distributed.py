@@ -1,4 +1,4 @@
-"""DistributedDataParallel under torchrun (issue #14): sharding, loss scaling, two gloo processes.
+"""DistributedDataParallel under torchrun: sharding, loss scaling, two gloo processes.
 
 The two-process test launches ``torchrun --standalone --nproc_per_node 2 tests/ddp_worker.py``
 once (process start-up is the slow part) and checks, from that one launch:

@@ -1,4 +1,4 @@
-"""The GPU path of issue #14, tested on the CPU where it can be: mixed precision (bf16 autocast),
+"""The GPU path, tested on the CPU where it can be: mixed precision (bf16 autocast),
 the 4-stage conv for 64x64 faces, a folder streamed through torchvision with DataLoader workers.
 The CUDA tests at the end are skipped, with the reason, where no GPU is visible."""
 
@@ -107,7 +107,7 @@ def test_64x64_conv_has_four_stages_and_28x28_keeps_the_original_layers():
     assert [k for k in small.state_dict() if "conv" in k] == [  # the keys shipped conv checkpoints hold
         "encoder.conv.0.weight", "encoder.conv.0.bias", "encoder.conv.2.weight", "encoder.conv.2.bias",
         "decoder.deconv.0.weight", "decoder.deconv.0.bias", "decoder.deconv.2.weight", "decoder.deconv.2.bias"]
-    assert "conv_stages" not in small.config.to_dict()  # cards without the field, as before
+    assert "conv_stages" not in small.config.to_dict()  # a model without conv stages writes no such field
     config = ModelConfig("vae", (3, 64, 64), 16, hidden=(256,), architecture="conv", conv_stages=4)
     faces = build_model(config)
     x = torch.rand(5, 3, 64, 64)

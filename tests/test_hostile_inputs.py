@@ -538,7 +538,7 @@ def test_open_image_reads_bytes_and_paths(tmp_path):
 
 
 def test_a_mat_file_that_crashes_the_matlab_reader_is_a_dataset_error(tmp_path, monkeypatch):
-    """scipy's C reader segfaulted on bytes found by tests/test_fuzz.py: it now runs in a child process."""
+    """scipy's C reader segfaults on some bytes (found by tests/test_fuzz.py): it runs in a child process."""
     import signal
 
     from core.data import download

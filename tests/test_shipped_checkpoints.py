@@ -46,7 +46,7 @@ def test_every_expected_checkpoint_is_shipped_as_a_pair():
     assert set(EXPECTED) == set(SPECS), "pretrain builds exactly the names the app relies on"
     files = sorted(p.name for p in SHIPPED.iterdir() if p.is_file() and not p.name.startswith("."))
     assert sorted(p.name for p in SHIPPED.iterdir() if p.is_dir()) == ["judge"]  # core/judge.py's classifier
-    codes = [f for f in files if f.endswith(".codes.safetensors")]  # optional: core/codes.py, issue 12
+    codes = [f for f in files if f.endswith(".codes.safetensors")]  # optional: core/codes.py
     assert {f[: -len(".codes.safetensors")] for f in codes} <= set(SHIPPED_NAMES)
     assert sorted(set(files) - set(codes)) == sorted([f"{n}.json" for n in SHIPPED_NAMES]
                                                      + [f"{n}.safetensors" for n in SHIPPED_NAMES])

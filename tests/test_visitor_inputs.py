@@ -254,7 +254,7 @@ def test_the_canvas_reads_a_hostile_value_as_no_value(monkeypatch):
 
     for module in (latent_canvas, latent_decoder):
         monkeypatch.setattr(module, "st", FakeStreamlit)
-    result = latent_canvas.read_value("k", (1, 2, 2))  # old code: int("12abc") -> ValueError
+    result = latent_canvas.read_value("k", (1, 2, 2))  # int("12abc") would raise ValueError
     assert result.drawing is not None and result.drawing_seq == 0 and result.drawing_mean is None
     token, have, z = latent_decoder._code_on_screen("m", "k", np.zeros(2))
     assert have == set() and z == [0.0, 0.0]
@@ -310,7 +310,7 @@ def test_a_folder_nested_too_deep_is_refused_without_recursion(deep_root, depth)
     tmp_path = deep_root
     _deep(tmp_path, depth)
     limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(200)  # the old os.walk recursed once per level
+    sys.setrecursionlimit(200)  # a recursive walk would recurse once per level
     try:
         assert serverdata.confine("data", tmp_path) is None
     finally:
@@ -331,7 +331,7 @@ def test_a_fifo_named_npy_is_refused_at_once(tmp_path):
     os.mkfifo(tmp_path / "x.npy")
     os.mkfifo(tmp_path / "y.npz")
     assert serverdata.confine("x.npy", tmp_path) is None and serverdata.confine("y.npz", tmp_path) is None
-    for name in ("x.npy", "y.npz"):  # the old reader opened it and waited for a writer forever
+    for name in ("x.npy", "y.npz"):  # open() on a FIFO waits for a writer forever
         with pytest.raises(DatasetError, match="not a regular file"):
             load_dataset(tmp_path / name)
 
@@ -399,7 +399,7 @@ def test_a_file_swapped_for_a_link_out_is_not_read(tmp_path):
     (root / "a" / "0.png").symlink_to(secret / "0.png")
     with pytest.raises(DatasetError, match="leads out of the folder"):
         open_regular(root / "a" / "0.png", "0.png", within=root)
-    with open_regular(root / "a" / "1.png", "1.png", within=root) as f:  # a file inside is read as before
+    with open_regular(root / "a" / "1.png", "1.png", within=root) as f:  # a file inside is read
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
@@ -417,8 +417,7 @@ def _upload_bytes(n_images: int) -> bytes:
 def test_uploads_at_once_add_their_results_not_their_parsing_peaks(visitors):
     """tracemalloc counts numpy's buffers: the peak while ``visitors`` threads parse one .npz
     each, minus the datasets they keep (4 bytes per stored byte: float32), is the parsing's
-    own memory. Measured here: 1.3 file sizes whatever the number of visitors (the old code:
-    5.1 for one, 13.4 for three, adding up)."""
+    own memory. Measured here: 1.3 file sizes whatever the number of visitors."""
     data = _upload_bytes(6000)  # 4.5 MB
     held: list[Dataset] = []
     tracemalloc.start()

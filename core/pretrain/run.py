@@ -132,7 +132,7 @@ def pretrain_one(spec: PretrainSpec, dataset: Dataset, out: str | Path, data_dir
 
 def write_codes(path: Path, dataset: Dataset) -> None:
     """NAME.codes.safetensors beside the checkpoint just saved (core/codes.py): the app's latent
-    maps load these codes instead of encoding the test set (issue 12)."""
+    maps load these codes instead of encoding the test set."""
     from core.codes import build_codes
 
     build_codes(path, dataset)

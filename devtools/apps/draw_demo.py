@@ -3,7 +3,7 @@
 Query parameters:
     model   a shipped checkpoint name (default mnist-vae-2): mnist-ae-2, mnist-pca-2, frey-vae-2, ...
     points  how many background points (default 2000): clusters around the encoded prior, fixed seed
-Run: streamlit run tests/apps/draw_demo.py   then open ?model=mnist-vae-16
+Run: streamlit run devtools/apps/draw_demo.py   then open ?model=mnist-vae-16
 """
 
 import json
