@@ -37,7 +37,8 @@ import streamlit
 import torch
 
 from core.models import ModelConfig, build_model
-from explorer.ui.latent_decoder import COMPONENT_DIR, pack_layers
+from explorer.logic.browser_model import pack_dense
+from explorer.ui.latent_decoder import COMPONENT_DIR
 from devtools.browser import CHROMIUM_PATH, REPO_ROOT, chromium, chromium_missing_reason, component_frame, streamlit_server
 
 DEMO = REPO_ROOT / "devtools" / "apps" / "decoder_demo.py"
@@ -206,7 +207,7 @@ def bench_raw_decode(browser) -> dict:
                       "4096px 16-200-400-4096": ModelConfig("vae", (1, 64, 64), 16)}.items():
         torch.manual_seed(0)
         model = build_model(cfg)
-        meta, blob = pack_layers(model.decoder_layers(), cfg.latent_dim, cfg.num_pixels)
+        meta, blob = pack_dense(model.decoder_layers(), cfg.latent_dim, cfg.num_pixels, "layers")
         ms = page.evaluate(
             """([meta, b64, n]) => {
                 const dec = LatentDecoder.makeDecoder(LatentDecoder.unpackLayers(meta, LatentDecoder.fromBase64(b64)));

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from core import dense
 from core.losses import LIKELIHOODS, kl_per_dimension, reconstruction_nll
+from core.dense import DenseLayer
 from core.sizes import CONV_CHANNELS, size_problem
 
 MODEL_KINDS = ("pca", "linear-ae", "ae", "vae")
@@ -121,14 +123,6 @@ class LossTerms(NamedTuple):
     reconstruction: torch.Tensor  # (N,) -log p(x|z) in nats, summed over pixels
     kl: torch.Tensor  # (N,) KL(q(z|x) || p(z)) in nats, zeros for deterministic models
     kl_per_dim: torch.Tensor  # (N, D)
-
-
-class DenseLayer(NamedTuple):
-    """One dense layer of a decoder, for running the decoder outside torch (the browser)."""
-
-    weight: np.ndarray  # (out, in) float32
-    bias: np.ndarray  # (out,) float32
-    activation: str  # "relu", "sigmoid", "clamp01" (linear output clipped to [0, 1]) or "linear" (encoders' last layer)
 
 
 def mlp(widths: list[int]) -> nn.Sequential:
@@ -242,8 +236,10 @@ class LatentModel(nn.Module):
         return self.loss_terms(x, noisy)
 
     def decoder_layers(self) -> list[DenseLayer] | None:
-        """The decoder as dense layers (z -> flat image in [0, 1]), or None if it is convolutional."""
-        return None
+        """The decoder as dense layers (z -> flat image in [0, 1]), or None if it is convolutional:
+        core.dense.decoder_layers on this model's own weights (the numpy decoder reads a
+        checkpoint's through the same function)."""
+        return dense.decoder_layers(self.config.to_dict(), {k: v.cpu().float() for k, v in self.state_dict().items()})
 
     def encoder_layers(self) -> list[DenseLayer] | None:
         """The encoder as dense layers (flat image -> mean, or mean then logvar for a VAE: 2D
@@ -297,9 +293,6 @@ class PCA(LatentModel):
     def decoder_output(self, z: torch.Tensor) -> torch.Tensor:
         return (z @ self.components + self.mean).view(-1, *self.image_shape)
 
-    def decoder_layers(self) -> list[DenseLayer]:
-        return [DenseLayer(self.components.T.cpu().numpy().copy(), self.mean.cpu().numpy().copy(), "clamp01")]
-
     def encoder_layers(self) -> list[DenseLayer]:
         # (x - mean) W^T = x W^T - (W mean): one affine layer; the bias folded in float64.
         w = self.components.cpu().double()
@@ -323,9 +316,6 @@ class LinearAE(LatentModel):
 
     def decoder_output(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z).view(-1, *self.image_shape)
-
-    def decoder_layers(self) -> list[DenseLayer]:
-        return _dense_layers_from(nn.Sequential(self.decoder), "clamp01")
 
     def encoder_layers(self) -> list[DenseLayer]:
         return _dense_layers_from(nn.Sequential(self.encoder), "linear")
@@ -365,11 +355,6 @@ class AE(LatentModel):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         out = self.decoder_output(z)
         return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
-
-    def decoder_layers(self) -> list[DenseLayer] | None:
-        if self.config.architecture == "conv":
-            return None
-        return _dense_layers_from(self.decoder, "sigmoid")
 
     def encoder_layers(self) -> list[DenseLayer] | None:
         if self.config.architecture == "conv":

@@ -415,7 +415,7 @@ def test_sliders_convolutional_decoder_is_decoded_on_the_server(conv_model):
     assert at.selectbox(key="model_picker").value == conv_model
     (component,) = at.get("component_instance")
     args = json.loads(component.proto.json_args)
-    assert args["layer_meta"] is None and args["server_notice"]  # the browser cannot run a conv decoder
+    assert args["model"]["decoder"] is None and args["server_notice"]  # the browser cannot run a conv decoder
     at.toggle(key="sliders_native").set_value(True).run()
     assert_ok(at)
     assert any("decode(z)" in img.captions for img in at.image)

@@ -19,7 +19,8 @@ import pytest
 import torch
 
 from core.checkpoints import load_checkpoint
-from explorer.logic.drawing import fit_like_mnist, pack_dense
+from explorer.logic.browser_model import pack_dense
+from explorer.logic.drawing import FIT, fit_like_mnist
 from explorer.ui.latent_canvas import COMPONENT_DIR
 from explorer.ui.latent_decoder import COMPONENT_DIR as SHARED_DIR
 from devtools.browser import REPO_ROOT, chromium_missing_reason, streamlit_server
@@ -70,8 +71,8 @@ def test_js_encoder_matches_torch(js_page, name):
     x = torch.rand(3, *model.image_shape) * (torch.rand(3, *model.image_shape) > 0.7)  # sparse, like a drawing
     x = torch.cat([x, torch.from_numpy(fit_like_mnist(ink_strokes(0), model.image_shape[1:]))[None, None]])
     got = js_page.evaluate(
-        """([meta, bytes, xs]) => { const enc = LatentDecoder.makeEncoder(
-               LatentDecoder.unpackLayers(meta, new Uint8Array(bytes)));
+        """([meta, bytes, xs]) => { const enc = LatentDecoder.makeDecoder(
+               LatentDecoder.unpackLayers(meta, new Uint8Array(bytes)), "the image", "encoder");
              return xs.map(x => Array.from(enc.decode(x))); }""",
         [meta, list(blob), x.flatten(1).tolist()])
     with torch.no_grad():
@@ -88,8 +89,8 @@ def test_js_encoder_matches_torch(js_page, name):
 def test_js_fit_like_mnist_matches_python(js_page, seed, shape):
     ink = ink_strokes(seed)
     got = js_page.evaluate(
-        "([ink, h, w]) => Array.from(LatentDraw.fitLikeMnist(new Float32Array(ink), 280, 280, h, w).image)",
-        [ink.astype(np.float32).ravel().tolist(), *shape])
+        "([ink, h, w, fit]) => Array.from(LatentDraw.fitLikeMnist(new Float32Array(ink), 280, 280, h, w, fit).image)",
+        [ink.astype(np.float32).ravel().tolist(), *shape, FIT])
     want = fit_like_mnist(ink.astype(np.float32), shape)
     np.testing.assert_allclose(np.asarray(got).reshape(shape), want, atol=1e-5)
     assert want.any()

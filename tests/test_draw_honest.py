@@ -63,7 +63,7 @@ def test_one_class_palette_is_defined_in_explorer():
 def test_plotly_map_and_canvas_get_the_same_colours_and_star():
     shipped("mnist-ae-2")
     at = latent_map("mnist-ae-2", "mnist")
-    sent = canvas_args(at)["palette"]
+    sent = canvas_args(at)["model"]["palette"]
     assert sent["classes"] == list(palette.CLASS_COLORS)
     assert sent["class_names"] == [str(d) for d in range(10)]  # the drag map's legend
     fig = figures.latent_map(np.zeros((3, 2)), np.array([0, 2, 2]), ["zero", "one", "two"],
@@ -76,10 +76,11 @@ def test_plotly_map_and_canvas_get_the_same_colours_and_star():
 
 
 def test_the_components_read_their_colours_from_python():
-    for path in ("latent_canvas/plane.js", "latent_canvas/main.js", "latent_decoder/main.js"):
+    for path in ("latent_canvas/plane.js", "latent_canvas/main.js", "latent_decoder/main.js", "latent_decoder/protocol.js"):
         source = (ROOT / "explorer" / "components" / path).read_text()
         assert "PALETTE" not in source and "#ffd700" not in source, path
-    assert "setPalette(args.palette)" in (ROOT / "explorer/components/latent_decoder/main.js").read_text()
+    for path in ("latent_canvas/main.js", "latent_decoder/main.js"):  # from the browser model's export
+        assert "setPalette(args.model.palette)" in (ROOT / "explorer" / "components" / path).read_text(), path
 
 
 # ---- the draw panel only where drawing makes sense ------------------------------------------

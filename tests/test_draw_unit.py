@@ -13,7 +13,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from core.models import DenseLayer, ModelConfig, build_model
-from explorer.logic.drawing import area_weights, box_for, drawing_support, fit_like_mnist, pack_dense
+from explorer.logic.browser_model import pack_dense
+from explorer.logic.drawing import area_weights, box_for, drawing_support, fit_like_mnist
 from explorer.ui.latent_canvas import fit_extent, latent_canvas
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,7 +163,7 @@ def test_demo_runs_without_a_browser_and_returns_the_start():
     assert json.loads(shown.removeprefix("returned_z=")) == [0.0] * 16
     (component,) = at.get("component_instance")
     args = json.loads(component.proto.json_args)
-    assert args["variational"] and args["draw_note"] is None and args["points_token"]
+    assert args["model"]["variational"] and args["draw_note"] is None and args["points_token"]
 
 
 def test_latent_map_shows_the_draw_and_drag_component():
@@ -174,4 +175,4 @@ def test_latent_map_shows_the_draw_and_drag_component():
     assert "Draw and drag" in [h.value for h in at.subheader]
     (component,) = [c for c in at.get("component_instance") if c.proto.component_name.endswith(".latent_canvas")]
     args = json.loads(component.proto.json_args)
-    assert args["dims"] == [0, 1] and args["draw_note"] is None and not args["variational"]
+    assert args["dims"] == [0, 1] and args["draw_note"] is None and not args["model"]["variational"]

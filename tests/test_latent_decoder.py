@@ -21,7 +21,8 @@ import pytest
 import torch
 
 from core.models import DenseLayer, ModelConfig, build_model
-from explorer.ui.latent_decoder import COMPONENT_DIR, latent_decoder, layers_fingerprint, pack_layers
+from explorer.logic.browser_model import pack_dense
+from explorer.ui.latent_decoder import COMPONENT_DIR, latent_decoder, layers_fingerprint
 from devtools.browser import REPO_ROOT, chromium_missing_reason, component_frame, streamlit_server
 
 DEMO = REPO_ROOT / "devtools" / "apps" / "decoder_demo.py"
@@ -69,8 +70,8 @@ def _layers(latent_dim=2, pixels=4, activation="sigmoid"):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(z=[0.0, 0.0, 0.0]), r"layers\[0\].weight has shape \(3, 2\): it reads 2 values but len\(z\)=3"),
-        (dict(image_shape=(1, 3, 3)), r"last layer gives 4 values but image_shape holds 9 pixels"),
+        (dict(z=[0.0, 0.0, 0.0]), r"layers\[0\].weight has shape \(3, 2\): it reads 2 values but gets 3"),
+        (dict(image_shape=(1, 3, 3)), r"layers ends with 4 values; it must give 9"),
         (dict(image_shape=(2, 2, 1)), r"C=2 channels"),
         (dict(image_shape=(1, 2)), r"image_shape=\(1, 2\) must be \(C, H, W\)"),
         (dict(mode="grid"), r"mode='grid' is not one of \('sliders', 'pad'\)"),
@@ -79,7 +80,7 @@ def _layers(latent_dim=2, pixels=4, activation="sigmoid"):
         (dict(value_range=0), r"value_range=0 must be a positive finite number"),
         (dict(z=[0.0, float("nan")]), r"z holds non-finite values"),
         (dict(dim_names=["a"]), r"dim_names has 1 names but len\(z\)=2"),
-        (dict(layers=_layers(activation="tanh")), r"layers\[1\].activation='tanh' is not one of \('relu', 'sigmoid', 'clamp01'\)"),
+        (dict(layers=_layers(activation="tanh")), r"layers\[1\].activation='tanh' is not one of \('relu', 'sigmoid', 'clamp01', 'linear'\)"),
         (dict(layers=[]), r"layers=\[\] must hold at least one DenseLayer"),
         (dict(points=np.zeros((5, 3))), r"points has shape \(5, 3\); it must be \(N, 2\)"),
         (dict(points=np.zeros((5, 2)), point_labels=np.zeros(4, int)), r"point_labels has shape \(4,\); it must be \(5,\)"),
@@ -104,14 +105,14 @@ def test_sliders_mode_allows_at_most_16_dims():
 def test_bias_shape_is_checked():
     bad = [DenseLayer(np.zeros((4, 2), np.float32), np.zeros(3, np.float32), "sigmoid")]
     with pytest.raises(ValueError, match=r"layers\[0\].bias has shape \(3,\); it must be \(4,\)"):
-        pack_layers(bad, 2, 4)
+        pack_dense(bad, 2, 4, "layers")
 
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_packed_layers_decode_like_torch_in_numpy(name):
     """The packing format (what decoder.js reads) reproduces model.decode when replayed in numpy."""
     model = _model(MODELS[name])
-    meta, blob = pack_layers(model.decoder_layers(), model.latent_dim, model.config.num_pixels)
+    meta, blob = pack_dense(model.decoder_layers(), model.latent_dim, model.config.num_pixels, "layers")
     floats = np.frombuffer(blob, dtype="<f4")
     z = torch.randn(5, model.latent_dim)
     x = z.numpy().astype(np.float64)
@@ -172,7 +173,7 @@ def decoder_page(browser):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_browser_decode_matches_torch(decoder_page, name):
     model = _model(MODELS[name])
-    meta, blob = pack_layers(model.decoder_layers(), model.latent_dim, model.config.num_pixels)
+    meta, blob = pack_dense(model.decoder_layers(), model.latent_dim, model.config.num_pixels, "layers")
     gen = torch.Generator().manual_seed(1)
     z = torch.cat([torch.randn(6, model.latent_dim, generator=gen) * 1.5,
                    torch.full((1, model.latent_dim), 3.0), torch.zeros(1, model.latent_dim)])
@@ -204,7 +205,7 @@ def test_browser_decode_matches_torch(decoder_page, name):
 
 @needs_chromium
 def test_browser_decode_rejects_wrong_sizes(decoder_page):
-    meta, blob = pack_layers(_layers(), 2, 4)
+    meta, blob = pack_dense(_layers(), 2, 4, "layers")
     err = decoder_page.evaluate(
         """([meta, b64]) => { try { LatentDecoder.decodeBatch(meta, LatentDecoder.fromBase64(b64), [[1, 2, 3]]); }
                               catch (e) { return e.message; } }""",

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from explorer.logic import uploads
 
@@ -111,3 +111,37 @@ def test_dark_background_detects_mnist_like_images():
     dark[:, :, 10:18, 10:18] = 1
     assert uploads.dark_background(dark)
     assert not uploads.dark_background(1 - dark)
+
+
+def test_a_drawn_and_an_uploaded_image_of_the_same_strokes_land_on_the_same_code():
+    """One fitting function for drawings and uploads: the strokes on the pad's ink grid (light on
+    black, as draw.js reads them) and the same strokes uploaded as a scan (dark on white paper)
+    become the same model image, hence the same code."""
+    import torch
+
+    from core.models import ModelConfig, build_model
+    from explorer.logic.drawing import fit_like_mnist
+
+    picture = Image.new("L", (280, 280), 0)
+    pen = ImageDraw.Draw(picture)
+    pen.line([(150, 40), (110, 150), (120, 240)], fill=255, width=22)  # a slanted one with a foot
+    pen.line([(90, 70), (175, 60)], fill=255, width=18)
+    ink = np.asarray(picture, dtype=np.float32) / 255  # the pad's ink grid holds multiples of 1/255
+    drawn = fit_like_mnist(ink, (28, 28))[None]
+    prepared = uploads.prepare_upload(_png(255 - np.asarray(picture)), (1, 28, 28), dark_background=True)
+    assert prepared.inverted
+    np.testing.assert_allclose(prepared.image, drawn, atol=1e-6)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig("vae", (1, 28, 28), 2, hidden=(64,))).eval()
+    with torch.no_grad():
+        codes = model.encode(torch.from_numpy(np.stack([drawn, prepared.image]))).mean.numpy()
+    np.testing.assert_allclose(codes[0], codes[1], atol=1e-5)
+
+
+def test_a_faint_upload_is_fitted_by_its_own_brightest_stroke():
+    """A faint pencil scan (ink at most 0.3 after inverting) still gets its strokes boxed and fitted."""
+    arr = np.full((100, 100), 255, dtype=np.uint8)
+    arr[20:80, 45:55] = 180  # grey pencil on white: 0.29 after inverting
+    image = uploads.prepare_upload(_png(arr), (1, 28, 28), dark_background=True).image[0]
+    rows = np.flatnonzero(image.max(1) > 0.1)
+    assert rows[-1] - rows[0] + 1 == pytest.approx(20, abs=1)

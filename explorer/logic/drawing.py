@@ -1,8 +1,9 @@
-"""Drawn digits, without Streamlit: which models can read a drawing, the reference of how the
-browser turns a drawing into a model image, and the packing of dense layers for the browser.
+"""Drawn digits and uploaded pictures, without Streamlit: the one function that fits a digit
+into a model's frame, which models can read a drawing, and the checks on what the browser sends.
 
-``fit_like_mnist`` is the Python twin of ``fitLikeMnist`` in
-explorer/components/latent_canvas/draw.js (the browser runs that one on every stroke; the
+``fit_like_mnist`` fits a drawing's ink and an uploaded digit (explorer/logic/uploads.py) alike,
+and ``fitLikeMnist`` in explorer/components/latent_canvas/draw.js runs the same steps in the
+browser on every stroke, with the settings in FIT (sent in the browser model's export; the
 tests check the two agree). It follows how MNIST was made: the strokes' bounding box is
 size-normalised to fit a 20x20 box (of 28x28) keeping its aspect ratio, anti-aliased (area
 averaging), then placed so that its centre of mass is at the centre of the frame (shifted by
@@ -15,16 +16,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from core.models import DenseLayer
-
-INK_THRESHOLD = 0.1  # draw.js: INK_THRESHOLD
-DENSE_ACTIVATIONS = ("relu", "sigmoid", "clamp01", "linear")  # decoder.js: ACTIVATIONS
+# How a digit is fitted into a model's frame (drawing.fit_like_mnist and draw.js read these):
+# pixels fainter than ink_threshold x the brightest do not count for the bounding box; the
+# strokes fit in a box of box_fraction of the frame (MNIST: 20 of 28), or the whole frame when
+# it is smaller than full_frame_below pixels (8x8 digits).
+FIT = {"ink_threshold": 0.1, "box_fraction": 20 / 28, "full_frame_below": 16}
 
 
 def box_for(height: int, width: int) -> int:
     """The side of the box a digit is fitted into: 20 of 28 (MNIST); small frames use all of it."""
     m = min(height, width)
-    return int(np.floor(20 / 28 * m + 0.5)) if m >= 16 else m
+    return int(np.floor(FIT["box_fraction"] * m + 0.5)) if m >= FIT["full_frame_below"] else m
 
 
 def _round_half_up(x: float) -> int:
@@ -47,31 +49,33 @@ def area_weights(n: int, m: int) -> np.ndarray:
 
 
 def fit_like_mnist(ink: np.ndarray, out_shape: tuple[int, int] = (28, 28)) -> np.ndarray:
-    """Ink (H, W) in [0, 1] (light strokes on black) -> (outH, outW) float32 image, MNIST-style.
+    """Ink (H, W) or (H, W, C) in [0, 1] (light strokes on black) -> (outH, outW[, C]) float32, MNIST-style.
 
-    Raises ValueError for an ink array that is not 2-D or holds values outside [0, 1].
-    Returns zeros when nothing is drawn (no pixel above INK_THRESHOLD).
+    Raises ValueError for an ink array that is not (H, W[, C]) or holds values outside [0, 1].
+    Returns zeros when nothing is drawn (all ink 0).
     """
-    ink = np.asarray(ink, dtype=np.float64)
-    if ink.ndim != 2 or min(ink.shape) < 1:
-        raise ValueError(f"ink has shape {ink.shape}; it must be a 2-D (H, W) array")
+    ink = np.asarray(ink)
+    if ink.ndim not in (2, 3) or min(ink.shape) < 1:
+        raise ValueError(f"ink has shape {ink.shape}; it must be a 2-D (H, W) array (or (H, W, C))")
     if not np.isfinite(ink).all() or ink.min() < 0 or ink.max() > 1:
         raise ValueError("ink must hold values in [0, 1]")
     out_h, out_w = (int(s) for s in out_shape)
-    image = np.zeros((out_h, out_w), dtype=np.float32)
-    mask = ink > INK_THRESHOLD
-    if not mask.any():
+    image = np.zeros((out_h, out_w) + ink.shape[2:], dtype=np.float32)
+    gray = ink if ink.ndim == 2 else ink.mean(2)
+    if not gray.max() > 0:
         return image
+    mask = gray > FIT["ink_threshold"] * gray.max()
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    h, w = crop.shape
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float64)
+    h, w = crop.shape[:2]
     scale = box_for(out_h, out_w) / max(h, w)
     nh = max(1, min(out_h, _round_half_up(h * scale)))
     nw = max(1, min(out_w, _round_half_up(w * scale)))
-    small = area_weights(h, nh) @ crop @ area_weights(w, nw).T
-    total = small.sum()
-    cy = (small.sum(1) * np.arange(nh)).sum() / total if total > 0 else (nh - 1) / 2
-    cx = (small.sum(0) * np.arange(nw)).sum() / total if total > 0 else (nw - 1) / 2
+    small = np.einsum("ih,hw...,jw->ij...", area_weights(h, nh), crop, area_weights(w, nw), optimize=True)
+    mass = small if small.ndim == 2 else small.mean(2)
+    total = mass.sum()
+    cy = (mass.sum(1) * np.arange(nh)).sum() / total if total > 0 else (nh - 1) / 2
+    cx = (mass.sum(0) * np.arange(nw)).sum() / total if total > 0 else (nw - 1) / 2
     y0 = min(max(_round_half_up((out_h - 1) / 2 - cy), 0), out_h - nh)
     x0 = min(max(_round_half_up((out_w - 1) / 2 - cx), 0), out_w - nw)
     image[y0:y0 + nh, x0:x0 + nw] = np.clip(small, 0, 1)
@@ -99,35 +103,6 @@ def drawing_support(image_shape: Sequence[int], dark_background: bool, has_encod
     if min(h, w) < 8:
         return f"This model's images are only {w} x {h} pixels: too small to draw on."
     return None
-
-
-def pack_dense(layers: Sequence[DenseLayer], n_in: int, n_out: int, what: str) -> tuple[list[dict], bytes]:
-    """Check dense layers n_in -> ... -> n_out and pack them as decoder.js reads them.
-
-    Returns (meta [{"in", "out", "activation"}], blob: little-endian float32 W (out x in) then
-    b, layer after layer). ``what`` names the parameter in errors ("encoder_layers", ...).
-    """
-    if not layers:
-        raise ValueError(f"{what}=[] must hold at least one DenseLayer")
-    meta, chunks, expected = [], [], n_in
-    for i, layer in enumerate(layers):
-        weight, bias = np.asarray(layer.weight), np.asarray(layer.bias)
-        if weight.ndim != 2 or bias.shape != (weight.shape[0],):
-            raise ValueError(f"{what}[{i}] has weight {weight.shape} and bias {bias.shape}; "
-                             "they must be (out, in) and (out,)")
-        if weight.shape[1] != expected:
-            raise ValueError(f"{what}[{i}].weight has shape {weight.shape}: it reads {weight.shape[1]} "
-                             f"values but gets {expected}")
-        if layer.activation not in DENSE_ACTIVATIONS:
-            raise ValueError(f"{what}[{i}].activation={layer.activation!r} is not one of {DENSE_ACTIVATIONS}")
-        if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
-            raise ValueError(f"{what}[{i}] holds non-finite weights")
-        meta.append({"in": int(weight.shape[1]), "out": int(weight.shape[0]), "activation": layer.activation})
-        chunks += [np.ascontiguousarray(weight, "<f4").tobytes(), np.ascontiguousarray(bias, "<f4").tobytes()]
-        expected = int(weight.shape[0])
-    if expected != n_out:
-        raise ValueError(f"{what} ends with {expected} values; it must give {n_out}")
-    return meta, b"".join(chunks)
 
 
 def points_on_dims(points, point_labels, latent_dim: int, dims: tuple[int, int]):
@@ -190,5 +165,5 @@ def component_value(raw: object) -> dict | None:
     return clean
 
 
-__all__ = ["INK_THRESHOLD", "DENSE_ACTIVATIONS", "box_for", "area_weights", "fit_like_mnist", "drawing_support",
-           "pack_dense", "points_on_dims", "component_value"]
+__all__ = ["FIT", "box_for", "area_weights", "fit_like_mnist", "drawing_support", "points_on_dims",
+           "component_value"]

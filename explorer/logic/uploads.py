@@ -2,10 +2,10 @@
 
 MNIST and scikit-learn's digits are light strokes on a black background, centred in the
 frame; a photo or a scan of a digit written on paper is the opposite. So, for models of
-such data, a dark-on-light upload is inverted and the digit is cropped, fitted into the
-central box and centred, the way MNIST itself was made (digits fitted in 20x20 pixels of
-28x28, centred by their centre of mass). For other data (faces) the picture is only
-cropped to the model's aspect ratio and resized.
+such data, a dark-on-light upload is inverted and the digit is fitted into the frame by
+drawing.fit_like_mnist, the function that fits a drawing too (as MNIST itself was made:
+20x20 pixels of 28x28, centred by the centre of mass). For other data (faces) the picture is
+only cropped to the model's aspect ratio and resized.
 
 Every bad upload raises ValueError with a sentence the page can show as it is.
 """
@@ -17,11 +17,12 @@ from typing import NamedTuple
 import numpy as np
 
 from core.data import UPLOAD_FORMATS, open_image
+from explorer.logic.drawing import fit_like_mnist
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # 10 MB
 MAX_UPLOAD_PIXELS = 40_000_000  # width * height; larger files are refused before decoding
 ACCEPTED_TYPES = ("png", "jpg", "jpeg")  # the names the file picker offers; the bytes must be UPLOAD_FORMATS
-DIGIT_BOX_FRACTION = 20 / 28  # MNIST fits each digit into 20x20 pixels of the 28x28 frame
+FIT_MAX_SIDE = 1024  # a larger digit picture is first shrunk by whole-pixel box averaging (the fit averages areas too)
 
 
 class PreparedImage(NamedTuple):
@@ -52,8 +53,9 @@ def _open(data: bytes):
     return open_image(data, "This image", max_pixels=MAX_UPLOAD_PIXELS, formats=UPLOAD_FORMATS)  # DatasetError
 
 
-def _as_array(picture, channels: int) -> np.ndarray:
-    """A PIL image -> (H, W) or (H, W, 3) float32 in [0, 1]; transparency becomes white."""
+def _as_array(picture, channels: int, max_side: int | None = None) -> np.ndarray:
+    """A PIL image -> (H, W) or (H, W, 3) float32 in [0, 1]; transparency becomes white. A picture
+    larger than ``max_side`` is shrunk by a whole factor, each pixel the mean of a square."""
     from PIL import Image
 
     if picture.mode in ("RGBA", "LA", "PA") or (picture.mode == "P" and "transparency" in picture.info):
@@ -62,6 +64,8 @@ def _as_array(picture, channels: int) -> np.ndarray:
         canvas.alpha_composite(rgba)
         picture = canvas
     picture = picture.convert("L" if channels == 1 else "RGB")
+    if max_side is not None and max(picture.size) > max_side:
+        picture = picture.reduce(-(-max(picture.size) // max_side))
     return np.asarray(picture, dtype=np.float32) / 255.0
 
 
@@ -88,30 +92,6 @@ def _crop_to_aspect(arr: np.ndarray, height: int, width: int) -> np.ndarray:
     return arr[y0:y0 + new_h]
 
 
-def _fit_like_mnist(arr: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Crop to the strokes, fit them into the central box and centre them by mass."""
-    gray = arr if arr.ndim == 2 else arr.mean(2)
-    ink = gray > 0.2 * max(float(gray.max()), 1e-6)
-    if gray.max() < 0.05 or not ink.any():
-        return _resize(_crop_to_aspect(arr, height, width), (height, width))
-    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
-    crop = arr[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    fraction = DIGIT_BOX_FRACTION if min(height, width) >= 16 else 1.0
-    scale = min(fraction * height / crop.shape[0], fraction * width / crop.shape[1])
-    new_h = max(1, min(height, round(crop.shape[0] * scale)))
-    new_w = max(1, min(width, round(crop.shape[1] * scale)))
-    small = _resize(crop, (new_h, new_w))
-    canvas = np.zeros((height, width) + arr.shape[2:], dtype=np.float32)
-    mass = small if small.ndim == 2 else small.mean(2)
-    total = float(mass.sum())
-    cy = float((mass.sum(1) * np.arange(new_h)).sum() / total) if total > 0 else (new_h - 1) / 2
-    cx = float((mass.sum(0) * np.arange(new_w)).sum() / total) if total > 0 else (new_w - 1) / 2
-    y0 = int(np.clip(round((height - 1) / 2 - cy), 0, height - new_h))
-    x0 = int(np.clip(round((width - 1) / 2 - cx), 0, width - new_w))
-    canvas[y0:y0 + new_h, x0:x0 + new_w] = small
-    return canvas
-
-
 def prepare_upload(data: bytes, image_shape: tuple[int, int, int], dark_background: bool = True,
                    invert: bool | None = None) -> PreparedImage:
     """Decode an uploaded PNG/JPEG and make it look like the model's images.
@@ -131,14 +111,14 @@ def prepare_upload(data: bytes, image_shape: tuple[int, int, int], dark_backgrou
         raise ValueError(f"image_shape={tuple(image_shape)}: uploads can feed models of 1 or 3 channels")
     picture = _open(data)
     original_size = picture.size
-    arr = _as_array(picture, channels)
+    arr = _as_array(picture, channels, FIT_MAX_SIDE if dark_background else None)
     gray = arr if arr.ndim == 2 else arr.mean(2)
     if invert is None:
         invert = dark_background and _border_mean(gray) > 0.5
     if invert:
         arr = 1.0 - arr
     if dark_background:
-        out = _fit_like_mnist(arr, height, width)
+        out = fit_like_mnist(np.clip(arr, 0.0, 1.0), (height, width))
     else:
         out = _resize(_crop_to_aspect(arr, height, width), (height, width))
     out = out[None] if out.ndim == 2 else out.transpose(2, 0, 1)

@@ -53,9 +53,9 @@ import numpy as np
 import streamlit as st
 import streamlit.components.v1 as components
 
-from core.models import DenseLayer
-from explorer.logic import palette
-from explorer.logic.drawing import component_value, pack_dense, points_on_dims
+from core.dense import DenseLayer
+from explorer.logic.browser_model import browser_model
+from explorer.logic.drawing import component_value, points_on_dims
 
 # The component's root is explorer/components/ (its index.html loads latent_canvas/*.js and
 # the JS shared with latent_decoder/): see the comment in explorer/components/index.html.
@@ -178,16 +178,12 @@ def latent_canvas(
 ) -> CanvasResult:
     """Show the draw-and-drag component; return what the browser last reported (module docstring)."""
     shape, z_arr, dims_t = _check_basics(model_id, key, image_shape, z, dims, map_px, extent)
-    d, num_pixels = int(z_arr.size), shape[0] * shape[1] * shape[2]
+    d = int(z_arr.size)
     if decoder_layers is None:
         raise ValueError("decoder_layers=None: this component decodes in the browser and needs a dense decoder "
                          "(use explorer.latent_decoder, which falls back to the server, for a convolutional one)")
-    dec_meta, dec_blob = pack_dense(decoder_layers, d, num_pixels, "decoder_layers")
-    if dec_meta[-1]["activation"] not in ("sigmoid", "clamp01"):
-        raise ValueError("decoder_layers must end with 'sigmoid' or 'clamp01' (an image in [0, 1])")
-    enc_meta, enc_blob = None, b""
-    if encoder_layers is not None:
-        enc_meta, enc_blob = pack_dense(encoder_layers, num_pixels, 2 * d if variational else d, "encoder_layers")
+    model = browser_model(decoder_layers, shape, d, encoder_layers=encoder_layers, variational=variational,
+                          class_names=class_names)
     if dim_names is not None and len(dim_names) != d:
         raise ValueError(f"dim_names has {len(dim_names)} names but len(z)={d}")
     if height is not None and not (isinstance(height, int) and height > 0):
@@ -200,18 +196,18 @@ def latent_canvas(
     have = set(previous.get("have") or []) if previous else set()
     z_token = _token(model_id.encode(), z_arr.tobytes(), str(dims_t).encode())
     args: dict = dict(
-        model_id=model_id, encoder_meta=enc_meta, decoder_meta=dec_meta, image_shape=list(shape),
+        model_id=model_id, model=model.meta,
         z=[float(v) for v in z_arr], z_token=z_token, dims=list(dims_t), extent=list(window),
         dim_names=[str(n) for n in dim_names] if dim_names is not None else None,
-        variational=bool(variational and enc_meta is not None), map_px=map_px,
-        draw_note=draw_note if enc_meta is not None else (draw_note or "This model's encoder cannot run in the browser."),
-        points_token=None, height=height, show_drawing=bool(show_drawing), palette=palette.for_components(None if class_names is None else list(class_names)),
+        map_px=map_px,
+        draw_note=draw_note if encoder_layers is not None else (draw_note or "This model's encoder cannot run in the browser."),
+        points_token=None, height=height, show_drawing=bool(show_drawing),
     )
     # Streamlit re-renders the iframe only when the JSON args change, not the bytes: "sent"
     # names every bytes payload in the JSON.
     sent: list[str] = []
     if model_id not in have:
-        args["weights"] = enc_blob + dec_blob
+        args["weights"] = model.weights
         sent.append(model_id)
     if pts is not None:
         xy_bytes = np.ascontiguousarray(pts, dtype="<f4").tobytes()

@@ -67,12 +67,11 @@ import numpy as np
 import streamlit as st
 import streamlit.components.v1 as components
 
-from core.models import DenseLayer
-from explorer.logic import palette
+from core.dense import DenseLayer
+from explorer.logic.browser_model import browser_model
 from explorer.logic.drawing import component_value, points_on_dims
 
 MODES = ("sliders", "pad")
-ACTIVATIONS = ("relu", "sigmoid", "clamp01")
 MAX_SLIDER_DIMS = 16
 COMPONENT_DIR = Path(__file__).resolve().parents[1] / "components" / "latent_decoder"
 SERVER_NOTICE = (
@@ -83,44 +82,6 @@ SERVER_NOTICE = (
 _component = components.declare_component("latent_decoder", path=str(COMPONENT_DIR))
 
 ServerImage = np.ndarray | Callable[[np.ndarray], np.ndarray]
-
-
-def pack_layers(layers: Sequence[DenseLayer], latent_dim: int, num_pixels: int) -> tuple[list[dict], bytes]:
-    """Check dense layers and pack them for the browser.
-
-    Returns (meta, blob): meta = [{"in", "out", "activation"}, ...], blob = little-endian
-    float32 W (out x in, row-major) then b (out), layer after layer (decoder.js unpacks it).
-    """
-    if len(layers) == 0:
-        raise ValueError("layers=[] must hold at least one DenseLayer (or be None for server decoding)")
-    meta: list[dict] = []
-    chunks: list[bytes] = []
-    expected_in = latent_dim
-    for i, layer in enumerate(layers):
-        weight = np.asarray(layer.weight)
-        bias = np.asarray(layer.bias)
-        activation = layer.activation
-        if weight.ndim != 2:
-            raise ValueError(f"layers[{i}].weight has shape {weight.shape}; it must be 2-D (out, in)")
-        n_out, n_in = weight.shape
-        if bias.shape != (n_out,):
-            raise ValueError(f"layers[{i}].bias has shape {bias.shape}; it must be ({n_out},) to match weight {weight.shape}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"layers[{i}].activation={activation!r} is not one of {ACTIVATIONS}")
-        if n_in != expected_in:
-            what = f"len(z)={latent_dim}" if i == 0 else f"layers[{i - 1}] gives {expected_in}"
-            raise ValueError(f"layers[{i}].weight has shape {weight.shape}: it reads {n_in} values but {what}")
-        if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
-            raise ValueError(f"layers[{i}] holds non-finite weights")
-        meta.append({"in": int(n_in), "out": int(n_out), "activation": activation})
-        chunks.append(np.ascontiguousarray(weight, dtype="<f4").tobytes())
-        chunks.append(np.ascontiguousarray(bias, dtype="<f4").tobytes())
-        expected_in = n_out
-    if expected_in != num_pixels:
-        raise ValueError(
-            f"the last layer gives {expected_in} values but image_shape holds {num_pixels} pixels (C*H*W)"
-        )
-    return meta, b"".join(chunks)
 
 
 def layers_fingerprint(layers: Sequence[DenseLayer]) -> str:
@@ -267,8 +228,7 @@ def latent_decoder(
     shape, z_arr, dims_t = _checked_args(model_id, key, mode, image_shape, z, value_range, dims, dim_names, height,
                                          image_px)
     latent_dim = int(z_arr.size)
-    num_pixels = shape[0] * shape[1] * shape[2]
-    meta, blob = (None, b"") if layers is None else pack_layers(layers, latent_dim, num_pixels)
+    model = browser_model(layers, shape, latent_dim, what="layers")
     xy_bytes, label_bytes, points_token = _points_payload(points, point_labels, mode, dims_t, latent_dim)
     z_token, have, z_out = _code_on_screen(model_id, key, z_arr)
 
@@ -279,8 +239,7 @@ def latent_decoder(
 
     args: dict = dict(
         model_id=model_id,
-        layer_meta=meta,
-        image_shape=list(shape),
+        model=model.meta,
         z=[float(v) for v in z_arr],
         z_token=z_token,
         mode=mode,
@@ -291,7 +250,6 @@ def latent_decoder(
         image_px=image_px,
         server_notice=SERVER_NOTICE if layers is None else None,
         points_token=points_token,
-        palette=palette.for_components(),
     )
     if height is not None:
         args["height"] = height
@@ -299,7 +257,7 @@ def latent_decoder(
     # name every bytes payload in the JSON ("sent", "server_image_token").
     sent: list[str] = []
     if layers is not None and model_id not in have:
-        args["weights"] = blob
+        args["weights"] = model.weights
         sent.append(model_id)
     if points_token is not None and points_token not in have:
         args["points"] = xy_bytes
@@ -315,4 +273,4 @@ def latent_decoder(
     return z_out
 
 
-__all__ = ["latent_decoder", "pack_layers", "layers_fingerprint", "MODES", "ACTIVATIONS", "MAX_SLIDER_DIMS"]
+__all__ = ["latent_decoder", "layers_fingerprint", "MODES", "MAX_SLIDER_DIMS"]

@@ -1,23 +1,24 @@
 // The drawing pad: strokes (pen / eraser) with undo and clear, rasterised into a fixed-size ink
 // grid, and fitLikeMnist(), which turns the ink into the image a digit model reads.
 //
-// fitLikeMnist is pure (no DOM) so the tests load this file alone in Chromium and compare it
-// with the Python reference, explorer/drawing.py:fit_like_mnist. Keep the two in step.
+// fitLikeMnist runs the steps of explorer/logic/drawing.py:fit_like_mnist (which fits uploads
+// too) with its settings, drawing.FIT, as they arrive in the browser model's export. It is pure
+// (no DOM): the tests load this file alone in Chromium and compare the two.
 "use strict";
 
 (function (root) {
   // The ink grid is 280 x 280 whatever the screen's devicePixelRatio: the model image is made
   // from it, so a drawing encodes the same on a phone and on a desktop.
   const INK_SIZE = 280;
-  const INK_THRESHOLD = 0.1; // pixels fainter than this do not count for the bounding box
   const PEN_WIDTH = 0.08;    // fraction of the pad: about MNIST's stroke once fitted in 20 px
   const ERASER_WIDTH = 0.16;
 
   // MNIST: size-normalise to fit a box x box square (20 of 28) keeping the aspect ratio,
   // anti-aliased, then place by the centre of mass at the centre of the frame.
-  function boxFor(outH, outW) {
+  // fit: {ink_threshold, box_fraction, full_frame_below} (drawing.FIT).
+  function boxFor(outH, outW, fit) {
     const m = Math.min(outH, outW);
-    return m >= 16 ? Math.round(20 / 28 * m) : m; // small frames (8x8 digits): the whole frame
+    return m >= fit.full_frame_below ? Math.round(fit.box_fraction * m) : m; // small frames: the whole frame
   }
 
   function roundHalfUp(x) { return Math.floor(x + 0.5); } // numpy's round is half-to-even: avoid both
@@ -42,12 +43,16 @@
 
   // ink: inkH*inkW values in [0, 1] (row-major). Returns Float32Array(outH*outW), all 0 when
   // nothing is drawn, and (for the tests) where the strokes went: {image, box, offset, com}.
-  function fitLikeMnist(ink, inkH, inkW, outH, outW) {
+  function fitLikeMnist(ink, inkH, inkW, outH, outW, fit) {
     const image = new Float32Array(outH * outW);
+    let brightest = 0;
+    for (let p = 0; p < inkH * inkW; p++) if (ink[p] > brightest) brightest = ink[p];
+    if (!(brightest > 0)) return { image: image, empty: true };
+    const threshold = fit.ink_threshold * brightest; // fainter pixels do not count for the box
     let r0 = inkH, r1 = -1, c0 = inkW, c1 = -1;
     for (let r = 0; r < inkH; r++) {
       for (let c = 0; c < inkW; c++) {
-        if (ink[r * inkW + c] > INK_THRESHOLD) {
+        if (ink[r * inkW + c] > threshold) {
           if (r < r0) r0 = r; if (r > r1) r1 = r;
           if (c < c0) c0 = c; if (c > c1) c1 = c;
         }
@@ -55,7 +60,7 @@
     }
     if (r1 < 0) return { image: image, empty: true };
     const h = r1 - r0 + 1, w = c1 - c0 + 1;
-    const scale = boxFor(outH, outW) / Math.max(h, w);
+    const scale = boxFor(outH, outW, fit) / Math.max(h, w);
     const nh = Math.max(1, Math.min(outH, roundHalfUp(h * scale)));
     const nw = Math.max(1, Math.min(outW, roundHalfUp(w * scale)));
     const wy = areaWeights(h, nh), wx = areaWeights(w, nw);
@@ -233,7 +238,7 @@
   };
 
   root.LatentDraw = {
-    INK_SIZE: INK_SIZE, INK_THRESHOLD: INK_THRESHOLD, boxFor: boxFor, areaWeights: areaWeights,
+    INK_SIZE: INK_SIZE, boxFor: boxFor, areaWeights: areaWeights,
     fitLikeMnist: fitLikeMnist, Pad: Pad,
   };
 })(typeof window !== "undefined" ? window : globalThis);

@@ -2,11 +2,11 @@
 // the latent map, drag the marker on the map, and watch decode(z) follow, all without a
 // server round trip. Python hears back on a map release and when "Use my drawing" is pressed.
 //
-// Protocol (see explorer/latent_canvas.py), on top of protocol.js:
-//   render args  model_id, encoder_meta | null, decoder_meta, weights (bytes: encoder then
-//                decoder, only until we report having them), image_shape, z, z_token, dims,
-//                extent, dim_names, points (bytes) + points_token, point_labels (bytes),
-//                draw_note (why drawing is off, or null), variational, map_px
+// Protocol (see explorer/ui/latent_canvas.py), on top of protocol.js:
+//   render args  model_id, model (the browser model's export: explorer/logic/browser_model.py,
+//                read by decoder.js), weights (bytes: encoder then decoder, only until we
+//                report having them), z, z_token, dims, extent, dim_names, points (bytes) +
+//                points_token, point_labels (bytes), draw_note (why drawing is off, or null), map_px
 //   our value    {z, base, have, seq, event, drawing (flat image last sent, or null),
 //                 drawing_seq, drawing_mean, drawing_logvar}
 "use strict";
@@ -72,13 +72,7 @@
     const bytes = SP.asBytes(args.weights);
     if (!bytes) return [null, askFor(id) === true ? "need" : null];
     stats.weightBytesReceived += bytes.byteLength;
-    // One buffer: the encoder's layers (if any), then the decoder's.
-    const encFloats = (args.encoder_meta || []).reduce(function (n, l) { return n + l.out * (l.in + 1); }, 0);
-    const encBytes = bytes.subarray(0, 4 * encFloats), decBytes = bytes.subarray(4 * encFloats);
-    const m = {
-      encoder: args.encoder_meta ? LD.makeEncoder(LD.unpackLayers(args.encoder_meta, encBytes)) : null,
-      decoder: LD.makeDecoder(LD.unpackLayers(args.decoder_meta, decBytes)),
-    };
+    const m = LD.readModel(args.model, bytes);
     SP.remember(models, id, m, MAX_CACHED);
     stats.modelsLoaded += 1;
     return [m, "loaded"];
@@ -100,7 +94,7 @@
     stats.renders += 1;
     S.args = args;
     SP.applyTheme(theme);
-    SP.setPalette(args.palette);
+    SP.setPalette(args.model.palette);
     let asked = null, pts = null;
     try {
       const r = loadModel(args);
@@ -111,8 +105,8 @@
       showNotice("Could not read the model's weights: " + err.message, true);
     }
     const structure = JSON.stringify([args.model_id, args.z.length, args.dims, args.extent, args.dim_names,
-                                      args.image_shape, args.points_token, args.map_px, args.draw_note,
-                                      args.palette, args.show_drawing]);
+                                      args.model, args.points_token, args.map_px, args.draw_note,
+                                      args.show_drawing]);
     if (structure !== S.structure) { S.structure = structure; build(args, pts); }
     if (args.z_token !== S.zToken) { S.zToken = args.z_token; S.z = args.z.slice(); }
     if (S.net) hideNotice(); else if (!el.notice.classList.contains("error")) showNotice("Loading the model\u2026", false);
@@ -134,7 +128,8 @@
   function build(args, pts) {
     S.D = args.z.length;
     S.dims = args.dims;
-    S.shape = args.image_shape;
+    S.shape = args.model.image_shape;
+    S.fit = args.model.fit;
     const H = S.shape[1], W = S.shape[2];
     const names = args.dim_names || args.z.map(function (_, d) { return "z" + d; });
     plane.configure(args.extent, [names[S.dims[0]], names[S.dims[1]]], pts);
@@ -146,7 +141,7 @@
     el.drawPanel.hidden = !drawingShown;
     document.getElementById("map-title").textContent = (drawingShown ? "2 \u00b7 " : "") + "Drag on the map";
     document.getElementById("image-title").textContent = (drawingShown ? "3 \u00b7 " : "") + "Decoded";
-    S.drawOn = drawingShown && !args.draw_note && !!args.encoder_meta;
+    S.drawOn = drawingShown && !args.draw_note && !!args.model.encoder;
     pad.enabled = S.drawOn;
     el.drawPanel.classList.toggle("off", !S.drawOn);
     el.drawOff.hidden = S.drawOn;
@@ -158,7 +153,7 @@
     const classNames = SP.palette().class_names, present = new Set(pts && pts.labels ? pts.labels : []);
     if (classNames) classNames.forEach(function (name, k) { if (present.has(k)) legendItem("class", name, SP.classColor(k)); });
     legendItem("marker", "decoded point (drag it)");
-    if (S.drawOn) legendItem("star", args.variational ? "your drawing, \u00b11\u03c3 and 2\u03c3 of q(z|x)" : "your drawing",
+    if (S.drawOn) legendItem("star", args.model.variational ? "your drawing, \u00b11\u03c3 and 2\u03c3 of q(z|x)" : "your drawing",
                              SP.palette().your_image.fill);
     if (S.D > 2) legendItem("", "other " + (S.D - 2) + " dims keep their values");
     updateButtons();
@@ -226,7 +221,7 @@
     S.inkDirty = false;
     S.encodedWith = S.net;
     const t0 = performance.now();
-    const fit = DR.fitLikeMnist(pad.readInk(), DR.INK_SIZE, DR.INK_SIZE, S.shape[1], S.shape[2]);
+    const fit = DR.fitLikeMnist(pad.readInk(), DR.INK_SIZE, DR.INK_SIZE, S.shape[1], S.shape[2], S.fit);
     S.modelImage = fit.image;
     S.empty = fit.empty;
     drawImage(el.modelInput, fit.image);

@@ -1,18 +1,25 @@
-// Dense networks in plain JavaScript: the decoder (latent code z -> flat image in [0, 1]) and,
-// for the latent_canvas component, the encoder (flat image -> mean, logvar): the same forward
-// pass, so both components load this one file.
+// The browser model: readModel() reads the one export Python makes (explorer/logic/browser_model.py)
+// for both components: the decoder (latent code z -> flat image in [0, 1]), the encoder (flat
+// image -> mean, logvar) for latent_canvas, the image shape, how a drawing is fitted and the
+// app's colours. One dense forward pass serves the decoder and the encoder.
 //
-// Pure functions, no DOM: main.js draws what they return, and the tests load this file
+// Pure functions, no DOM: the components draw what they return, and the tests load this file
 // alone in headless Chromium to compare decode() with torch's model.decode() / encode().
 //
-// Weights arrive packed by explorer/ui/latent_decoder.py (_pack_layers): one little-endian
-// float32 buffer holding, layer after layer, W (out x in, row-major, as torch's
-// nn.Linear.weight) then b (out), described by meta = [{in, out, activation}, ...].
+// Weights: one little-endian float32 buffer holding, layer after layer, W (out x in,
+// row-major, as torch's nn.Linear.weight) then b (out), the encoder's layers first, described
+// by meta.encoder / meta.decoder = [{in, out, activation}, ...].
 "use strict";
 
 (function (root) {
-  // "linear" (identity) ends an encoder: its outputs are a mean and a log-variance.
-  const ACTIVATIONS = ["relu", "sigmoid", "clamp01", "linear"];
+  // The activations of core/dense.py's ACTIVATIONS ("linear" ends an encoder: a mean and a
+  // log-variance); a name missing here is refused when the model is read.
+  const ACTIVATE = {
+    relu: function (s) { return s > 0 ? s : 0; },
+    sigmoid: function (s) { return 1 / (1 + Math.exp(-s)); },
+    clamp01: function (s) { return s < 0 ? 0 : (s > 1 ? 1 : s); },
+    linear: function (s) { return s; },
+  };
 
   // Uint8Array (any byteOffset) or ArrayBuffer + meta -> [{W, b, nIn, nOut, activation}].
   function unpackLayers(meta, bytes) {
@@ -24,7 +31,7 @@
     let at = 0;
     for (let k = 0; k < meta.length; k++) {
       const nIn = meta[k].in, nOut = meta[k].out, activation = meta[k].activation;
-      if (ACTIVATIONS.indexOf(activation) < 0) {
+      if (!Object.prototype.hasOwnProperty.call(ACTIVATE, activation)) {
         throw new Error("layer " + k + ": unknown activation " + JSON.stringify(activation));
       }
       if (k > 0 && nIn !== meta[k - 1].out) {
@@ -32,7 +39,7 @@
       }
       const W = floats.subarray(at, at + nOut * nIn); at += nOut * nIn;
       const b = floats.subarray(at, at + nOut); at += nOut;
-      layers.push({ W: W, b: b, nIn: nIn, nOut: nOut, activation: activation });
+      layers.push({ W: W, b: b, nIn: nIn, nOut: nOut, activation: activation, act: ACTIVATE[activation] });
     }
     if (at !== floats.length) {
       throw new Error("weights hold " + floats.length + " floats, the layers describe " + at);
@@ -68,17 +75,30 @@
           } else {
             for (let j = 0; j < nz; j++) { const i = idx[j]; s += W[row + i] * x[i]; }
           }
-          s += b[o];
-          if (l.activation === "relu") y[o] = s > 0 ? s : 0;
-          else if (l.activation === "sigmoid") y[o] = 1 / (1 + Math.exp(-s));
-          else if (l.activation === "linear") y[o] = s;
-          else y[o] = s < 0 ? 0 : (s > 1 ? 1 : s);
+          y[o] = l.act(s + b[o]);
         }
         x = y;
       }
       return x;
     }
     return { decode: decode, nIn: nIn, nOut: layers[layers.length - 1].nOut };
+  }
+
+  // The export (meta: JSON, bytes: the encoder's then the decoder's weights) ->
+  // {decoder, encoder (or null), shape [C, H, W], latentDim, variational, fit, palette};
+  // decoder is null for a model decoded on the server (meta.decoder null).
+  function floatsOf(layersMeta) {
+    return (layersMeta || []).reduce(function (n, l) { return n + l.out * (l.in + 1); }, 0);
+  }
+  function readModel(meta, bytes) {
+    const u8 = bytes == null ? new Uint8Array(0) : (bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes);
+    const encBytes = u8.subarray(0, 4 * floatsOf(meta.encoder)), decBytes = u8.subarray(4 * floatsOf(meta.encoder));
+    return {
+      decoder: meta.decoder ? makeDecoder(unpackLayers(meta.decoder, decBytes)) : null,
+      encoder: meta.encoder ? makeDecoder(unpackLayers(meta.encoder, encBytes), "the image", "encoder") : null,
+      shape: meta.image_shape, latentDim: meta.latent_dim, variational: !!meta.variational,
+      fit: meta.fit, palette: meta.palette,
+    };
   }
 
   // Convenience for tests: decode many codes, returning plain arrays.
@@ -112,10 +132,10 @@
   }
 
   root.LatentDecoder = {
-    ACTIVATIONS: ACTIVATIONS,
+    ACTIVATIONS: Object.keys(ACTIVATE),
+    readModel: readModel,
     unpackLayers: unpackLayers,
     makeDecoder: makeDecoder,
-    makeEncoder: function (layers) { return makeDecoder(layers, "the image", "encoder"); },
     decodeBatch: decodeBatch,
     toRGBA: toRGBA,
     fromBase64: fromBase64,

@@ -2,8 +2,9 @@
 // written by hand: no npm, no build step) and the UI (sliders or a 2-D pad, an image canvas).
 //
 // Protocol (see explorer/ui/latent_decoder.py):
-//   render args  model_id, layer_meta | null, weights (bytes, only until we report having
-//                them), image_shape, z, z_token, mode, dims, value_range, dim_names,
+//   render args  model_id, model (the browser model's export, explorer/logic/browser_model.py:
+//                model.decoder is null for a decoder run on the server), weights (bytes, only
+//                until we report having them), z, z_token, mode, dims, value_range, dim_names,
 //                points (bytes) + points_token, point_labels (bytes), server_image (bytes),
 //                start_label, height
 //   our value    {z, base: z_token it started from, have: [cached ids], seq, event}
@@ -69,11 +70,11 @@
     stats.renders += 1;
     S.args = args;
     applyTheme(theme);
-    SP.setPalette(args.palette);
+    SP.setPalette(args.model.palette);
     let asked = null; // "loaded" or "need"
 
-    S.shape = args.image_shape;
-    S.browser = args.layer_meta != null;
+    S.shape = args.model.image_shape;
+    S.browser = args.model.decoder != null;
     S.decoder = null;
     if (S.browser) {
       const id = args.model_id;
@@ -85,7 +86,7 @@
         const bytes = asBytes(args.weights);
         stats.weightBytesReceived += bytes.byteLength;
         try {
-          const decoder = LD.makeDecoder(LD.unpackLayers(args.layer_meta, bytes));
+          const decoder = LD.readModel(args.model, bytes).decoder;
           remember(models, id, { decoder: decoder }, MAX_CACHED_MODELS);
           stats.modelsLoaded += 1;
           S.decoder = decoder;
@@ -116,8 +117,8 @@
     }
 
     const structure = JSON.stringify([args.mode, args.z.length, args.dims, args.value_range,
-                                      args.dim_names, args.image_shape, args.start_label,
-                                      args.image_px, args.palette]);
+                                      args.dim_names, args.model.image_shape, args.start_label,
+                                      args.image_px, args.model.palette]);
     if (structure !== S.structure) { S.structure = structure; build(args); }
     if (args.z_token !== S.zToken) {
       S.zToken = args.z_token;
@@ -165,7 +166,7 @@
     S.D = args.z.length;
     S.dims = args.dims;
     S.range = args.value_range;
-    const C = args.image_shape[0], H = args.image_shape[1], W = args.image_shape[2];
+    const C = args.model.image_shape[0], H = args.model.image_shape[1], W = args.model.image_shape[2];
     const scale = Math.max(1, Math.floor(args.image_px / Math.max(H, W)));
     el.image.width = W;
     el.image.height = H;

@@ -87,7 +87,7 @@
 
   // The app's colours arrive from Python in the "palette" argument (explorer/logic/palette.py, the one
   // definition the Plotly maps read too): {classes: [css colours], class_names, your_image: {fill, line}}.
-  let palette = { classes: [], class_names: null, your_image: { fill: "#ffd700", line: "#111111" } };
+  let palette = { classes: [], class_names: null, your_image: {} };
   function setPalette(p) { if (p && Array.isArray(p.classes) && p.classes.length) palette = p; }
   // Unlabelled points take the first class colour, as the Plotly maps draw them (figures.latent_map).
   function classColor(label) {
