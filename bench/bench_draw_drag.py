@@ -8,6 +8,8 @@ Chromium (the system's /usr/bin/chromium, through Playwright), with 2,000 points
   time (fit + encoder forward pass) per update;
 - dragging: a press on the map and a figure-eight for --seconds; decoded-and-drawn frames per
   second, decode time per frame;
+- first paint: from the page's navigation start to the component's first decoded image, over
+  --reps fresh page loads;
 for each model (VAE 2-D, VAE 16-D, AE, PCA; MLP encoders 784-400-200-2D, PCA 784-2).
 Values sent to Python during either: 0 (one value on release).
 
@@ -35,8 +37,16 @@ def median(xs) -> float:
     return float(statistics.median(xs)) if xs else float("nan")
 
 
+def first_paint_ms(page, frame) -> float:
+    """From the page's navigation start to the component's first decoded image (one clock: the epoch)."""
+    return frame.evaluate("() => latentCanvasStats.firstFrameAt") - page.evaluate("() => performance.timeOrigin")
+
+
 def bench_model(page, url: str, name: str, reps: int, seconds: float) -> dict:
-    frame = open_demo(page, url, f"model={name}&points={N_POINTS}")
+    paints = []
+    for _ in range(reps):  # a fresh page load each: the weights travel every time
+        frame = open_demo(page, url, f"model={name}&points={N_POINTS}")
+        paints.append(first_paint_ms(page, frame))
     draw_rates, drag_rates, sent = [], [], 0
     for _ in range(reps):
         clear = frame.get_by_role("button", name="Clear")
@@ -52,7 +62,7 @@ def bench_model(page, url: str, name: str, reps: int, seconds: float) -> dict:
         wait_idle(page)  # the release's rerun
     ms = frame.evaluate("() => ({enc: latentCanvasStats.encodeMs, dec: latentCanvasStats.decodeMs})")
     return dict(
-        model=name, points=N_POINTS, reps=reps,
+        model=name, points=N_POINTS, reps=reps, first_paint_ms=median(paints), first_paint_ms_all=paints,
         drawing_updates_per_s=median(draw_rates), drawing_updates_per_s_all=draw_rates,
         dragging_updates_per_s=median(drag_rates), dragging_updates_per_s_all=drag_rates,
         encode_ms=median(ms["enc"]), decode_ms=median(ms["dec"]), values_sent_while_moving=sent,
@@ -62,16 +72,18 @@ def bench_model(page, url: str, name: str, reps: int, seconds: float) -> dict:
 def to_markdown(result: dict) -> str:
     rows = result["models"]
     env = result["machine"]
-    head = "| model | drawing: updates/s | dragging: updates/s | fit + encode, ms | decode + draw, ms | sent while moving |\n"
-    head += "|---|---|---|---|---|---|\n"
+    head = ("| model | first paint, ms | drawing: updates/s | dragging: updates/s | fit + encode, ms | decode + draw, ms "
+            "| sent while moving |\n")
+    head += "|---|---|---|---|---|---|---|\n"
     body = "".join(
-        f"| {r['model']} | {r['drawing_updates_per_s']:.0f} | {r['dragging_updates_per_s']:.0f} | "
+        f"| {r['model']} | {r['first_paint_ms']:.0f} | {r['drawing_updates_per_s']:.0f} | {r['dragging_updates_per_s']:.0f} | "
         f"{r['encode_ms']:.2f} | {r['decode_ms']:.2f} | {r['values_sent_while_moving']} |\n" for r in rows)
     return (
         "# Draw and drag in the browser (latent_canvas)\n\n"
         f"`python -m bench.bench_draw_drag --reps {result['reps']} --seconds {result['seconds']}` on "
         f"{env.get('time')}; {env.get('nproc')} CPUs ({env.get('cpu_model')}), headless Chromium with "
         f"--disable-gpu (software rendering), Streamlit {env.get('streamlit')}. {N_POINTS:,} points on the map. "
+        "First paint: navigation start to the component's first decoded image (a fresh page load each rep). "
         "Updates are counted by the component: a drawing fitted and encoded, or an image decoded and drawn "
         "(at most one per animation frame). Medians over reps; target >= "
         f"{TARGET:.0f}/s. Pointer moves are Playwright's, as fast as it sends them.\n\n" + head + body

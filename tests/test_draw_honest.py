@@ -76,7 +76,7 @@ def test_plotly_map_and_canvas_get_the_same_colours_and_star():
 
 
 def test_the_components_read_their_colours_from_python():
-    for path in ("latent_canvas/plane.js", "latent_canvas/main.js", "latent_decoder/main.js", "latent_decoder/protocol.js"):
+    for path in ("latent_decoder/plane.js", "latent_canvas/main.js", "latent_decoder/main.js", "latent_decoder/protocol.js"):
         source = (ROOT / "explorer" / "components" / path).read_text()
         assert "PALETTE" not in source and "#ffd700" not in source, path
     for path in ("latent_canvas/main.js", "latent_decoder/main.js"):  # from the browser model's export

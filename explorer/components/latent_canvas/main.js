@@ -23,7 +23,7 @@
   const stats = window.latentCanvasStats = {
     renders: 0, frames: 0, encodes: 0, decodes: 0, strokeEvents: 0, mapMoves: 0,
     encodeMs: [], decodeMs: [], frameLatencyMs: [], valuesSent: 0, lastValue: null,
-    weightBytesReceived: 0, modelsLoaded: 0,
+    weightBytesReceived: 0, modelsLoaded: 0, firstFrameAt: null, // ms since the epoch: the first decoded image
   };
   const $ = function (id) { return document.getElementById(id); };
   const el = {
@@ -261,6 +261,7 @@
     plane.render(css);
     updateReadout();
     stats.frames += 1;
+    if (stats.firstFrameAt === null) stats.firstFrameAt = performance.timeOrigin + performance.now();
     if (since !== null) keep(stats.frameLatencyMs, performance.now() - since);
   }
 

@@ -34,7 +34,7 @@
   const stats = window.latentDecoderStats = {
     renders: 0, draws: 0, drawLatencyMs: [], frameLatencyMs: [], decodeMs: [],
     valuesSent: 0, lastValue: null, weightBytesReceived: 0, modelsLoaded: 0,
-    serverImagesDrawn: 0,
+    serverImagesDrawn: 0, firstFrameAt: null, // ms since the epoch: the first decoded image
   };
   window.latentDecoderGetZ = function () { return S.z.slice(); };
   const keep = function (arr, v) { arr.push(v); if (arr.length > KEEP_STATS) arr.shift(); };
@@ -126,7 +126,9 @@
       S.hoverZ = null;
       syncControls();
     }
-    padBackground = null;
+    if (S.mode === "pad") {
+      plane.configure([-S.range, S.range, -S.range, S.range], [dimName(S.dims[0]), dimName(S.dims[1])], S.points);
+    }
 
     // Notices
     if (!S.browser) {
@@ -243,122 +245,24 @@
     el.readout.textContent = text;
   }
 
-  // ---- the pad -------------------------------------------------------------------------
-  let padBackground = null;
-  let padSize = 0;
+  // ---- the pad: a latent plane (plane.js, shared with latent_canvas's map) ---------------
+  const plane = new window.LatentPlane.Plane(el.pad, {
+    move: function (x, y) { S.dragging = true; S.hoverZ = null; S.z = onPlane(S.z, x, y); onInput(); },
+    release: function (x, y) { S.z = onPlane(S.z, x, y); release(); },
+    hover: function (x, y) { S.hoverZ = onPlane(S.z, x, y); onInput(); }, // previews without moving the marker
+    leave: function () { if (S.hoverZ) { S.hoverZ = null; onInput(); } },
+  });
+  function onPlane(z, x, y) { const out = z.slice(); out[S.dims[0]] = x; out[S.dims[1]] = y; return out; }
 
   function buildPad(args) {
-    padSize = args.image_px + 40;
-    const dpr = window.devicePixelRatio || 1;
-    el.pad.width = Math.round(padSize * dpr);
-    el.pad.height = Math.round(padSize * dpr);
-    el.pad.style.width = padSize + "px";
-    el.pad.style.height = padSize + "px";
-    padBackground = null;
-  }
-
-  function toPad(v) { return (v + S.range) / (2 * S.range) * padSize; }
-  function fromPad(px) { return px / padSize * 2 * S.range - S.range; }
-
-  function pointerToZ(ev) {
-    const rect = el.pad.getBoundingClientRect();
-    const x = Math.min(Math.max(ev.clientX - rect.left, 0), padSize);
-    const y = Math.min(Math.max(ev.clientY - rect.top, 0), padSize);
-    const z = S.z.slice();
-    z[S.dims[0]] = fromPad(x);
-    z[S.dims[1]] = fromPad(padSize - y);
-    return z;
-  }
-
-  el.pad.addEventListener("pointerdown", function (ev) {
-    if (S.mode !== "pad") return;
-    el.pad.setPointerCapture(ev.pointerId);
-    S.dragging = true;
-    S.hoverZ = null;
-    S.z = pointerToZ(ev);
-    onInput();
-  });
-  el.pad.addEventListener("pointermove", function (ev) {
-    if (S.mode !== "pad") return;
-    if (S.dragging) S.z = pointerToZ(ev);
-    else S.hoverZ = pointerToZ(ev); // hover previews without moving the marker
-    onInput();
-  });
-  function endPadDrag(ev) {
-    if (!S.dragging) return;
-    S.dragging = false;
-    if (ev.type === "pointerup") S.z = pointerToZ(ev);
-    release();
-  }
-  el.pad.addEventListener("pointerup", endPadDrag);
-  el.pad.addEventListener("pointercancel", endPadDrag);
-  el.pad.addEventListener("pointerleave", function () {
-    if (S.dragging || !S.hoverZ) return;
-    S.hoverZ = null;
-    onInput();
-  });
-
-  function drawPadBackground() {
-    const c = document.createElement("canvas");
-    c.width = el.pad.width;
-    c.height = el.pad.height;
-    const ctx = c.getContext("2d");
-    const k = c.width / padSize;
-    ctx.scale(k, k);
-    ctx.fillStyle = cssVar("--bg2", "#f0f2f6");
-    ctx.fillRect(0, 0, padSize, padSize);
-    ctx.strokeStyle = cssVar("--grid", "rgba(128,128,128,0.35)");
-    ctx.lineWidth = 1;
-    for (let t = -Math.floor(S.range); t <= S.range; t++) {
-      ctx.globalAlpha = t === 0 ? 0.9 : 0.35;
-      const p = Math.round(toPad(t)) + 0.5;
-      ctx.beginPath(); ctx.moveTo(p, 0); ctx.lineTo(p, padSize); ctx.stroke();
-      ctx.beginPath(); ctx.moveTo(0, padSize - p); ctx.lineTo(padSize, padSize - p); ctx.stroke();
-    }
-    ctx.globalAlpha = 1;
-    if (S.points) {
-      const xy = S.points.xy, labels = S.points.labels, n = xy.length >> 1;
-      ctx.globalAlpha = 0.55;
-      for (let i = 0; i < n; i++) {
-        const lab = labels ? labels[i] : -1;
-        ctx.fillStyle = SP.classColor(lab);
-        ctx.fillRect(toPad(xy[2 * i]) - 1.5, padSize - toPad(xy[2 * i + 1]) - 1.5, 3, 3);
-      }
-      ctx.globalAlpha = 1;
-    }
-    ctx.fillStyle = cssVar("--text", "#31333f");
-    ctx.font = "11px " + cssVar("--font", "sans-serif");
-    ctx.fillText(dimName(S.dims[0]) + " \u2192", padSize - 48, padSize - 6);
-    ctx.save();
-    ctx.translate(12, 52); ctx.rotate(-Math.PI / 2);
-    ctx.fillText(dimName(S.dims[1]) + " \u2192", 0, 0);
-    ctx.restore();
-    return c;
+    plane.resize(args.image_px + 40);
   }
 
   function drawPad() {
-    if (!padBackground) padBackground = drawPadBackground();
-    const ctx = el.pad.getContext("2d");
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.drawImage(padBackground, 0, 0);
-    const k = el.pad.width / padSize;
-    ctx.scale(k, k);
-    const primary = cssVar("--primary", "#ff4b4b");
-    if (S.hoverZ) {
-      ctx.strokeStyle = primary;
-      ctx.globalAlpha = 0.6;
-      ctx.setLineDash([3, 3]);
-      ctx.beginPath();
-      ctx.arc(toPad(S.hoverZ[S.dims[0]]), padSize - toPad(S.hoverZ[S.dims[1]]), 6, 0, 2 * Math.PI);
-      ctx.stroke();
-      ctx.setLineDash([]);
-      ctx.globalAlpha = 1;
-    }
-    const x = toPad(S.z[S.dims[0]]), y = padSize - toPad(S.z[S.dims[1]]);
-    ctx.fillStyle = primary;
-    ctx.strokeStyle = "#fff";
-    ctx.lineWidth = 2;
-    ctx.beginPath(); ctx.arc(x, y, 7, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
+    const a = S.dims[0], b = S.dims[1];
+    plane.marker = [S.z[a], S.z[b]];
+    plane.hover = S.hoverZ ? [S.hoverZ[a], S.hoverZ[b]] : null;
+    plane.render(cssVar);
   }
 
   // ---- buttons -------------------------------------------------------------------------
@@ -396,7 +300,7 @@
     S.frameQueued = false;
     const since = S.pendingSince;
     S.pendingSince = null;
-    if (S.mode === "pad" && padSize) drawPad();
+    if (S.mode === "pad") drawPad();
     if (S.browser && S.decoder) {
       const t0 = performance.now();
       const flat = S.decoder.decode(S.hoverZ || S.z);
@@ -404,6 +308,7 @@
       imageCtx.putImageData(imageData, 0, 0);
       const t1 = performance.now();
       stats.draws += 1;
+      if (stats.firstFrameAt === null) stats.firstFrameAt = performance.timeOrigin + performance.now();
       keep(stats.decodeMs, t1 - t0);
       if (since !== null) {
         keep(stats.drawLatencyMs, t1 - since);

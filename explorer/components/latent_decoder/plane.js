@@ -1,5 +1,6 @@
-// The latent map drawn in the component's own 2-D canvas: the encoded test points, a marker you
-// drag (the map is the pad), and the drawing's encoded point with its +-1 and 2 sigma ellipse.
+// A latent plane drawn in a component's own 2-D canvas, for both components (latent_canvas's map,
+// latent_decoder's pad): the encoded test points, a marker you drag, a dashed ring where the
+// pointer hovers (a preview), and a drawing's encoded point with its +-1 and 2 sigma ellipse.
 //
 // Why a canvas of our own and not Plotly: a drag must redraw at the pointer's rate. The points
 // are painted once into an offscreen canvas; a frame is one drawImage plus a few shapes, so
@@ -17,13 +18,14 @@
 
   function Plane(canvas, handlers) {
     this.canvas = canvas;
-    this.handlers = handlers; // {move(x, y), release(x, y)}
+    this.handlers = handlers; // {move(x, y), release(x, y)}; optional hover(x, y), leave()
     this.size = 0;
     this.extent = [-3, 3, -3, 3];
     this.points = null;
     this.names = ["z0", "z1"];
     this.marker = [0, 0];
     this.drawn = null; // {x, y, sx, sy} (sx, sy: sigma along the axes, or 0 for a deterministic model)
+    this.hover = null; // [x, y] previewed under the pointer, or null
     this.background = null;
     this.dragging = false;
     this._listen();
@@ -73,9 +75,12 @@
       ev.preventDefault();
     });
     c.addEventListener("pointermove", function (ev) {
-      if (!self.dragging) return;
       const xy = self._eventXY(ev);
-      self.handlers.move(xy[0], xy[1]);
+      if (self.dragging) self.handlers.move(xy[0], xy[1]);
+      else if (self.handlers.hover) self.handlers.hover(xy[0], xy[1]);
+    });
+    c.addEventListener("pointerleave", function () {
+      if (!self.dragging && self.handlers.leave) self.handlers.leave();
     });
     function end(ev) {
       if (!self.dragging) return;
@@ -160,6 +165,15 @@
         }
         ctx.setLineDash([]);
       }
+    }
+    if (this.hover) {
+      const h = this.toPx(this.hover[0], this.hover[1]);
+      ctx.strokeStyle = css("--primary", "#ff4b4b");
+      ctx.globalAlpha = 0.6;
+      ctx.setLineDash([3, 3]);
+      ctx.beginPath(); ctx.arc(h[0], h[1], 6, 0, 2 * Math.PI); ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.globalAlpha = 1;
     }
     const m = this.toPx(this.marker[0], this.marker[1]);
     ctx.fillStyle = css("--primary", "#ff4b4b");
