@@ -323,18 +323,19 @@ def train_epoch(loop: Loop, epoch: int, beta: float, config: TrainConfig) -> tup
         terms = loop.model(x)  # per image: -log p(x|z) and KL(q(z|x) || p(z))
         per_image = config.reconstruction_weight * terms.reconstruction + beta * terms.kl
         loss = batch_objective(per_image, config.batch_size)
-        batch = loop.sum_over_ranks(torch.stack([terms.reconstruction.sum(), terms.kl.sum(), per_image.sum(),
-                                                 per_image.new_tensor(len(x))]).detach())
-        if not torch.isfinite(batch[2]):
+        # the batch's sums; under torchrun added over every rank, so a NaN on one rank stops them all
+        batch_sums = loop.sum_over_ranks(torch.stack(
+            [terms.reconstruction.sum(), terms.kl.sum(), per_image.sum(), per_image.new_tensor(len(x))]).detach())
+        if not torch.isfinite(batch_sums[2]):
             raise TrainingDiverged(
-                f"training diverged: the loss became {batch[2].item()} in epoch {epoch} "
+                f"training diverged: the loss became {batch_sums[2].item()} in epoch {epoch} "
                 f"(lr={loop.optimizer.param_groups[0]['lr']:g}, beta={beta:g}, likelihood={loop.likelihood}); "
                 "nothing was saved. Try a smaller learning rate."
             )
         loop.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         loop.optimizer.step()
-        sums = sums + batch
+        sums = sums + batch_sums
     recon, kl, objective = (sums[:3] / sums[3]).tolist()
     return recon, kl, objective
 
