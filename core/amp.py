@@ -74,8 +74,7 @@ def wrap(loop, mode: str, device: torch.device):
 
 class Autocast(nn.Module):
     """``model(x)`` under autocast, its loss terms returned as float32 (the objective, its sums and
-    the NaN guard stay float32). With a grad scaler the terms' gradients are multiplied by the
-    scale on the way back, so the loop's ``loss.backward()`` is torch.amp's scaled backward."""
+    the NaN guard stay float32)."""
 
     def __init__(self, model: nn.Module, precision: MixedPrecision):
         super().__init__()
@@ -86,22 +85,13 @@ class Autocast(nn.Module):
         with torch.autocast(device_type=self.precision.device_type, dtype=self.precision.dtype):
             terms = self.model(x)
         terms = LossTerms(*(t.float() for t in terms))
-        if self.precision.scaler is None:
-            return terms
-        return LossTerms(*(_ScaledGradient.apply(t, self.precision.scaler) for t in terms))
-
-
-class _ScaledGradient(torch.autograd.Function):
-    """The identity forward; backward multiplies the gradient by the grad scaler's scale."""
-
-    @staticmethod
-    def forward(ctx, t: torch.Tensor, scaler: torch.amp.GradScaler) -> torch.Tensor:
-        ctx.scaler = scaler
-        return t.view_as(t)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return ctx.scaler.scale(grad), None
+        if self.precision.scaler is not None:
+            # The gradients of the two terms the objective reads are multiplied by the scale on the
+            # way back: the loop's loss.backward() is torch.amp's scaler.scale(loss).backward().
+            for term in (terms.reconstruction, terms.kl):
+                if term.requires_grad:
+                    term.register_hook(self.precision.scaler.scale)
+        return terms
 
 
 class ScaledOptimizer:
@@ -113,12 +103,8 @@ class ScaledOptimizer:
         self.optimizer = optimizer
         self.scaler = scaler
 
-    @property
-    def param_groups(self) -> list[dict]:
-        return self.optimizer.param_groups
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.optimizer.zero_grad(set_to_none=set_to_none)
+    def __getattr__(self, name: str):  # param_groups, zero_grad: the optimizer's own
+        return getattr(self.optimizer, name)
 
     def step(self) -> None:
         self.scaler.step(self.optimizer)
