@@ -13,66 +13,42 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 from core import distributed
 from core.card import Card, beta_suffix
 from core.data import DATASET_NAMES
-from core.losses import LIKELIHOODS
-from core.models import ARCHITECTURES, MODEL_KINDS, ModelConfig, default_conv_stages
+from core.models import ModelConfig, default_conv_stages
 from core.report import format_metrics_table
-from core.runspec import RunSpec, command_line
+from core.runsettings import Setting, SettingError
+from core.runspec import RUN_SETTINGS, RunSpec, command_line
 from core.sizes import is_allocation_failure, out_of_memory_message
-from core.train import (
-    BETA_SCHEDULES,
-    DEVICE_PATTERN,
-    LR_SCHEDULES,
-    MAX_SEED,
-    TrainConfig,
-    TqdmCallback,
-    TrainingDiverged,
-    device_problem,
-)
+from core.train import KIND_DEFAULTS, TqdmCallback, TrainConfig, TrainingDiverged, device_problem
 
 MAX_IWAE_K = 10_000  # importance samples: more only costs time (k forward passes per image)
+_PER_KIND = {name for defaults in KIND_DEFAULTS.values() for name in defaults}  # flags defaulting per model kind
+_BETA = next(s for s in RUN_SETTINGS if s.name == "beta")
+# The flag behind each setting a SettingError names; the two config fields without a flag of their own
+# name the flag that sets them.
+_FLAGS = {**{s.name: s.cli_flag for s in RUN_SETTINGS if s.cli_flag},
+          "reconstruction_weight": "--kl-only", "image_shape": "--image-size"}
 
 
-def _number(kind, low=None, high=None, low_open=False, allowed=""):
-    """An argparse type: parse, then check the range; the message names the value and the range."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected {allowed or kind.__name__}") from None
-        if kind is float and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"invalid value {text!r}: must be {allowed}")
-        if (low is not None and (value < low or (low_open and value == low))) or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"invalid value {text!r}: must be {allowed}")
-        return value
-
-    return parse
+def _integer(low: int, high: int | None = None):
+    """An argparse type for an integer in [low, high]: the message names the value and the range."""
+    return Setting(0, "", low=low, high=high).parse
 
 
-def _float_list(text: str) -> list[float]:
-    parse = _number(float, 0, 1000, allowed="comma-separated numbers in [0, 1000]")
-    values = [parse(part) for part in text.split(",") if part.strip()]
+def _betas(text: str) -> list[float]:
+    """--betas: comma-separated values, each in beta's range."""
+    try:
+        values = [_BETA.parse(part.strip()) for part in text.split(",") if part.strip()]
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{err} (each of the comma-separated betas)") from None
     if not values:
         raise argparse.ArgumentTypeError(f"invalid value {text!r}: give at least one beta, e.g. 0,1,4")
     return values
-
-
-def _device(text: str) -> str:
-    value = text.strip().lower()
-    if not DEVICE_PATTERN.fullmatch(value):
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected auto, cpu, cuda, cuda:N or mps")
-    return value
-
-
-def _iwae_k():
-    return _number(int, 0, MAX_IWAE_K, allowed=f"an integer in [0, {MAX_IWAE_K}]")
 
 
 def _image_size(text: str) -> tuple[int, int]:
@@ -87,16 +63,6 @@ def _image_size(text: str) -> tuple[int, int]:
     return parts[0], parts[1]
 
 
-def _hidden(text: str) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(p) for p in text.split(",") if p.strip())
-    except ValueError:
-        widths = ()
-    if not widths or min(widths) < 1 or max(widths) > 8192:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected comma-separated widths in [1, 8192], e.g. 400,200")
-    return widths
-
-
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="mnist",
                    help=f"{', '.join(DATASET_NAMES)}, or a folder of images / a .npz or .npy file")
@@ -106,57 +72,36 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rgb", action="store_true", help="keep colour (3 channels) for your own data; default grayscale")
 
 
-def _add_model_args(p: argparse.ArgumentParser, with_beta: bool = True) -> None:
-    p.add_argument("--model", choices=MODEL_KINDS, default="vae")
-    p.add_argument("--latent-dim", type=_number(int, 1, allowed="an integer >= 1"), default=2)
-    p.add_argument("--hidden", type=_hidden, default=(400, 200), help="hidden widths, e.g. 400,200")
-    p.add_argument("--architecture", choices=ARCHITECTURES, default="mlp")
-    p.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli")
-    p.add_argument("--gaussian-variance", type=_number(float, 0, low_open=True, allowed="a number > 0"), default=0.01,
-                   help="fixed variance c of the gaussian likelihood (weight 1/(2c) on squared error)")
-    p.add_argument("--input-noise", type=_number(float, 0, 1, allowed="a number in [0, 1]"), default=0.0,
-                   help="std of input noise while training (denoising)")
-    if with_beta:
-        p.add_argument("--beta", type=_number(float, 0, 1000, allowed="a number in [0, 1000]"), default=1.0,
-                       help="weight on the KL term (1 = ELBO)")
-    p.add_argument("--beta-schedule", choices=BETA_SCHEDULES, default="constant")
-    p.add_argument("--warmup-epochs", type=_number(int, 1, allowed="an integer >= 1"), default=10)
-    p.add_argument("--kl-only", action="store_true", help="train on the KL term alone (no reconstruction)")
-    p.add_argument("--epochs", type=_number(int, 1, 10_000, allowed="an integer in [1, 10000]"), default=None,
-                   help="passes over the training images (default: per model kind, see core/train.py KIND_DEFAULTS)")
-    p.add_argument("--batch-size", type=_number(int, 1, allowed="an integer >= 1"), default=128,
-                   help="images per step; under torchrun per process (global batch = this x processes)")
-    p.add_argument("--lr", type=_number(float, 0, 1, low_open=True, allowed="a number in (0, 1]"), default=None,
-                   help="Adam's learning rate (default: per model kind)")
-    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
-                   help="constant, or cosine decay to lr/100 (default: per model kind)")
-    p.add_argument("--validation-fraction", type=_number(float, 0, 0.5, allowed="a number in [0, 0.5]"), default=None,
-                   help="share of the training images held out for early stopping (never the test split)")
-    p.add_argument("--patience", type=_number(int, 0, allowed="an integer >= 0"), default=None,
-                   help="stop after this many epochs without a better validation loss (0: never)")
-    p.add_argument("--seed", type=_number(int, 0, MAX_SEED, allowed=f"an integer in [0, {MAX_SEED}]"), default=0)
-    p.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda, cuda:N or mps")
+def _add_run_args(p: argparse.ArgumentParser, with_beta: bool = True) -> None:
+    """One flag per run setting (core.runspec.RUN_SETTINGS: name, range, help); the settings each
+    model kind sets (core.train.KIND_DEFAULTS) default to None, filled in by RunSpec.for_kind."""
+    for s in RUN_SETTINGS:
+        if s.cli_flag is None or (s.name == "beta" and not with_beta):
+            continue
+        if s.type is bool:
+            p.add_argument(s.cli_flag, dest=s.name, action="store_true", help=s.help)
+            continue
+        per_kind = s.name in _PER_KIND
+        help = s.help + (" (default: per model kind, see core/train.py KIND_DEFAULTS)" if per_kind else "")
+        typed = {"choices": s.choices, "type": s.type} if s.choices else {"type": s.parse}
+        p.add_argument(s.cli_flag, dest=s.name, default=None if per_kind else s.default, help=help, **typed)
     p.add_argument("--precision", choices=("float32", "float16"), default="float32", help="weight storage")
-    p.add_argument("--iwae-k", type=_iwae_k(), default=100,
+    p.add_argument("--iwae-k", type=_integer(0, MAX_IWAE_K), default=100,
                    help=f"importance samples for the -log p(x) estimate (0 skips it; at most {MAX_IWAE_K})")
 
 
 # --------------------------------------------------------------------------- scale-out (torchrun, streamed folders)
 # The flags and settings for large runs, in one place (to move into the run spec as a unit):
-# mixed precision, streaming a folder with DataLoader workers, the conv depth for 64x64, and
+# streaming a folder with DataLoader workers, the conv depth for 64x64, and
 # the torchrun process group around train/sweep (core/distributed.py).
 
 
 def _add_scale_args(p: argparse.ArgumentParser) -> None:
-    from core.amp import AMP_MODES
-
-    p.add_argument("--amp", choices=AMP_MODES, default="off",
-                   help="mixed precision of the training step: auto = bf16 where supported, else fp16 with a grad scaler")
     p.add_argument("--stream", action="store_true",
                    help="read an image folder from disk while training (datasets too large for memory)")
-    p.add_argument("--workers", type=_number(int, 0, 64, allowed="an integer in [0, 64]"), default=4,
+    p.add_argument("--workers", type=_integer(0, 64), default=4,
                    help="DataLoader worker processes decoding images with --stream (default 4)")
-    p.add_argument("--max-eval-images", type=_number(int, 1, allowed="an integer >= 1"), default=10_000,
+    p.add_argument("--max-eval-images", type=_integer(1), default=10_000,
                    help="with --stream: test images decoded into memory for the metrics (a seeded sample)")
 
 
@@ -190,16 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one model and save NAME.safetensors + NAME.json")
     _add_data_args(p)
-    _add_model_args(p)
+    _add_run_args(p)
     _add_scale_args(p)
     p.add_argument("--out", required=True, help="output path without extension, e.g. checkpoints/mnist-vae-2")
     p.add_argument("--force", action="store_true", help="replace an existing checkpoint of that name")
 
     p = sub.add_parser("sweep", help="one model per beta value, same settings")
     _add_data_args(p)
-    _add_model_args(p, with_beta=False)
+    _add_run_args(p, with_beta=False)
     _add_scale_args(p)
-    p.add_argument("--betas", type=_float_list, required=True, help="comma-separated, e.g. 0,0.5,1,2,4,8")
+    p.add_argument("--betas", type=_betas, required=True, help="comma-separated, e.g. 0,0.5,1,2,4,8")
     p.add_argument("--out", required=True, help="output prefix; writes PREFIX-beta<B>.safetensors/.json")
     p.add_argument("--force", action="store_true", help="replace existing checkpoints of those names")
 
@@ -207,11 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="path to NAME (or NAME.json / NAME.safetensors)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--no-download", action="store_true")
-    p.add_argument("--iwae-k", type=_iwae_k(), default=100)
+    p.add_argument("--iwae-k", type=_integer(0, MAX_IWAE_K), default=100)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--quadrature", action="store_true",
                    help="a 2-D VAE: also -log p(x) by quadrature, the optimised q and the ELBO's two gaps")
-    p.add_argument("--first", type=_number(int, 1, 10**7, allowed="an integer >= 1"), default=None,
+    p.add_argument("--first", type=_integer(1, 10**7), default=None,
                    help="measure the first N test images only (every metric on the same images)")
 
     p = sub.add_parser("list", help="the checkpoints in a folder, with their metrics")
@@ -276,39 +221,20 @@ def _load_data(parser: argparse.ArgumentParser, args: argparse.Namespace, name: 
 
 def _run_spec(args: argparse.Namespace, beta: float, image_shape: tuple[int, int, int]) -> RunSpec:
     """The run the flags describe; flags left out take the model kind's training defaults."""
-    conv_stages = default_conv_stages(image_shape) if args.architecture == "conv" else 2
-    validation_fraction, patience = args.validation_fraction, args.patience
-    if getattr(args, "stream", False) and validation_fraction is None and patience is None:
+    flags = {s.name: getattr(args, s.name) for s in RUN_SETTINGS if s.cli_flag and s.name != "beta"}
+    if getattr(args, "stream", False) and flags["validation_fraction"] is None and flags["patience"] is None:
         # Streamed training images have no in-memory validation split: no early stopping by default.
-        validation_fraction, patience = 0.0, 0
-    return RunSpec.for_kind(
-        args.model, args.latent_dim, hidden=args.hidden, architecture=args.architecture,
-        likelihood=args.likelihood, gaussian_variance=args.gaussian_variance, input_noise=args.input_noise,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=beta, beta_schedule=args.beta_schedule,
-        warmup_epochs=args.warmup_epochs, kl_only=args.kl_only, seed=args.seed, device=args.device,
-        lr_schedule=args.lr_schedule, validation_fraction=validation_fraction, patience=patience,
-        conv_stages=conv_stages, amp=getattr(args, "amp", None),
-    )
+        flags.update(validation_fraction=0.0, patience=0)
+    conv_stages = default_conv_stages(image_shape) if args.architecture == "conv" else 2
+    return RunSpec.for_kind(**flags, beta=beta, conv_stages=conv_stages)
 
 
 def _configs(parser, args, dataset, beta: float) -> tuple[ModelConfig, TrainConfig]:
     try:
         return _run_spec(args, beta, dataset.image_shape).configs(dataset)
-    except ValueError as err:
-        parser.error(f"argument {_flag_for(err)}: {err}")
-
-
-# Config fields whose CLI flag is not simply "--" + the field name with dashes.
-_FIELD_FLAGS = {"reconstruction_weight": "--kl-only", "kind": "--model", "image_shape": "--image-size"}
-
-
-def _flag_for(err: ValueError) -> str:
-    """The CLI flag behind a config error such as "latent_dim=0 must be ..."."""
-    first = str(err).split()[0]
-    if "=" not in first:
-        return "value"
-    field = first.split("=")[0]
-    return _FIELD_FLAGS.get(field, "--" + field.replace("_", "-"))
+    except SettingError as err:
+        flag = _FLAGS.get(err.setting)
+        parser.error(f"argument {flag}: {err}" if flag else str(err))
 
 
 def _train_one(parser, args, dataset, beta: float, out: str) -> int:
@@ -335,7 +261,7 @@ def _train_one(parser, args, dataset, beta: float, out: str) -> int:
         trained = train_and_save(
             dataset, model_config, train_config, out,
             [TqdmCallback(train_config.epochs, Path(out).name)] if main_rank else [],
-            command=command, precision=args.precision, iwae_k=args.iwae_k if args.model == "vae" else 0,
+            command=command, precision=args.precision, iwae_k=args.iwae_k if args.kind == "vae" else 0,
             extra_card={"dataset": ds_card}, overwrite=args.force,
         )
     except (TrainingDiverged, DatasetError, CheckpointError) as err:  # DatasetError: a streamed file that

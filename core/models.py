@@ -11,7 +11,6 @@ Only the VAE has a posterior spread; the others return ``logvar=None``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -22,7 +21,8 @@ from torch import nn
 from core import dense
 from core.losses import LIKELIHOODS, kl_per_dimension, reconstruction_nll
 from core.dense import DenseLayer
-from core.sizes import CONV_CHANNELS, size_problem
+from core.runsettings import SettingError, check_settings, setting
+from core.sizes import CONV_CHANNELS, image_problem, size_problem
 
 MODEL_KINDS = ("pca", "linear-ae", "ae", "vae")
 ARCHITECTURES = ("mlp", "conv")
@@ -37,15 +37,21 @@ def default_conv_stages(image_shape: tuple[int, int, int]) -> int:
 
 @dataclass
 class ModelConfig:
-    kind: str  # one of MODEL_KINDS
+    kind: str = setting("vae", "the model: PCA, a linear AE, a deep AE or a VAE", required=True, choices=MODEL_KINDS, flag="--model", label="Model")
     image_shape: tuple[int, int, int]  # (C, H, W) of the images the model reads and writes
-    latent_dim: int  # D, the size of the latent code
-    hidden: tuple[int, ...] = (400, 200)  # encoder widths (MLP) or last dense width (conv); the decoder mirrors them
-    architecture: str = "mlp"  # "mlp", or "conv" for images of 28x28 and larger (AE and VAE only)
-    likelihood: str = "bernoulli"  # p(x|z): "bernoulli" (BCE on logits) or "gaussian" (fixed variance)
-    gaussian_variance: float = 0.01  # c for the gaussian likelihood: squared error weighted by C = 1/(2c)
-    input_noise: float = 0.0  # std of Gaussian noise added to the inputs while training (denoising AE/VAE)
-    conv_stages: int = 2  # stride-2 convolutions of the conv architecture: 2 (28x28 and older cards) or 4 (64x64 faces)
+    latent_dim: int = setting(2, "D, the size of the latent code", required=True, low=1, label="Latent dimension")
+    hidden: tuple[int, ...] = setting(  # the decoder mirrors them; the linear models have none
+        (400, 200), "hidden widths: the encoder's (MLP) or its last dense layer's (conv), e.g. 400,200", low=1)
+    architecture: str = setting(
+        "mlp", "mlp, or conv for images of 28x28 and larger (AE and VAE only)", choices=ARCHITECTURES)
+    likelihood: str = setting(
+        "bernoulli", "p(x|z): Bernoulli (cross-entropy) suits near-binary images like digits; Gaussian with fixed "
+        "variance c (squared error) suits grey-level images like faces", choices=LIKELIHOODS, label="Likelihood p(x|z)")
+    gaussian_variance: float = setting(
+        0.01, "fixed variance c of the gaussian likelihood (weight 1/(2c) on squared error)", low=0, low_open=True)
+    input_noise: float = setting(0.0, "std of Gaussian noise added to the inputs while training (denoising)", low=0, high=1)
+    conv_stages: int = setting(  # the CLI derives it from the image size (default_conv_stages)
+        2, "stride-2 convolutions of the conv architecture: 2 (28x28) or 4 (64x64 faces)", choices=CONV_STAGES, flag=None)
 
     def __post_init__(self) -> None:
         self.image_shape = tuple(int(s) for s in self.image_shape)
@@ -62,45 +68,32 @@ class ModelConfig:
 
     def validate(self) -> "ModelConfig":
         """Raise ValueError naming the field, its value and what is allowed."""
-        if self.kind not in MODEL_KINDS:
-            raise ValueError(f"kind={self.kind!r} is not one of {MODEL_KINDS}")
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
-            raise ValueError(f"image_shape={self.image_shape} must be (C, H, W) with positive sizes")
-        if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
-            raise ValueError(f"latent_dim={self.latent_dim!r} must be an integer >= 1")
+            raise SettingError("image_shape", f"image_shape={self.image_shape} must be (C, H, W) with positive sizes")
+        check_settings(self)
         if self.latent_dim > self.num_pixels:
-            raise ValueError(
+            raise SettingError("latent_dim",
                 f"latent_dim={self.latent_dim} must be at most the number of pixels per image "
                 f"({self.num_pixels}) for images of shape {self.image_shape}"
             )
-        if any(h < 1 for h in self.hidden):
-            raise ValueError(f"hidden={self.hidden} must hold positive widths")
         if self.kind in ("ae", "vae") and not self.hidden:
-            raise ValueError(f"hidden={self.hidden} must hold at least one width for kind={self.kind!r}")
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture={self.architecture!r} is not one of {ARCHITECTURES}")
-        if self.conv_stages not in CONV_STAGES:
-            raise ValueError(f"conv_stages={self.conv_stages!r} is not one of {CONV_STAGES}")
+            raise SettingError("hidden", f"hidden={self.hidden} must hold at least one width for kind={self.kind!r}")
         if self.architecture == "conv":
             _, h, w = self.image_shape
             if h < 28 or w < 20 or h % 4 or w % 4:
-                raise ValueError(
+                raise SettingError("architecture",
                     f"architecture='conv' needs images at least 28 pixels high and 20 wide, with height "
                     f"and width divisible by 4; got image_shape={self.image_shape}"
                 )
             if self.conv_stages == 4 and (h < 64 or w < 64 or h % 16 or w % 16):
-                raise ValueError(
+                raise SettingError("conv_stages",
                     f"conv_stages=4 needs images at least 64x64 with height and width divisible by 16; "
                     f"got image_shape={self.image_shape}"
                 )
-        if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood={self.likelihood!r} is not one of {LIKELIHOODS}")
-        if not (self.gaussian_variance > 0 and math.isfinite(self.gaussian_variance)):
-            raise ValueError(f"gaussian_variance={self.gaussian_variance} must be a positive finite number")
-        if not (0 <= self.input_noise <= 1):
-            raise ValueError(f"input_noise={self.input_noise} must be in [0, 1]")
-        if problem := size_problem(self):  # from the configuration: nothing is allocated before this
-            raise ValueError(problem)
+        if problem := image_problem(self.image_shape):  # from the configuration: nothing is allocated before this
+            raise SettingError("image_shape", problem)
+        if problem := size_problem(self):
+            raise SettingError(None, problem)
         return self
 
     def to_dict(self) -> dict:

@@ -104,12 +104,19 @@ def training_memory_bytes(config: ArchitectureFields, batch_size: int, n_images:
     return FLOAT_BYTES * (4 * params + 2 * int(batch_size) * activations + 2 * images)
 
 
+def image_problem(image_shape: tuple[int, int, int]) -> str | None:
+    """Why images of this shape are too large for a model (the caps above), or None."""
+    channels, height, width = image_shape
+    if channels > MAX_CHANNELS or height * width > MAX_PIXELS_PER_IMAGE:
+        return (f"image_shape={tuple(image_shape)} is too large: at most {MAX_CHANNELS} channels and "
+                f"{MAX_PIXELS_PER_IMAGE:,} pixels per image (e.g. 256 x 256) are accepted; resize the images")
+    return None
+
+
 def size_problem(config: ArchitectureFields) -> str | None:
     """Why a model of this configuration is too large to build (the caps above), or None."""
-    channels, height, width = config.image_shape
-    if channels > MAX_CHANNELS or height * width > MAX_PIXELS_PER_IMAGE:
-        return (f"image_shape={tuple(config.image_shape)} is too large: at most {MAX_CHANNELS} channels and "
-                f"{MAX_PIXELS_PER_IMAGE:,} pixels per image (e.g. 256 x 256) are accepted; resize the images")
+    if problem := image_problem(config.image_shape):
+        return problem
     params = parameter_count(config)
     if params > MAX_PARAMETERS:
         return (f"the model would have {params:,} parameters ({params * FLOAT_BYTES / 1e6:,.0f} MB); at most "

@@ -22,6 +22,7 @@ from torch import nn
 
 from core import amp as _amp, distributed, streaming  # the loop's wrappers: mixed precision, DDP, folders
 from core.models import PCA, LatentModel
+from core.runsettings import SettingError, check_settings, setting
 
 BETA_SCHEDULES = ("constant", "linear")
 LR_SCHEDULES = ("constant", "cosine")
@@ -32,52 +33,43 @@ EVALUATION_SEED = 12345  # the test/validation passes draw their own noise, neve
 
 @dataclass
 class TrainConfig:
-    epochs: int = 30  # passes over the training images
-    batch_size: int = 128  # images per Adam step
-    lr: float = 1e-3  # Adam learning rate
-    beta: float = 1.0  # weight on the KL term: 1 = the ELBO, > 1 beta-VAE, 0 = reconstruction only
-    beta_schedule: str = "constant"  # "constant", or "linear": warm beta up from 0 over warmup_epochs
-    warmup_epochs: int = 10  # epochs of linear warm-up (ignored for "constant")
-    reconstruction_weight: float = 1.0  # 0 trains on the KL term alone (the "KL only" model)
-    seed: int = 0  # seeds initialisation, shuffling and the reparameterization noise
-    device: str = "auto"  # "auto" (CUDA, then MPS, then CPU), or a torch device name
-    lr_schedule: str = "constant"  # "constant", or "cosine": decay to 0 over the epochs (Loshchilov & Hutter, 2017)
-    validation_fraction: float = 0.0  # share of the training images held out for early stopping (never the test split)
-    patience: int = 0  # stop after this many epochs without a better validation loss (0: never stop early)
-    amp: str = "off"  # mixed precision of the training step: "off", "auto", "bf16" or "fp16" (see core/amp.py)
+    epochs: int = setting(30, "passes over the training images (PCA is fitted in closed form, in one pass)",
+                          low=1, high=10_000, label="Epochs")
+    batch_size: int = setting(128, "images per Adam step (under torchrun: per process; the global batch is this x processes)",
+                              low=1, label="Batch size")
+    lr: float = setting(1e-3, "Adam's learning rate", low=0, high=1, low_open=True, label="Learning rate (Adam)",
+                        step=5e-4, format="%.4f")
+    beta: float = setting(
+        1.0, "weight on the KL term (VAEs only): 1 = the ELBO; > 1 a β-VAE (Higgins et al., 2017); 0 = no KL term",
+        low=0, high=1000, label="β (weight on the KL term)", step=0.25)
+    beta_schedule: str = setting(
+        "constant", "constant, or linear: warm beta up from 0 over warmup_epochs", choices=BETA_SCHEDULES)
+    warmup_epochs: int = setting(10, "epochs of linear warm-up (ignored for a constant beta)", low=1)
+    reconstruction_weight: float = 1.0  # 0 trains on the KL term alone (the "KL only" model; RunSpec.kl_only)
+    seed: int = setting(0, "seeds initialisation, shuffling and the reparameterization noise",
+                        low=0, high=MAX_SEED, label="Seed")
+    device: str = setting("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps",
+                          pattern=DEVICE_PATTERN.pattern, describe="auto, cpu, cuda, cuda:N or mps")
+    lr_schedule: str = setting(  # cosine: Loshchilov & Hutter, 2017
+        "constant", "constant, or cosine decay to lr/100 over the epochs", choices=LR_SCHEDULES)
+    validation_fraction: float = setting(
+        0.0, "share of the training images held out for early stopping (never the test split)", low=0, high=0.5)
+    patience: int = setting(
+        0, "stop after this many epochs without a better validation loss (0: never stop early)", low=0)
+    amp: str = setting("off", "mixed precision of the training step: auto = bf16 where supported, else fp16 with "
+                       "a grad scaler (see core/amp.py)", choices=_amp.AMP_MODES)
 
     def validate(self) -> "TrainConfig":
-        """Raise ValueError naming the field, its value and what is allowed."""
-        if not isinstance(self.epochs, int) or not 1 <= self.epochs <= 10_000:
-            raise ValueError(f"epochs={self.epochs!r} must be an integer in [1, 10000]")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size!r} must be an integer >= 1")
-        if not (math.isfinite(self.lr) and 0 < self.lr <= 1):
-            raise ValueError(f"lr={self.lr!r} must be in (0, 1]")
-        if not (math.isfinite(self.beta) and 0 <= self.beta <= 1000):
-            raise ValueError(f"beta={self.beta!r} must be a finite number in [0, 1000]")
-        if self.beta_schedule not in BETA_SCHEDULES:
-            raise ValueError(f"beta_schedule={self.beta_schedule!r} is not one of {BETA_SCHEDULES}")
-        if not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 1:
-            raise ValueError(f"warmup_epochs={self.warmup_epochs!r} must be an integer >= 1")
+        """Raise SettingError (a ValueError) naming the field, its value and what is allowed."""
+        check_settings(self)
         if not (math.isfinite(self.reconstruction_weight) and self.reconstruction_weight >= 0):
-            raise ValueError(f"reconstruction_weight={self.reconstruction_weight!r} must be >= 0")
+            raise SettingError("reconstruction_weight",
+                               f"reconstruction_weight={self.reconstruction_weight!r} must be >= 0")
         if self.reconstruction_weight == 0 and self.beta == 0:
-            raise ValueError("reconstruction_weight=0 and beta=0 leave nothing to train")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule={self.lr_schedule!r} is not one of {LR_SCHEDULES}")
-        if not (math.isfinite(self.validation_fraction) and 0 <= self.validation_fraction <= 0.5):
-            raise ValueError(f"validation_fraction={self.validation_fraction!r} must be in [0, 0.5]")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
-            raise ValueError(f"seed={self.seed!r} must be an integer in [0, {MAX_SEED}]")
-        if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
-            raise ValueError(f"device={self.device!r} must be auto, cpu, cuda, cuda:N or mps")
-        if not isinstance(self.patience, int) or self.patience < 0:
-            raise ValueError(f"patience={self.patience!r} must be an integer >= 0")
+            raise SettingError("reconstruction_weight", "reconstruction_weight=0 and beta=0 leave nothing to train")
         if self.patience > 0 and self.validation_fraction == 0:
-            raise ValueError(f"patience={self.patience} needs a validation split (validation_fraction > 0)")
-        if self.amp not in _amp.AMP_MODES:
-            raise ValueError(f"amp={self.amp!r} is not one of {_amp.AMP_MODES}")
+            raise SettingError("patience",
+                               f"patience={self.patience} needs a validation split (validation_fraction > 0)")
         return self
 
     def beta_at(self, epoch: int) -> float:

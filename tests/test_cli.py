@@ -159,7 +159,7 @@ def fails_with(argv: list[str], capsys) -> str:
         (["--lr", "0"], r"argument --lr: invalid value '0': must be a number in \(0, 1\]"),
         (["--image-size", "3x3"], r"argument --image-size: invalid value '3x3': expected HxW with sides in \[4, 256\]"),
         (["--image-size", "big"], r"argument --image-size: invalid value 'big': expected HxW"),
-        (["--hidden", "400,-2"], r"argument --hidden: invalid value '400,-2': expected comma-separated widths in \[1, 8192\]"),
+        (["--hidden", "400,-2"], r"argument --hidden: invalid value '400,-2': expected comma-separated integers >= 1"),
         (["--model", "gan"], r"argument --model: invalid choice: 'gan' \(choose from .*pca.*linear-ae.*ae.*vae"),
     ],
 )
@@ -191,7 +191,7 @@ def test_pca_latent_dim_larger_than_the_number_of_images(tmp_path, capsys):
 
 def test_negative_beta_in_a_sweep(tmp_path, capsys):
     err = fails_with(["sweep", *FAST, "--betas", "0,-1", "--out", str(tmp_path / "s")], capsys)
-    assert "argument --betas: invalid value '-1': must be comma-separated numbers in [0, 1000]" in err
+    assert "argument --betas: invalid value '-1': must be a number in [0, 1000] (each of the comma-separated betas)" in err
 
 
 def test_evaluate_refuses_a_pickle(tmp_path, capsys):

@@ -208,10 +208,10 @@ def test_the_largest_accepted_model_is_at_the_cap():
         ({"likelihood": "poisson"}, r"likelihood='poisson' is not one of \('bernoulli', 'gaussian'\)"),
         ({"architecture": "rnn"}, r"architecture='rnn' is not one of \('mlp', 'conv'\)"),
         ({"kind": "gan"}, r"kind='gan' is not one of \('pca', 'linear-ae', 'ae', 'vae'\)"),
-        ({"hidden": (16, 0)}, r"hidden=\(16, 0\) must hold positive widths"),
+        ({"hidden": (16, 0)}, r"hidden=\(16, 0\) must be comma-separated integers >= 1"),
         ({"hidden": ()}, r"hidden=\(\) must hold at least one width for kind='vae'"),
-        ({"gaussian_variance": 0.0}, r"gaussian_variance=0.0 must be a positive finite number"),
-        ({"input_noise": 1.5}, r"input_noise=1.5 must be in \[0, 1\]"),
+        ({"gaussian_variance": 0.0}, r"gaussian_variance=0.0 must be a number > 0"),
+        ({"input_noise": 1.5}, r"input_noise=1.5 must be a number in \[0, 1\]"),
         ({"image_shape": (1, 0, 8)}, r"image_shape=\(1, 0, 8\) must be \(C, H, W\) with positive sizes"),
     ],
 )

@@ -12,12 +12,11 @@ import streamlit as st
 
 from core.card import KIND_LABELS
 from core.data import DATASET_NAMES, Dataset, default_likelihood
-from core.losses import LIKELIHOODS
-from core.models import MODEL_KINDS
-from core.runspec import RunSpec
+from core.runspec import RUN_SETTINGS, RunSpec
 from explorer.logic import plaintext, serverdata
 from explorer.ui import loaders
 
+SETTINGS = {s.name: s for s in RUN_SETTINGS}
 SOURCES = ("A dataset of this app", "Your .npz / .npy file", "An image folder on the server")
 
 
@@ -95,39 +94,46 @@ def pick_data(busy: bool = False) -> DataChoice:
     return DataChoice(data, size, grayscale, upload, folder)
 
 
+def _number(column, name: str, key: str, value: float | None = None, disabled: bool = False) -> float:
+    """The number input of run setting ``name``: its label, range, step and help from its Setting
+    (core.runsettings), so the form allows what the CLI and validation allow. An open lower bound
+    (lr > 0) is the widget's minimum, refused with the setting's message when chosen."""
+    s = SETTINGS[name]
+    bound = {"min_value": s.low, "max_value": s.high, "value": s.default if value is None else value, "step": s.step}
+    typed = {k: (None if v is None else s.type(v)) for k, v in bound.items()}  # Streamlit wants one number type
+    return column.number_input(s.label, **typed, format=s.format, key=key, help=s.help, disabled=disabled)
+
+
 def pick_run(data: Dataset | str, busy: bool = False) -> RunSpec:
     """Section 2: the model and how to train it; the likelihood defaults to the one ``data`` suits."""
     c1, c2, c3, c4 = st.columns(4)
-    kind = c1.selectbox("Model", MODEL_KINDS, index=3, format_func=KIND_LABELS.get, key="train_kind", disabled=busy)
-    latent_dim = c2.number_input("Latent dimension", 1, 512, 2, key="train_dim", disabled=busy)
-    beta = c3.number_input("β (weight on the KL term)", 0.0, 100.0, 1.0, 0.25, key="train_beta",
-                           disabled=busy or kind != "vae",
-                           help="1 = the ELBO; > 1 a β-VAE (Higgins et al., 2017); 0 = no KL term. VAE only.")
+    kinds = SETTINGS["kind"]
+    kind = c1.selectbox(kinds.label, kinds.choices, index=kinds.choices.index(kinds.default), help=kinds.help,
+                        format_func=KIND_LABELS.get, key="train_kind", disabled=busy)
+    latent_dim = _number(c2, "latent_dim", "train_dim", disabled=busy)
+    beta = _number(c3, "beta", "train_beta", disabled=busy or kind != "vae")
+    likelihoods = SETTINGS["likelihood"]
     if kind in ("pca", "linear-ae"):
         likelihood = "gaussian"
-        c4.markdown("Likelihood p(x|z)  \nGaussian (squared error): fixed for linear models")
+        c4.markdown(f"{likelihoods.label}  \nGaussian (squared error): fixed for linear models")
     else:
         suited = default_likelihood(data.name if isinstance(data, Dataset) else "")
         # Keyed by the suited likelihood: picking faces brings the Gaussian back (a Bernoulli VAE collapses on them).
-        likelihood = c4.radio("Likelihood p(x|z)", LIKELIHOODS, index=LIKELIHOODS.index(suited), horizontal=True,
-                              key=f"train_likelihood_{suited}", disabled=busy, format_func=str.capitalize,
-                              help="Bernoulli (cross-entropy) suits near-binary images like digits; Gaussian with "
-                                   "fixed variance c = 0.01 (squared error) suits grey-level images like faces.")
+        likelihood = c4.radio(likelihoods.label, likelihoods.choices, index=likelihoods.choices.index(suited),
+                              horizontal=True, key=f"train_likelihood_{suited}", disabled=busy,
+                              format_func=str.capitalize, help=likelihoods.help)
     defaults = RunSpec.for_kind(kind, 2)  # each kind's settings that converge (core.train.KIND_DEFAULTS)
     c1, c2, c3, c4 = st.columns(4)
     # Keyed by kind, so switching the model kind brings that kind's defaults back.
-    epochs = c1.number_input("Epochs", 1, 500, defaults.epochs, key=f"train_epochs_{kind}",
-                             disabled=busy or kind == "pca", help="PCA is fitted in closed form, in one pass.")
-    batch_size = c2.number_input("Batch size", 1, 4096, 128, key="train_batch", disabled=busy)
-    lr = c3.number_input("Learning rate (Adam)", 1e-5, 1.0, defaults.lr, 5e-4, format="%.4f", key=f"train_lr_{kind}",
-                         disabled=busy)
-    seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed", disabled=busy)
+    epochs = _number(c1, "epochs", f"train_epochs_{kind}", defaults.epochs, disabled=busy or kind == "pca")
+    batch_size = _number(c2, "batch_size", "train_batch", disabled=busy)
+    lr = _number(c3, "lr", f"train_lr_{kind}", defaults.lr, disabled=busy)
+    seed = _number(c4, "seed", "train_seed", disabled=busy)
     if kind != "pca":
         stopping = (f"; it stops early when {defaults.validation_fraction:.0%} of the training images, held out, "
                     f"have not improved for {defaults.patience} epochs" if defaults.patience else "")
         st.caption(f"The step size decays along a {defaults.lr_schedule} schedule{stopping}. These defaults "
                    f"are the ones that reach what the app teaches for a {KIND_LABELS[kind]} (e.g. a linear AE "
                    "within 1% of PCA's error).")
-    return RunSpec.for_kind(kind, int(latent_dim), likelihood=likelihood, epochs=int(epochs),
-                            batch_size=int(batch_size), lr=float(lr), beta=float(beta), seed=int(seed))
-
+    return RunSpec.for_kind(kind, latent_dim, likelihood=likelihood, epochs=epochs, batch_size=batch_size, lr=lr,
+                            beta=beta, seed=seed)
