@@ -37,7 +37,8 @@ def default_conv_stages(image_shape: tuple[int, int, int]) -> int:
 
 @dataclass
 class ModelConfig:
-    kind: str = setting("vae", "the model: PCA, a linear AE, a deep AE or a VAE", required=True, choices=MODEL_KINDS, flag="--model", label="Model")
+    kind: str = setting("vae", "the model: PCA, a linear AE, a deep AE or a VAE", required=True, choices=MODEL_KINDS,
+                        flag="--model", label="Model")
     image_shape: tuple[int, int, int]  # (C, H, W) of the images the model reads and writes
     latent_dim: int = setting(2, "D, the size of the latent code", required=True, low=1, label="Latent dimension")
     hidden: tuple[int, ...] = setting(  # the decoder mirrors them; the linear models have none
@@ -46,12 +47,15 @@ class ModelConfig:
         "mlp", "mlp, or conv for images of 28x28 and larger (AE and VAE only)", choices=ARCHITECTURES)
     likelihood: str = setting(
         "bernoulli", "p(x|z): Bernoulli (cross-entropy) suits near-binary images like digits; Gaussian with fixed "
-        "variance c (squared error) suits grey-level images like faces", choices=LIKELIHOODS, label="Likelihood p(x|z)")
+        "variance c (squared error) suits grey-level images like faces",
+        choices=LIKELIHOODS, label="Likelihood p(x|z)")
     gaussian_variance: float = setting(
         0.01, "fixed variance c of the gaussian likelihood (weight 1/(2c) on squared error)", low=0, low_open=True)
-    input_noise: float = setting(0.0, "std of Gaussian noise added to the inputs while training (denoising)", low=0, high=1)
+    input_noise: float = setting(
+        0.0, "std of Gaussian noise added to the inputs while training (denoising)", low=0, high=1)
     conv_stages: int = setting(  # the CLI derives it from the image size (default_conv_stages)
-        2, "stride-2 convolutions of the conv architecture: 2 (28x28) or 4 (64x64 faces)", choices=CONV_STAGES, flag=None)
+        2, "stride-2 convolutions of the conv architecture: 2 (28x28) or 4 (64x64 faces)",
+        choices=CONV_STAGES, flag=None)
 
     def __post_init__(self) -> None:
         self.image_shape = tuple(int(s) for s in self.image_shape)

@@ -35,8 +35,9 @@ EVALUATION_SEED = 12345  # the test/validation passes draw their own noise, neve
 class TrainConfig:
     epochs: int = setting(30, "passes over the training images (PCA is fitted in closed form, in one pass)",
                           low=1, high=10_000, label="Epochs")
-    batch_size: int = setting(128, "images per Adam step (under torchrun: per process; the global batch is this x processes)",
-                              low=1, label="Batch size")
+    batch_size: int = setting(
+        128, "images per Adam step (under torchrun: per process; the global batch is this x processes)",
+        low=1, label="Batch size")
     lr: float = setting(1e-3, "Adam's learning rate", low=0, high=1, low_open=True, label="Learning rate (Adam)",
                         step=5e-4, format="%.4f")
     beta: float = setting(
