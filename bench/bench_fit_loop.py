@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from bench.run_all import RESULTS, machine_info, machine_markdown, md_table
-from core.data.dataset import default_data_dir
+from core.settings import settings
 
 REPO = Path(__file__).resolve().parents[1]
 WRAPPERS = ("core/distributed.py", "core/amp.py", "core/streaming.py")
@@ -58,7 +58,7 @@ def loop_lines(root: Path) -> dict:
 
 
 def epoch_seconds(root: Path, epochs: int) -> list[float]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "LATENT_EXPLORER_DATA": str(default_data_dir())}  # the same images
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LATENT_EXPLORER_DATA": str(settings().data)}  # the same images
     out = subprocess.run([sys.executable, "-c", RUN, str(epochs)], cwd=root, capture_output=True, text=True,
                          check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])[1:]  # the first epoch warms up
