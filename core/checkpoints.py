@@ -14,20 +14,20 @@ Format version 2 (version 1 cards, as first shipped, still load):
   and absolute paths in any other text (the dataset's source, the command) are cut down
   to their file name (see ``relative_paths``).
 
-Saving holds an exclusive ``fcntl.flock`` on the checkpoint's folder itself (one save at a time
-there; nothing is left on disk, and the lock goes with its holder, even a killed one), then:
+Saving writes the new weights to a temp file in the folder (fsync'ed), hashes *that file*, and
+writes the card with that hash to another temp file; then, holding an exclusive ``fcntl.flock``
+on the checkpoint's folder itself (nothing is left on disk; the lock goes with its holder, even a
+killed one), it
 
-    1. writes the new weights to a temp file in the folder (fsync'ed) and hashes *that file*,
-       then writes the card with that hash to another temp file;
+    1. finishes or undoes a save of that name that was killed (``_recover``);
     2. renames NAME.safetensors to .NAME.prev.safetensors (the old card's weights stay on disk);
     3. renames the new weights to NAME.safetensors, then the new card to NAME.json: the commit point;
     4. removes .NAME.prev.safetensors.
 
-At every instant the card on disk names, by hash, weights on disk: NAME.safetensors, or
-.NAME.prev.safetensors from step 2 to the commit point. A reader that finds NAME.safetensors missing or
-not matching the card tries .NAME.prev.safetensors, then reads the card again (a save may have
-committed meanwhile). A save that fails before its commit puts the old weights back; one that
-was killed is finished or undone by the next save of that name (``_recover``).
+``load_checkpoint`` reads a card and its weights under a shared lock on the folder, so it never
+sees a save half done. Only a killed save leaves one: the old card, whose weights are then in
+.NAME.prev.safetensors, where a reader looks when NAME.safetensors does not match. A save that
+fails before its commit puts the old weights back at once.
 
 A single file (the card in the safetensors metadata, one rename) would commit both at once, but
 the card is edited after a save (scripts/seed_spread.py, scripts/record_quadrature.py) while the
@@ -65,7 +65,6 @@ READABLE_VERSIONS = (1, 2)
 PICKLED_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib")
 PRECISIONS = ("float32", "float16")
 COVERED_CONFIGS = ("model_config", "train_config")  # stored with the weights, compared on load
-READ_ATTEMPTS = 3  # a reader racing a save reads the card again this many times
 
 
 class CheckpointError(ValueError):
@@ -96,16 +95,24 @@ def _previous_weights(weights_path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _folder_lock(folder: Path) -> Iterator[None]:
-    """Hold the exclusive fcntl.flock on ``folder`` (one per open: threads exclude each other too)."""
+def _folder_lock(folder: Path, shared: bool = False) -> Iterator[None]:
+    """Hold fcntl.flock on ``folder`` itself: exclusive for a save's renames, shared for reading a
+    card and its weights (one lock per open, so threads exclude each other too)."""
     import fcntl
 
-    fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        if not shared:
+            raise
+        fd = None  # a folder a reader cannot open (or none): nothing there to commit or to read
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)  # releases the lock
+        if fd is not None:
+            os.close(fd)  # releases the lock
 
 
 def _sha256(path: Path | str) -> str:
@@ -182,31 +189,33 @@ def save_checkpoint(
     metadata = {"format": "latent-explorer", "format_version": str(FORMAT_VERSION)}
     metadata.update({k: _canonical(full_card[k]) for k in COVERED_CONFIGS if k in full_card})
     weights_path.parent.mkdir(parents=True, exist_ok=True)
-    with _folder_lock(weights_path.parent):
-        _recover(weights_path, card_path)
-        if not overwrite and (weights_path.exists() or card_path.exists()):
-            raise CheckpointError(f"{card_path.with_suffix('')} already exists; refusing to replace it")
-        _commit(weights_path, card_path, full_card, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    _commit(weights_path, card_path, full_card, lambda tmp: save_file(tensors, tmp, metadata=metadata), overwrite)
     return full_card
 
 
-def _commit(weights_path: Path, card_path: Path, card: dict[str, Any], write_weights) -> None:
-    """Steps 1-4 of the save (the caller holds the lock); the old pair is put back on any failure."""
+def _commit(weights_path: Path, card_path: Path, card: dict[str, Any], write_weights, overwrite: bool) -> None:
+    """Steps 1-4 of the save; the renames under the folder's lock, the old pair put back if they fail."""
     temps = [temp_file_beside(weights_path, write_weights)]
     try:
         card["weights_sha256"] = _sha256(temps[0])  # the hash of the file that will be renamed
         text = json.dumps(card, indent=1, sort_keys=False)
         temps.append(temp_file_beside(card_path, lambda tmp: Path(tmp).write_text(text)))
-        if weights_path.exists():
-            os.replace(weights_path, _previous_weights(weights_path))
-        os.replace(temps[0], weights_path)
-        os.replace(temps[1], card_path)  # the commit point
-    except BaseException:
-        for tmp in temps:
+        with _folder_lock(weights_path.parent):
+            _recover(weights_path, card_path)
+            if not overwrite and (weights_path.exists() or card_path.exists()):
+                raise CheckpointError(f"{card_path.with_suffix('')} already exists; refusing to replace it")
+            try:
+                if weights_path.exists():
+                    os.replace(weights_path, _previous_weights(weights_path))
+                os.replace(temps[0], weights_path)
+                os.replace(temps[1], card_path)  # the commit point
+            except BaseException:
+                _recover(weights_path, card_path)
+                raise
+            _previous_weights(weights_path).unlink(missing_ok=True)
+    finally:
+        for tmp in temps:  # renamed away, or this save's leftovers
             tmp.unlink(missing_ok=True)
-        _recover(weights_path, card_path)
-        raise
-    _previous_weights(weights_path).unlink(missing_ok=True)
 
 
 def _recover(weights_path: Path, card_path: Path) -> None:
@@ -258,20 +267,18 @@ def load_checkpoint(path: str | Path, verify_hash: bool = True) -> Checkpoint:
     ``verify_hash=False`` skips those two checks (the tensors' names and shapes are still checked).
     """
     weights_path, card_path = checkpoint_paths(path)
-    for attempt in range(READ_ATTEMPTS):
+    with _folder_lock(weights_path.parent, shared=True):  # no save commits between the two reads
         card = read_card(path)
         version = card.get("format_version", 1)
         if version not in READABLE_VERSIONS:
             raise CheckpointError(f"checkpoint card {card_path} has format_version {version!r}; this version "
                                   f"reads {', '.join(map(str, READABLE_VERSIONS))} (update latent explorer)")
         data = _matching_weights(weights_path, card_path, card, verify_hash)
-        if data is not None:
-            break
-        if attempt == READ_ATTEMPTS - 1:  # still no match: not a save in progress
-            raise CheckpointError(
-                f"{weights_path} does not match its card {card_path} (different SHA-256): "
-                "the files come from different saves or the weights are damaged"
-            )
+    if data is None:
+        raise CheckpointError(
+            f"{weights_path} does not match its card {card_path} (different SHA-256): "
+            "the files come from different saves or the weights are damaged"
+        )
     return Checkpoint(_build(data, card, card_path, weights_path, verify_hash), card)
 
 
