@@ -37,6 +37,9 @@ class SettingError(ValueError):
         super().__init__(message)
         self.setting = setting
 
+    def __reduce__(self):  # both arguments, so the error survives a trip to another process
+        return type(self), (self.setting, str(self))
+
 
 @dataclass(frozen=True)
 class Setting:

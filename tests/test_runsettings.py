@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import pickle
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,13 @@ def test_the_train_pages_widgets_have_the_range_argparse_and_validation_have():
         checked.add(setting.name)
     assert checked == {"latent_dim", "beta", "epochs", "batch_size", "lr", "seed"}
     assert len(at.selectbox(key="train_kind").options) == len(by_label["Model"].choices)
+
+
+def test_a_setting_error_names_its_setting_across_processes():
+    with pytest.raises(SettingError) as info:
+        RunSpec("vae", 2, beta=1001.0).train_config().validate()
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert (copy.setting, str(copy)) == ("beta", "beta=1001.0 must be a number in [0, 1000]")
 
 
 def test_runspec_holds_the_settings_of_both_configs_and_nothing_else():
