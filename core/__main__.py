@@ -22,7 +22,7 @@ from core.data import DATASET_NAMES
 from core.models import ModelConfig, default_conv_stages
 from core.report import format_metrics_table
 from core.runsettings import Setting, SettingError
-from core.runspec import RUN_SETTINGS, RunSpec, command_line
+from core.runspec import IMAGE_SIDE, RUN_SETTINGS, RunSpec, command_line
 from core.sizes import is_allocation_failure, out_of_memory_message
 from core.train import KIND_DEFAULTS, TqdmCallback, TrainConfig, TrainingDiverged, device_problem
 
@@ -58,8 +58,9 @@ def _image_size(text: str) -> tuple[int, int]:
         parts = []
     if len(parts) == 1:
         parts = parts * 2
-    if len(parts) != 2 or min(parts) < 4 or max(parts) > 256:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected HxW with sides in [4, 256], e.g. 28x28")
+    if len(parts) != 2 or any(IMAGE_SIDE.problem(side) for side in parts):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected HxW with sides in "
+                                         f"[{IMAGE_SIDE.low}, {IMAGE_SIDE.high}], e.g. 28x28")
     return parts[0], parts[1]
 
 

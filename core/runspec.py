@@ -28,6 +28,8 @@ from core.train import KIND_DEFAULTS, TrainConfig
 if TYPE_CHECKING:
     from core.data import Dataset
 
+# The side own images are resized to (python -m core train --image-size HxW; the Train page's Height and Width).
+IMAGE_SIDE = Setting(28, "the height or width own images are resized to", low=4, high=256, name="image_side")
 MODEL_SETTINGS = settings_of(ModelConfig)
 TRAIN_SETTINGS = settings_of(TrainConfig)
 
@@ -136,4 +138,4 @@ RunSpec = dataclasses.make_dataclass(
 RUN_SETTINGS = settings_of(RunSpec)  # every run setting, in RunSpec's field order
 
 
-__all__ = ["RUN_SETTINGS", "RunSpec", "command_line", "pca_limit"]
+__all__ = ["IMAGE_SIDE", "RUN_SETTINGS", "RunSpec", "command_line", "pca_limit"]

@@ -96,7 +96,7 @@ def test_the_train_pages_widgets_have_the_range_argparse_and_validation_have():
     by_label = {s.label: s for s in RUN_SETTINGS if s.label}
     checked = set()
     for widget in at.number_input:
-        if widget.key in ("train_h", "train_w"):  # the data's resize (--image-size), not a run setting
+        if widget.key in ("train_h", "train_w"):  # the resize of own data: --image-size HxW
             continue
         setting = by_label[widget.label]
         check_range(setting, widget.min, widget.max)
@@ -104,6 +104,19 @@ def test_the_train_pages_widgets_have_the_range_argparse_and_validation_have():
         checked.add(setting.name)
     assert checked == {"latent_dim", "beta", "epochs", "batch_size", "lr", "seed"}
     assert len(at.selectbox(key="train_kind").options) == len(by_label["Model"].choices)
+
+
+def test_the_train_pages_resize_has_the_range_of_image_size():
+    at = AppTest.from_file(str(ROOT / "pages" / "7_Train.py"), default_timeout=120)
+    at.run()
+    at.radio(key="train_source").set_value("Your .npz / .npy file").run()
+    parse = train_action("--image-size").type
+    for key in ("train_h", "train_w"):
+        low, high = int(at.number_input(key=key).min), int(at.number_input(key=key).max)
+        assert parse(f"{low}x{high}") == (low, high) and parse(f"{high}x{low}") == (high, low)
+        for bad in (f"{low - 1}x{high}", f"{low}x{high + 1}"):
+            with pytest.raises(argparse.ArgumentTypeError):
+                parse(bad)
 
 
 def test_a_setting_error_names_its_setting_across_processes():

@@ -12,7 +12,7 @@ import streamlit as st
 
 from core.card import KIND_LABELS
 from core.data import DATASET_NAMES, Dataset, default_likelihood
-from core.runspec import RUN_SETTINGS, RunSpec
+from core.runspec import IMAGE_SIDE, RUN_SETTINGS, RunSpec
 from explorer.logic import plaintext, serverdata
 from explorer.ui import loaders
 
@@ -52,8 +52,9 @@ def _own_data_settings(source: str, busy: bool) -> tuple[tuple[int, int] | None,
         help="Arrays are resized like folders unless unticked; a model reads at most 256 x 256 pixels.")
     if source == SOURCES[2]:
         c1.markdown("Images are resized to")
-    h = c2.number_input("Height", 4, 256, 28, key="train_h", disabled=busy or not resize)
-    w = c3.number_input("Width", 4, 256, 28, key="train_w", disabled=busy or not resize)
+    side = (IMAGE_SIDE.low, IMAGE_SIDE.high, IMAGE_SIDE.default)  # what --image-size allows
+    h = c2.number_input("Height", *side, key="train_h", disabled=busy or not resize)
+    w = c3.number_input("Width", *side, key="train_w", disabled=busy or not resize)
     grayscale = c4.checkbox("Grayscale", value=True, key="train_gray", disabled=busy,
                             help="Convert colour images to one channel.")
     return ((int(h), int(w)) if resize else None), grayscale
