@@ -1,4 +1,4 @@
-"""A start without waiting (issue 12): the home page draws before torch is imported, and once it
+"""A start without waiting: the home page draws before torch is imported, and once it
 has, a background thread gets the modules of the other pages ready.
 
 Each check runs in a fresh interpreter: this test process has long imported torch.

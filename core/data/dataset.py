@@ -1,5 +1,5 @@
 """What every loader returns: a Dataset (images (N, C, H, W) float32 in [0, 1], labels, a
-train/test split), the error it raises, and the default data root."""
+train/test split) and the error it raises."""
 
 from __future__ import annotations
 

