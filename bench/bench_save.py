@@ -1,9 +1,9 @@
-"""How long does save_checkpoint take, against the save of another revision, in one run?
+"""How long do save_checkpoint and load_checkpoint take, against another revision's, in one run?
 
 Loads core/checkpoints.py as it is at ``--baseline`` (a git revision) beside the working tree's,
 and saves the same models with both, alternating, into folders on the repository's disk (fsync
 costs what it costs there): the shipped mnist-vae-2 (float16, its card of ~50 KB) and a small
-digits VAE. Reports each one's median and the ratio to the baseline.
+digits VAE, each save followed by a load. Reports each one's median and the ratio to the baseline.
 
     python -m bench.bench_save --baseline 21ebf08
 """
@@ -56,27 +56,30 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     try:
         for case, (model, card, precision) in cases().items():
-            times: dict[str, list[float]] = {name: [] for name in savers}
+            times: dict[tuple[str, str], list[float]] = {(n, op): [] for n in savers for op in ("save", "load")}
             for i in range(args.repeats + 1):
                 for name, module in savers.items():
                     started = time.perf_counter()
                     module.save_checkpoint(model, folder / name / "m", dict(card), precision=precision)
-                    if i:  # the first save of each imports what it needs
-                        times[name].append(time.perf_counter() - started)
+                    saved = time.perf_counter()
                     module.load_checkpoint(folder / name / "m")  # raises unless the pair matches
-            base, now = (statistics.median(times[n]) * 1e3 for n in ("baseline", "current"))
-            rows.append({"case": case, "baseline_ms": round(base, 2), "current_ms": round(now, 2),
-                         "ratio": round(now / base, 3), "repeats": args.repeats})
-            print(rows[-1], flush=True)
+                    if i:  # the first round imports what it needs
+                        times[name, "save"].append(saved - started)
+                        times[name, "load"].append(time.perf_counter() - saved)
+            for op in ("save", "load"):
+                base, now = (statistics.median(times[n, op]) * 1e3 for n in ("baseline", "current"))
+                rows.append({"case": case, "operation": op, "baseline_ms": round(base, 2),
+                             "current_ms": round(now, 2), "ratio": round(now / base, 3), "repeats": args.repeats})
+                print(rows[-1], flush=True)
     finally:
         shutil.rmtree(folder)
     result = {"baseline": args.baseline, "rows": rows, "machine": machine_info(brief=True)}
     return 0 if write_results(args.out, result, lambda r: "\n".join([
-        "# save_checkpoint: median time, against a baseline revision in the same run", "",
+        "# save_checkpoint and load_checkpoint: median time, against a baseline revision in the same run", "",
         f"`python -m bench.bench_save --baseline {r['baseline']}`; saves alternate between the two, into folders "
         "on the repository's disk; medians over the repeats (the first save of each left out).", "",
-        "| case | baseline ms | current ms | ratio | repeats |", "| --- | --- | --- | --- | --- |",
-        *(f"| {x['case']} | {x['baseline_ms']} | {x['current_ms']} | {x['ratio']} | {x['repeats']} |"
+        "| case | operation | baseline ms | current ms | ratio | repeats |", "| --- | --- | --- | --- | --- | --- |",
+        *(f"| {x['case']} | {x['operation']} | {x['baseline_ms']} | {x['current_ms']} | {x['ratio']} | {x['repeats']} |"
           for x in r["rows"]), ""])) else 1
 
 
