@@ -365,6 +365,28 @@ def test_a_save_killed_with_the_old_weights_moved_aside_still_loads_the_old_pair
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
 
 
+def test_a_load_is_not_fooled_by_saves_committed_between_its_card_and_its_weights(tmp_path, monkeypatch):
+    """Each time the loader has read the card, another thread saves (given 0.5 s to commit): the
+    load still returns a matching pair, the one on disk when it started."""
+    save_checkpoint(small(2), tmp_path / "m")
+    real_read_card, savers = checkpoints.read_card, []
+
+    def read_card_then_let_a_save_run(path):
+        card = real_read_card(path)
+        savers.append(threading.Thread(target=save_checkpoint, args=(small(3 + len(savers) % 2), tmp_path / "m")))
+        savers[-1].start()
+        savers[-1].join(0.5)
+        return card
+
+    with monkeypatch.context() as m:
+        m.setattr(checkpoints, "read_card", read_card_then_let_a_save_run)
+        model, card = load_checkpoint(tmp_path / "m")
+    for saver in savers:
+        saver.join(30)
+    assert model.latent_dim == card["model_config"]["latent_dim"] == 2
+    assert load_checkpoint(tmp_path / "m").model.latent_dim == 3  # the save went through after the load
+
+
 def test_a_save_waits_while_another_save_holds_the_folder(tmp_path):
     save_checkpoint(small(2), tmp_path / "m")
     done = threading.Event()
