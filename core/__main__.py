@@ -28,10 +28,9 @@ from core.train import KIND_DEFAULTS, TqdmCallback, TrainConfig, TrainingDiverge
 
 MAX_IWAE_K = 10_000  # importance samples: more only costs time (k forward passes per image)
 _PER_KIND = {name for defaults in KIND_DEFAULTS.values() for name in defaults}  # flags defaulting per model kind
-_BETA = next(s for s in RUN_SETTINGS if s.name == "beta")
 # The flag behind each setting a SettingError names; the two config fields without a flag of their own
 # name the flag that sets them.
-_FLAGS = {**{s.name: s.cli_flag for s in RUN_SETTINGS if s.cli_flag},
+_FLAGS = {**{s.name: s.cli_flag for s in RUN_SETTINGS.values() if s.cli_flag},
           "reconstruction_weight": "--kl-only", "image_shape": "--image-size"}
 
 
@@ -43,7 +42,7 @@ def _integer(low: int, high: int | None = None):
 def _betas(text: str) -> list[float]:
     """--betas: comma-separated values, each in beta's range."""
     try:
-        values = [_BETA.parse(part.strip()) for part in text.split(",") if part.strip()]
+        values = [RUN_SETTINGS["beta"].parse(part.strip()) for part in text.split(",") if part.strip()]
     except argparse.ArgumentTypeError as err:
         raise argparse.ArgumentTypeError(f"{err} (each of the comma-separated betas)") from None
     if not values:
@@ -76,7 +75,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 def _add_run_args(p: argparse.ArgumentParser, with_beta: bool = True) -> None:
     """One flag per run setting (core.runspec.RUN_SETTINGS: name, range, help); the settings each
     model kind sets (core.train.KIND_DEFAULTS) default to None, filled in by RunSpec.for_kind."""
-    for s in RUN_SETTINGS:
+    for s in RUN_SETTINGS.values():
         if s.cli_flag is None or (s.name == "beta" and not with_beta):
             continue
         if s.type is bool:
@@ -222,7 +221,7 @@ def _load_data(parser: argparse.ArgumentParser, args: argparse.Namespace, name: 
 
 def _run_spec(args: argparse.Namespace, beta: float, image_shape: tuple[int, int, int]) -> RunSpec:
     """The run the flags describe; flags left out take the model kind's training defaults."""
-    flags = {s.name: getattr(args, s.name) for s in RUN_SETTINGS if s.cli_flag and s.name != "beta"}
+    flags = {s.name: getattr(args, s.name) for s in RUN_SETTINGS.values() if s.cli_flag and s.name != "beta"}
     if getattr(args, "stream", False) and flags["validation_fraction"] is None and flags["patience"] is None:
         # Streamed training images have no in-memory validation split: no early stopping by default.
         flags.update(validation_fraction=0.0, patience=0)

@@ -9,7 +9,7 @@ the app's Train page all describe a run as a ``RunSpec`` and get from it:
     spec.train_command(...)          the ``python -m core train ...`` line that repeats the run
 
 RunSpec's fields are the run settings declared on ModelConfig and TrainConfig
-(core.runsettings: default, range, help, form label), plus ``kl_only``; ``RUN_SETTINGS`` lists
+(core.runsettings: default, range, help, form label), plus ``kl_only``; ``RUN_SETTINGS`` names
 them in order. ``RunSpec.for_kind`` starts from the training settings of each model kind
 (core.train.KIND_DEFAULTS) instead, the ones the CLI and the Train page offer.
 """
@@ -112,7 +112,7 @@ class _RunSpec:
         every other whose value differs from what the CLI takes without its flag (the kind's defaults)."""
         plain = RunSpec.for_kind(self.kind, self.latent_dim)
         args = ["--dataset", str(dataset)]
-        for s in RUN_SETTINGS:
+        for s in RUN_SETTINGS.values():
             value = getattr(self, s.name)
             if s.cli_flag is None or (s.name == "beta" and self.kind != "vae"):  # other kinds train with beta 1
                 continue
@@ -135,7 +135,7 @@ RunSpec = dataclasses.make_dataclass(
      ("kl_only", bool, setting(False, "train on the KL term alone (no reconstruction)"))],
     bases=(_RunSpec,), frozen=True, namespace={"__doc__": _RunSpec.__doc__, "__module__": __name__},
 )
-RUN_SETTINGS = settings_of(RunSpec)  # every run setting, in RunSpec's field order
+RUN_SETTINGS = {s.name: s for s in settings_of(RunSpec)}  # every run setting by name, in RunSpec's field order
 
 
 __all__ = ["IMAGE_SIDE", "RUN_SETTINGS", "RunSpec", "command_line", "pca_limit"]

@@ -71,7 +71,7 @@ def check_range(setting, low, high) -> None:
         assert not validation_accepts(name, past), f"{name}={past} passes validation, outside [{low}, {high}]"
 
 
-@pytest.mark.parametrize("setting", [s for s in RUN_SETTINGS if s.cli_flag and s.type in (int, float)],
+@pytest.mark.parametrize("setting", [s for s in RUN_SETTINGS.values() if s.cli_flag and s.type in (int, float)],
                          ids=lambda s: s.name)
 def test_every_numeric_flag_has_the_settings_range_in_argparse_and_validation(setting):
     check_range(setting, setting.low, setting.high)
@@ -79,7 +79,7 @@ def test_every_numeric_flag_has_the_settings_range_in_argparse_and_validation(se
         assert argparse_accepts(setting.cli_flag, setting.type(10**9))
 
 
-@pytest.mark.parametrize("setting", [s for s in RUN_SETTINGS if s.choices], ids=lambda s: s.name)
+@pytest.mark.parametrize("setting", [s for s in RUN_SETTINGS.values() if s.choices], ids=lambda s: s.name)
 def test_every_choice_setting_offers_the_same_choices_everywhere(setting):
     if setting.cli_flag:
         assert tuple(train_action(setting.cli_flag).choices) == setting.choices
@@ -93,7 +93,7 @@ def test_the_train_pages_widgets_have_the_range_argparse_and_validation_have():
     at = AppTest.from_file(str(ROOT / "pages" / "7_Train.py"), default_timeout=120)
     at.run()
     assert not at.exception
-    by_label = {s.label: s for s in RUN_SETTINGS if s.label}
+    by_label = {s.label: s for s in RUN_SETTINGS.values() if s.label}
     checked = set()
     for widget in at.number_input:
         if widget.key in ("train_h", "train_w"):  # the resize of own data: --image-size HxW

@@ -16,7 +16,6 @@ from core.runspec import IMAGE_SIDE, RUN_SETTINGS, RunSpec
 from explorer.logic import plaintext, serverdata
 from explorer.ui import loaders
 
-SETTINGS = {s.name: s for s in RUN_SETTINGS}
 SOURCES = ("A dataset of this app", "Your .npz / .npy file", "An image folder on the server")
 
 
@@ -99,7 +98,7 @@ def _number(column, name: str, key: str, value: float | None = None, disabled: b
     """The number input of run setting ``name``: its label, range, step and help from its Setting
     (core.runsettings), so the form allows what the CLI and validation allow. An open lower bound
     (lr > 0) is the widget's minimum, refused with the setting's message when chosen."""
-    s = SETTINGS[name]
+    s = RUN_SETTINGS[name]
     bound = {"min_value": s.low, "max_value": s.high, "value": s.default if value is None else value, "step": s.step}
     typed = {k: (None if v is None else s.type(v)) for k, v in bound.items()}  # Streamlit wants one number type
     return column.number_input(s.label, **typed, format=s.format, key=key, help=s.help, disabled=disabled)
@@ -108,12 +107,12 @@ def _number(column, name: str, key: str, value: float | None = None, disabled: b
 def pick_run(data: Dataset | str, busy: bool = False) -> RunSpec:
     """Section 2: the model and how to train it; the likelihood defaults to the one ``data`` suits."""
     c1, c2, c3, c4 = st.columns(4)
-    kinds = SETTINGS["kind"]
+    kinds = RUN_SETTINGS["kind"]
     kind = c1.selectbox(kinds.label, kinds.choices, index=kinds.choices.index(kinds.default), help=kinds.help,
                         format_func=KIND_LABELS.get, key="train_kind", disabled=busy)
     latent_dim = _number(c2, "latent_dim", "train_dim", disabled=busy)
     beta = _number(c3, "beta", "train_beta", disabled=busy or kind != "vae")
-    likelihoods = SETTINGS["likelihood"]
+    likelihoods = RUN_SETTINGS["likelihood"]
     if kind in ("pca", "linear-ae"):
         likelihood = "gaussian"
         c4.markdown(f"{likelihoods.label}  \nGaussian (squared error): fixed for linear models")
