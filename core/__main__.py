@@ -23,6 +23,7 @@ from core.models import ModelConfig, default_conv_stages
 from core.report import format_metrics_table
 from core.runsettings import Setting, SettingError
 from core.runspec import IMAGE_SIDE, RUN_SETTINGS, RunSpec, command_line
+from core.settings import SettingsError, settings
 from core.sizes import is_allocation_failure, out_of_memory_message
 from core.train import KIND_DEFAULTS, TqdmCallback, TrainConfig, TrainingDiverged, device_problem
 
@@ -336,6 +337,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{parser.prog}: error: {problem}", file=sys.stderr)
         return 2
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in the card's "command"
+    try:
+        settings()  # a bad environment variable or latent-explorer.toml stops the run before any work
+    except SettingsError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
     try:
         return _run_command(parser, args)
     except (MemoryError, RuntimeError) as err:

@@ -141,6 +141,13 @@ def test_a_diverging_run_exits_1_and_writes_nothing(tmp_path, capsys, monkeypatc
 # --------------------------------------------------------------------------- argument errors
 
 
+def test_a_bad_setting_in_the_environment_stops_the_run_with_its_name(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LATENT_EXPLORER_MAX_DATA_BYTES", "lots")
+    assert main(["train", "--model", "pca", "--dataset", "digits", "--out", str(tmp_path / "p")]) == 2
+    assert "LATENT_EXPLORER_MAX_DATA_BYTES='lots' is not a size" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def fails_with(argv: list[str], capsys) -> str:
     with pytest.raises(SystemExit) as info:
         main(argv)
