@@ -12,6 +12,7 @@ Tests that need Chromium call ``require_chromium()`` (a pytest skip with the rea
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -121,22 +122,33 @@ def chromium(**launch_kwargs):
             browser.close()
 
 
-def component_frame(page, title_fragment: str = "latent_decoder", timeout: float = 30.0):
-    """The Playwright Frame of the first custom-component iframe whose URL holds title_fragment,
-    once its JavaScript has started (window.latentDecoderStats exists)."""
+def component_frame(page, timeout: float = 30.0, stats: str = "latentDecoderStats"):
+    """The Playwright Frame that holds the browser components (Custom Components v2 live in the
+    page itself: its main frame), once a component's JavaScript has started (window[stats] exists).
+    Playwright's CSS locators reach into the components' shadow roots."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for frame in page.frames:
-            if title_fragment in frame.url:
-                with contextlib.suppress(Exception):
-                    if frame.evaluate("() => !!window.latentDecoderStats"):
-                        return frame
+        with contextlib.suppress(Exception):
+            if page.main_frame.evaluate(f"() => !!window.{stats}"):
+                return page.main_frame
         page.wait_for_timeout(100)
-    raise TimeoutError(f"no component iframe with {title_fragment!r} in its URL after {timeout} s")
+    raise TimeoutError(f"no component with window.{stats} after {timeout} s")
+
+
+def component_args(at, name: str) -> list[dict]:
+    """The ``args`` Python sent to each browser component named ``name`` (latent_decoder,
+    latent_canvas) on an AppTest page: the JSON part of its data."""
+    found = []
+    for element in at.get("bidi_component"):
+        proto = element.proto
+        if proto.component_name == name or proto.component_name.endswith("." + name):
+            text = proto.mixed.json if proto.WhichOneof("data") == "mixed" else proto.json
+            found.append(json.loads(text)["args"])
+    return found
 
 
 __all__ = [
-    "CHROMIUM_ARGS", "CHROMIUM_PATH", "REPO_ROOT", "chromium", "chromium_missing_reason",
+    "CHROMIUM_ARGS", "CHROMIUM_PATH", "REPO_ROOT", "chromium", "chromium_missing_reason", "component_args",
     "component_frame", "free_port", "require_chromium", "streamlit_server",
 ]
 

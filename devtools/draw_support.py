@@ -1,4 +1,4 @@
-"""Driving the latent_canvas component in Chromium: find its iframe, draw strokes with pointer
+"""Driving the latent_canvas component in Chromium: find it, draw strokes with pointer
 events, drag on its map, read its stats. Shared by tests/test_draw_browser.py,
 bench/bench_draw_drag.py and scripts/screenshots.py.
 
@@ -17,7 +17,7 @@ STATS = """() => ({frames: latentCanvasStats.frames, encodes: latentCanvasStats.
                    decodes: latentCanvasStats.decodes, sent: latentCanvasStats.valuesSent,
                    strokes: latentCanvasStats.strokeEvents, moves: latentCanvasStats.mapMoves})"""
 STATE = "() => latentCanvasState()"
-IMAGE_HASH = """(id) => { const c = document.getElementById(id);
+IMAGE_HASH = """(id) => { const c = latentCanvasRoot.getElementById(id);
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     let h = 2166136261; for (let i = 0; i < d.length; i += 4) { h ^= d[i]; h = Math.imul(h, 16777619); }
     return h >>> 0; }"""
@@ -28,16 +28,15 @@ ONE = [[(0.5, 0.15), (0.52, 0.85)]]
 
 
 def canvas_frame(page, timeout: float = 40.0):
-    """The latent_canvas iframe once its JavaScript runs and it drew a first frame."""
+    """The frame holding the latent_canvas component (a Custom Component v2 lives in the page: the
+    main frame) once its JavaScript runs and it drew a first frame."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for frame in page.frames:
-            if "latent_canvas" in frame.url:
-                with contextlib.suppress(Exception):
-                    if frame.evaluate("() => !!window.latentCanvasStats && latentCanvasStats.frames > 0"):
-                        return frame
+        with contextlib.suppress(Exception):
+            if page.main_frame.evaluate("() => !!window.latentCanvasStats && latentCanvasStats.frames > 0"):
+                return page.main_frame
         page.wait_for_timeout(100)
-    raise TimeoutError(f"no drawn latent_canvas iframe after {timeout} s")
+    raise TimeoutError(f"no drawn latent_canvas component after {timeout} s")
 
 
 def runs(page) -> int:

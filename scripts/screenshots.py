@@ -39,10 +39,9 @@ def settle(page) -> None:
     wait_idle(page, settle_ms=500)
     wait_charts(page)
     page.wait_for_function(_IMAGES_LOADED, timeout=30_000)
-    for frame in page.frames:
-        if "latent_decoder" in frame.url:
-            frame.wait_for_function("() => window.latentDecoderStats && (latentDecoderStats.draws > 0 "
-                                    "|| latentDecoderStats.serverImagesDrawn > 0)", timeout=30_000)
+    if page.evaluate("() => !!window.latentDecoderStats"):  # a decoder component on the page
+        page.wait_for_function("() => latentDecoderStats.draws > 0 || latentDecoderStats.serverImagesDrawn > 0",
+                               timeout=30_000)
 
 
 def pick_model(page, name: str) -> None:
@@ -76,11 +75,11 @@ def prepare(page, name: str, model: str) -> None:
 
 def draw_and_drag_shots(page, out: Path) -> list[Path]:
     """On the Latent map: draw a "7" (docs/images/draw.png), then drag on the map and shoot
-    with the button still pressed (docs/images/drag.png): the component's iframe only."""
+    with the button still pressed (docs/images/drag.png): the component only."""
     from devtools.draw_support import SEVEN, canvas_frame, draw, drag_map
 
     frame = canvas_frame(page)
-    element = frame.frame_element()
+    element = frame.evaluate_handle("() => latentCanvasRoot.host").as_element()  # the shadow root's host
     element.scroll_into_view_if_needed()
     draw(page, frame, SEVEN, seconds=0.4)
     page.wait_for_timeout(200)

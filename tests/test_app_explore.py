@@ -17,6 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.ui import home, loaders
+from devtools.browser import component_args
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = str(ROOT / "streamlit_app.py")
@@ -195,8 +196,7 @@ def test_latent_map_drag_pad_shows_the_browser_decoder_over_the_codes():
     at.toggle(key="map_pad_on").set_value(True).run()
     assert_ok(at)
     # the page also shows the draw-and-drag component (latent_canvas): pick the decoder's
-    (component,) = [c for c in at.get("component_instance") if c.proto.component_name.endswith(".latent_decoder")]
-    args = json.loads(component.proto.json_args)
+    (args,) = component_args(at, "latent_decoder")
     assert args["mode"] == "pad" and args["dims"] == [0, 1] and args["points_token"]
 
 
@@ -298,13 +298,12 @@ def test_sliders_one_per_dim_for_16_dims():
 
 def test_sliders_browser_release_updates_traversals_and_code():
     at = app(SLIDERS, "mnist", "mnist-vae-2")
-    (component,) = at.get("component_instance")
-    args = json.loads(component.proto.json_args)
+    (args,) = component_args(at, "latent_decoder")
     assert args["mode"] == "sliders" and args["z"] == [0.0, 0.0]
     before = image_urls(at)
     # What the browser sends on release: the user's code and the start it came from.
-    at.session_state["sliders_decoder"] = {"z": [1.5, -2.0], "base": args["z_token"], "have": [args["model_id"]],
-                                           "seq": 1, "event": "release"}
+    at.session_state["sliders_decoder"] = {"value": {"z": [1.5, -2.0], "base": args["z_token"], "seq": 1,
+                                                     "event": "release"}}
     at.run()
     assert_ok(at)
     assert image_urls(at) != before  # traversals and neighbours follow the returned code
@@ -413,8 +412,7 @@ def test_sliders_convolutional_decoder_is_decoded_on_the_server(conv_model):
     at.run()
     assert_ok(at)
     assert at.selectbox(key="model_picker").value == conv_model
-    (component,) = at.get("component_instance")
-    args = json.loads(component.proto.json_args)
+    (args,) = component_args(at, "latent_decoder")
     assert args["model"]["decoder"] is None and args["server_notice"]  # the browser cannot run a conv decoder
     at.toggle(key="sliders_native").set_value(True).run()
     assert_ok(at)

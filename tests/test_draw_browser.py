@@ -216,7 +216,7 @@ def test_drawing_is_the_same_at_device_pixel_ratio_2(browser, server):
         context = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=dpr)
         page = context.new_page()
         frame = open_demo(page, server, "model=mnist-vae-2")
-        assert frame.evaluate("() => document.querySelector('canvas[data-role=draw]').width") == 240 * dpr
+        assert frame.evaluate("() => latentCanvasRoot.querySelector('canvas[data-role=draw]').width") == 240 * dpr
         draw(page, frame, SEVEN, seconds=0.3)
         images.append(np.asarray(frame.evaluate(STATE)["modelImage"]))
         assert frame.evaluate(IMAGE_HASH, "decoded")

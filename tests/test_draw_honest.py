@@ -5,7 +5,6 @@ drawing the labels of its nearest test images, with how much two dimensions mix 
 from __future__ import annotations
 
 import glob
-import json
 import re
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from core.codes import load_codes
 from explorer.logic import analysis, figures, palette, spaces
 from explorer.ui import loaders
+from devtools.browser import component_args
 
 ROOT = Path(__file__).resolve().parent.parent
 MAP = ROOT / "pages" / "1_Latent_map.py"
@@ -45,8 +45,8 @@ def n_test(model: str) -> int:
 
 
 def canvas_args(at: AppTest) -> dict:
-    (component,) = [c for c in at.get("component_instance") if c.proto.component_name.endswith(".latent_canvas")]
-    return json.loads(component.proto.json_args)
+    (args,) = component_args(at, "latent_canvas")
+    return args
 
 
 # ---- one palette -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from core.models import DenseLayer, ModelConfig, build_model
 from explorer.logic.browser_model import pack_dense
 from explorer.logic.drawing import area_weights, box_for, drawing_support, fit_like_mnist
 from explorer.ui.latent_canvas import fit_extent, latent_canvas
+from devtools.browser import component_args
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "devtools" / "apps" / "draw_demo.py"
@@ -161,8 +162,7 @@ def test_demo_runs_without_a_browser_and_returns_the_start():
     assert not at.exception
     shown = next(m.value for m in at.markdown if m.value.startswith("returned_z="))
     assert json.loads(shown.removeprefix("returned_z=")) == [0.0] * 16
-    (component,) = at.get("component_instance")
-    args = json.loads(component.proto.json_args)
+    (args,) = component_args(at, "latent_canvas")
     assert args["model"]["variational"] and args["draw_note"] is None and args["points_token"]
 
 
@@ -173,6 +173,5 @@ def test_latent_map_shows_the_draw_and_drag_component():
     at.run()
     assert not at.exception
     assert "Draw and drag" in [h.value for h in at.subheader]
-    (component,) = [c for c in at.get("component_instance") if c.proto.component_name.endswith(".latent_canvas")]
-    args = json.loads(component.proto.json_args)
+    (args,) = component_args(at, "latent_canvas")
     assert args["dims"] == [0, 1] and args["draw_note"] is None and not args["model"]["variational"]

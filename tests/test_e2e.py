@@ -44,7 +44,7 @@ def _path(prefix: str) -> str:
 
 TRAINED_NAME = "e2e-digits-vae"
 
-CANVAS_HASH = """() => { const c = document.getElementById('image');
+CANVAS_HASH = """() => { const c = latentDecoderRoot.getElementById('image');
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     let h = 2166136261; for (let i = 0; i < d.length; i += 4) { h ^= d[i] + 7 * d[i + 1] + 13 * d[i + 2]; h = Math.imul(h, 16777619); }
     return h >>> 0; }"""

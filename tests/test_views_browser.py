@@ -64,7 +64,7 @@ def test_the_map_and_the_canvas_share_one_palette_and_one_star(browser, url):
     frame = canvas_frame(page)
     legend = frame.locator("#legend .legend-class")
     assert legend.all_inner_texts() == [str(d) for d in range(10)]  # the drag map's class legend
-    swatches = frame.evaluate("() => [...document.querySelectorAll('#legend .legend-class i')]"
+    swatches = frame.evaluate("() => [...latentCanvasRoot.querySelectorAll('#legend .legend-class i')]"
                               ".map(i => getComputedStyle(i).backgroundColor)")
     plotly = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"] .js-plotly-plot')._fullData"
                            ".filter(t => /^[0-9]$/.test(t.name)).map(t => [t.name, t.marker.color])")
@@ -77,7 +77,7 @@ def test_the_map_and_the_canvas_share_one_palette_and_one_star(browser, url):
     wait_idle(page, settle_ms=500)
     star = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"] .js-plotly-plot')._fullData"
                          ".filter(t => t.name === 'your image').map(t => [t.marker.symbol, t.marker.color])")
-    canvas_star = frame.evaluate("() => getComputedStyle(document.querySelector('#legend .legend-star i'))"
+    canvas_star = frame.evaluate("() => getComputedStyle(latentCanvasRoot.querySelector('#legend .legend-star i'))"
                                  ".backgroundColor")
     assert star == [["star", palette.YOUR_IMAGE_FILL]] and canvas_star == rgb(palette.YOUR_IMAGE_FILL)
     page.close()

@@ -227,8 +227,8 @@ def test_model_names_are_plain_text_in_the_charts():
 
 
 @pytest.mark.parametrize("raw", [
-    {"z": ["a", "b"], "drawing_seq": "x", "have": 5, "drawing": {"0": 1}},
-    {"z": [1.0, float("nan")], "drawing_seq": -3, "have": [[1], {"a": 1}, "ok"], "drawing_mean": "nope"},
+    {"z": ["a", "b"], "drawing_seq": "x", "need": 5, "seq": "1", "drawing": {"0": 1}},
+    {"z": [1.0, float("nan")], "drawing_seq": -3, "need": [[1], {"a": 1}, "ok"], "seq": True, "drawing_mean": "nope"},
     {"z": [True, False], "base": 7, "drawing": [None] * 4, "drawing_logvar": [[0.0]]},
     {"z": list(range(drawing.MAX_VALUE_NUMBERS + 1))},
     ["not", "a", "dict"], "text", 42, None,
@@ -239,25 +239,27 @@ def test_a_component_value_of_the_wrong_type_is_dropped(raw):
         assert clean is None
         return
     assert "z" not in clean and "drawing" not in clean and "drawing_mean" not in clean
-    assert all(isinstance(h, str) for h in clean["have"]) and isinstance(clean["drawing_seq"], int)
+    assert all(isinstance(h, str) for h in clean["need"]) and isinstance(clean["drawing_seq"], int)
+    assert clean["seq"] is None or type(clean["seq"]) is int
     assert clean["drawing_seq"] >= 0 and isinstance(clean.get("base", ""), str)
 
 
 def test_the_canvas_reads_a_hostile_value_as_no_value(monkeypatch):
     from explorer.ui import latent_canvas, latent_decoder
 
-    hostile = {"z": [0.5, 0.5], "drawing": [0.0] * 4, "drawing_seq": "12abc", "have": 3, "base": None,
+    from explorer.ui import browser_component
+
+    hostile = {"z": [0.5, 0.5], "drawing": [0.0] * 4, "drawing_seq": "12abc", "need": 3, "base": None,
                "drawing_mean": ["x"]}
 
     class FakeStreamlit:
-        session_state = {"k": hostile}
+        session_state = {"k": {"value": hostile}}
 
-    for module in (latent_canvas, latent_decoder):
-        monkeypatch.setattr(module, "st", FakeStreamlit)
+    monkeypatch.setattr(browser_component, "st", FakeStreamlit)
     result = latent_canvas.read_value("k", (1, 2, 2))  # int("12abc") would raise ValueError
     assert result.drawing is not None and result.drawing_seq == 0 and result.drawing_mean is None
-    token, have, z = latent_decoder._code_on_screen("m", "k", np.zeros(2))
-    assert have == set() and z == [0.0, 0.0]
+    previous = browser_component.previous_value("k")
+    assert previous["need"] == [] and latent_decoder._code_on_screen("m", previous, np.zeros(2))[1] == [0.0, 0.0]
 
 
 def test_uncaught_errors_show_visitors_no_details():

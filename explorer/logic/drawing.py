@@ -158,8 +158,10 @@ def component_value(raw: object) -> dict | None:
             clean[key] = numbers
     if isinstance(raw.get("base"), str):
         clean["base"] = raw["base"]
-    have = raw.get("have")
-    clean["have"] = [h for h in have if isinstance(h, str)] if isinstance(have, list) else []
+    need = raw.get("need")  # payloads the browser lacks (explorer/ui/browser_component.py)
+    clean["need"] = [h for h in need if isinstance(h, str)] if isinstance(need, list) else []
+    seq = raw.get("seq")
+    clean["seq"] = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
     seq = raw.get("drawing_seq")
     clean["drawing_seq"] = seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else 0
     return clean

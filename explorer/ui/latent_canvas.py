@@ -37,8 +37,8 @@ map_px          the map's side in CSS pixels (160..1000).
 key             the widget key (required).
 
 Returns a ``CanvasResult``; without a browser (AppTest) ``CanvasResult(z, None, 0, None, None)``.
-Invalid arguments raise ValueError naming the parameter. The weights travel once, as for
-explorer.latent_decoder: the component's value lists the ids it holds (``have``).
+Invalid arguments raise ValueError naming the parameter. The weights travel once per session,
+as for explorer.latent_decoder (explorer/ui/browser_component.py).
 Stats for tests and bench/bench_draw_drag.py: ``window.latentCanvasStats``.
 """
 
@@ -46,22 +46,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import streamlit as st
-import streamlit.components.v1 as components
 
 from core.dense import DenseLayer
 from explorer.logic.browser_model import browser_model
-from explorer.logic.drawing import component_value, points_on_dims
+from explorer.logic.drawing import points_on_dims
+from explorer.ui.browser_component import COMPONENTS_DIR, arrow, declare, mount, previous_value, tokens_to_send
 
-# The component's root is explorer/components/ (its index.html loads latent_canvas/*.js and
-# the JS shared with latent_decoder/): see the comment in explorer/components/index.html.
-COMPONENT_ROOT = Path(__file__).parents[1] / "components"
-COMPONENT_DIR = COMPONENT_ROOT / "latent_canvas"
-_component = components.declare_component("latent_canvas", path=str(COMPONENT_ROOT))
+COMPONENT_DIR = COMPONENTS_DIR / "latent_canvas"
+# The browser model, the latent plane and the helpers are latent_decoder's files: one copy each.
+_component = declare("latent_canvas", "latent_canvas", ("latent_decoder/protocol.js", "latent_decoder/decoder.js",
+                                                       "latent_decoder/plane.js", "latent_canvas/draw.js",
+                                                       "latent_canvas/main.js"))
 
 
 class CanvasResult(NamedTuple):
@@ -121,14 +119,6 @@ def _check_basics(model_id, key, image_shape, z, dims, map_px, extent):
     return shape, z_arr, dims_t
 
 
-def _previous_value(key: str) -> dict | None:
-    try:
-        value = st.session_state.get(key)
-    except Exception:  # no session (bare mode)
-        return None
-    return component_value(value)  # only well-typed fields: the value comes from the browser
-
-
 def _result(previous: dict | None, z_token: str, z_arr: np.ndarray, shape) -> CanvasResult:
     z_out = z_arr.copy()
     if previous and previous.get("base") == z_token:
@@ -149,7 +139,7 @@ def _result(previous: dict | None, z_token: str, z_arr: np.ndarray, shape) -> Ca
 def read_value(key: str, image_shape: Sequence[int]) -> CanvasResult | None:
     """What the browser last reported for ``key`` (before the component is drawn this run), or None.
     A page reads the sent drawing with it early, to show it on figures drawn above the component."""
-    previous = _previous_value(key)
+    previous = previous_value(key)
     if not previous or not isinstance(previous.get("z"), list):
         return None
     z = np.asarray(previous["z"], dtype=np.float64)
@@ -192,8 +182,7 @@ def latent_canvas(
     z_plane = z_arr[list(dims_t)]
     window = tuple(float(v) for v in extent) if extent is not None else fit_extent(pts, z_plane)
 
-    previous = _previous_value(key)
-    have = set(previous.get("have") or []) if previous else set()
+    previous = previous_value(key)
     z_token = _token(model_id.encode(), z_arr.tobytes(), str(dims_t).encode())
     args: dict = dict(
         model_id=model_id, model=model.meta,
@@ -203,24 +192,21 @@ def latent_canvas(
         draw_note=draw_note if encoder_layers is not None else (draw_note or "This model's encoder cannot run in the browser."),
         points_token=None, height=height, show_drawing=bool(show_drawing),
     )
-    # Streamlit re-renders the iframe only when the JSON args change, not the bytes: "sent"
-    # names every bytes payload in the JSON.
-    sent: list[str] = []
-    if model_id not in have:
-        args["weights"] = model.weights
-        sent.append(model_id)
+    data: dict = {"args": args}
+    xy_bytes = label_bytes = b""
     if pts is not None:
         xy_bytes = np.ascontiguousarray(pts, dtype="<f4").tobytes()
         label_bytes = b"" if labels is None else np.ascontiguousarray(labels, dtype="<i4").tobytes()
-        args["points_token"] = token = "pts-" + _token(xy_bytes, label_bytes)
-        if token not in have:
-            args["points"] = xy_bytes
-            if labels is not None:
-                args["point_labels"] = label_bytes
-            sent.append(token)
-    args["sent"] = sent
-    _component(key=key, default=None, **args)
+        args["points_token"] = "pts-" + _token(xy_bytes, label_bytes)
+    send = tokens_to_send("latent_canvas", key, previous, [t for t in (model_id, args["points_token"]) if t])
+    if model_id in send:
+        data["weights"] = arrow(model.weights, "<f4")
+    if args["points_token"] in send:
+        data["points"] = arrow(xy_bytes, "<f4")
+        if labels is not None:
+            data["point_labels"] = arrow(label_bytes, "<i4")
+    mount(_component, key, data, height)
     return _result(previous, z_token, z_arr, shape)
 
 
-__all__ = ["latent_canvas", "read_value", "CanvasResult", "fit_extent", "COMPONENT_DIR", "COMPONENT_ROOT"]
+__all__ = ["latent_canvas", "read_value", "CanvasResult", "fit_extent", "COMPONENT_DIR"]

@@ -32,7 +32,7 @@ server_image  the image for the current code when ``layers`` is None: an array (
               or (H, W) in [0, 1], or a callable ``z (D,) float32 -> image`` which the
               wrapper calls with the code it is about to return (so one rerun suffices).
 dim_names     labels for the latent dims (default z0, z1, ...).
-height        fixed iframe height in pixels; default: fit the content.
+height        fixed height in pixels; default: fit the content.
 start_label   the caption of the button that returns to ``z`` (default "From image").
 image_px      about how many CSS pixels the image is drawn across (integer upscaling,
               image-rendering: pixelated); the pad is as tall plus 40.
@@ -42,44 +42,40 @@ Returns the code shown, as a list of D floats, never None: the user's code after
 (or a button), else ``z``. Without a browser (AppTest, which cannot run the JavaScript) it
 returns ``list(z)``. Invalid arguments raise ValueError naming the parameter and value.
 
-The frontend is static HTML/JS in ``explorer/components/latent_decoder/`` (decoder.js: the
-pure decode; main.js: the components-v1 iframe protocol, written by hand, and the UI). It
-exposes ``window.latentDecoderStats`` (frames drawn, latencies, values sent, weight bytes
-received) for the browser tests and ``bench/bench_browser_decode.py``.
+The frontend is a Streamlit Custom Component v2 (no iframe) made of the files in
+``explorer/components/latent_decoder/`` (index.html, style.css; decoder.js: the browser model;
+plane.js: the pad; main.js: the UI). It exposes ``window.latentDecoderStats`` (frames drawn,
+latencies, values sent, weight bytes received) for the browser tests and
+``bench/bench_browser_decode.py``.
 
 How the weights travel
 ----------------------
-The weights go as one binary float32 argument (no base64), but only until the browser has
-them: the component's value carries ``have``, the ids of the decoders (and point sets)
-cached in the iframe, and the wrapper reads that value (``st.session_state[key]``) before
-rendering. A new model costs one extra rerun (the browser's "loaded" report); after that a
-rerun sends only z and a few hundred bytes of settings. An iframe that lost its cache (the
-element remounted) reports "need" and gets the weights again.
+The weights go as one binary float32 column (an Arrow table, no base64), once per session
+(explorer/ui/browser_component.py): a rerun sends only z and a few hundred bytes of settings.
 """
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import streamlit as st
-import streamlit.components.v1 as components
 
 from core.dense import DenseLayer
 from explorer.logic.browser_model import browser_model
-from explorer.logic.drawing import component_value, points_on_dims
+from explorer.logic.drawing import points_on_dims
+from explorer.ui.browser_component import COMPONENTS_DIR, arrow, declare, mount, previous_value, tokens_to_send
 
 MODES = ("sliders", "pad")
 MAX_SLIDER_DIMS = 16
-COMPONENT_DIR = Path(__file__).resolve().parents[1] / "components" / "latent_decoder"
+COMPONENT_DIR = COMPONENTS_DIR / "latent_decoder"
 SERVER_NOTICE = (
     "This decoder is convolutional, which the browser cannot run: the image is decoded on "
     "the server when you release the pointer."
 )
 
-_component = components.declare_component("latent_decoder", path=str(COMPONENT_DIR))
+_component = declare("latent_decoder", "latent_decoder", ("latent_decoder/protocol.js", "latent_decoder/decoder.js",
+                                                         "latent_decoder/plane.js", "latent_decoder/main.js"))
 
 ServerImage = np.ndarray | Callable[[np.ndarray], np.ndarray]
 
@@ -123,15 +119,6 @@ def _image_to_bytes(image: np.ndarray, shape: tuple[int, int, int]) -> bytes:
     if arr.shape != shape:
         raise ValueError(f"server_image has shape {arr.shape}; it must be (C, H, W) = {shape}")
     return np.round(np.clip(np.nan_to_num(arr), 0.0, 1.0) * 255).astype(np.uint8).tobytes()
-
-
-def _previous_value(key: str) -> dict | None:
-    """The component's last value from the browser (read before rendering), or None."""
-    try:
-        value = st.session_state.get(key)
-    except Exception:  # no session (bare mode) or a key Streamlit cannot map yet
-        return None
-    return component_value(value)  # only well-typed fields: the value comes from the browser
 
 
 def _checked_args(model_id: str, key: str, mode: str, image_shape: tuple[int, int, int], z: Sequence[float],
@@ -191,19 +178,16 @@ def _points_payload(points: np.ndarray | None, point_labels: np.ndarray | None, 
     return xy_bytes, label_bytes, points_token
 
 
-def _code_on_screen(model_id: str, key: str, z_arr: np.ndarray) -> tuple[str, set, list[float]]:
-    """(token of the code the page sent, what the browser already holds, the code on screen):
-    the user's code when the page sent the same code as last time, else the page's."""
+def _code_on_screen(model_id: str, previous: dict | None, z_arr: np.ndarray) -> tuple[str, list[float]]:
+    """(token of the code the page sent, the code on screen): the user's code when the page sent
+    the same code as last time, else the page's."""
     z_token = _token(model_id.encode(), z_arr.tobytes())
-    previous = _previous_value(key)
-    have = set(previous.get("have") or []) if previous else set()
     z_out = [float(v) for v in z_arr]
     if previous and previous.get("base") == z_token:
         user_z = previous.get("z")
         if isinstance(user_z, list) and len(user_z) == len(z_arr):
             z_out = [float(v) for v in user_z]
-
-    return z_token, have, z_out
+    return z_token, z_out
 
 
 def latent_decoder(
@@ -230,7 +214,8 @@ def latent_decoder(
     latent_dim = int(z_arr.size)
     model = browser_model(layers, shape, latent_dim, what="layers")
     xy_bytes, label_bytes, points_token = _points_payload(points, point_labels, mode, dims_t, latent_dim)
-    z_token, have, z_out = _code_on_screen(model_id, key, z_arr)
+    previous = previous_value(key)
+    z_token, z_out = _code_on_screen(model_id, previous, z_arr)
 
     image_bytes = None
     if server_image is not None:
@@ -251,25 +236,18 @@ def latent_decoder(
         server_notice=SERVER_NOTICE if layers is None else None,
         points_token=points_token,
     )
-    if height is not None:
-        args["height"] = height
-    # Streamlit re-renders the iframe only when the JSON args change, not the bytes args:
-    # name every bytes payload in the JSON ("sent", "server_image_token").
-    sent: list[str] = []
-    if layers is not None and model_id not in have:
-        args["weights"] = model.weights
-        sent.append(model_id)
-    if points_token is not None and points_token not in have:
-        args["points"] = xy_bytes
+    data: dict = {"args": args}
+    send = tokens_to_send("latent_decoder", key, previous,
+                          [t for t in (model_id if layers is not None else None, points_token) if t is not None])
+    if model_id in send and layers is not None:
+        data["weights"] = arrow(model.weights, "<f4")
+    if points_token in send:
+        data["points"] = arrow(xy_bytes, "<f4")
         if label_bytes is not None:
-            args["point_labels"] = label_bytes
-        sent.append(points_token)
-    args["sent"] = sent
+            data["point_labels"] = arrow(label_bytes, "<i4")
     if image_bytes is not None:
-        args["server_image"] = image_bytes
-        args["server_image_token"] = _token(image_bytes)
-
-    _component(key=key, default=None, **args)
+        data["server_image"] = arrow(image_bytes, "u1")
+    mount(_component, key, data, height)
     return z_out
 
 

@@ -1,20 +1,26 @@
-// latent_canvas component: draw a digit (encoded in the browser), see its point and ellipse on
-// the latent map, drag the marker on the map, and watch decode(z) follow, all without a
-// server round trip. Python hears back on a map release and when "Use my drawing" is pressed.
+// latent_canvas component (Streamlit Custom Components v2, explorer/ui/latent_canvas.py): draw a
+// digit (encoded in the browser), see its point and ellipse on the latent map, drag the marker on
+// the map, and watch decode(z) follow, all without a server round trip. Python hears back on a
+// map release and when "Use my drawing" is pressed.
 //
-// Protocol (see explorer/ui/latent_canvas.py), on top of protocol.js:
-//   render args  model_id, model (the browser model's export: explorer/logic/browser_model.py,
-//                read by decoder.js), weights (bytes: encoder then decoder, only until we
-//                report having them), z, z_token, dims, extent, dim_names, points (bytes) +
-//                points_token, point_labels (bytes), draw_note (why drawing is off, or null), map_px
-//   our value    {z, base, have, seq, event, drawing (flat image last sent, or null),
-//                 drawing_seq, drawing_mean, drawing_logvar}
+// Data from Python on every render (data.args; binary payloads as Arrow tables):
+//   args      model_id, model (the browser model's export: explorer/logic/browser_model.py, read
+//             by decoder.js), z, z_token, dims, extent, dim_names, points_token, draw_note (why
+//             drawing is off, or null), map_px, show_drawing
+//   weights   the export's weights (encoder then decoder), points (x, y float32 pairs),
+//             point_labels (int32): each only when this session's browser lacks it
+//   our value (state "value") {z, base, seq, event, need: [ids], drawing (flat image last
+//             sent, or null), drawing_seq, drawing_mean, drawing_logvar}
 "use strict";
 
-(function () {
-  const SP = window.StreamlitProtocol, LD = window.LatentDecoder, DR = window.LatentDraw;
-  const MAX_CACHED = 4, KEEP_STATS = 4000;
-  const models = new Map(), pointSets = new Map(), askFor = SP.makeAsker();
+const SP = window.StreamlitProtocol, LD = window.LatentDecoder, DR = window.LatentDraw;
+const MAX_CACHED = 4, KEEP_STATS = 4000;
+// The browser's caches live as long as the page: Python sends each payload once per session.
+const models = new Map(), pointSets = new Map(), askFor = SP.makeAsker();
+const instances = new WeakMap(); // the component's element -> its UI
+
+function mount(host) {
+  let api = null; // the latest render's {setStateValue}
   const S = {
     args: null, structure: "", D: 0, dims: [0, 1], z: [], zToken: null, shape: [1, 28, 28],
     net: null, drawOn: false, inkDirty: false, mean: null, logvar: null, modelImage: null,
@@ -25,7 +31,7 @@
     encodeMs: [], decodeMs: [], frameLatencyMs: [], valuesSent: 0, lastValue: null,
     weightBytesReceived: 0, modelsLoaded: 0, firstFrameAt: null, // ms since the epoch: the first decoded image
   };
-  const $ = function (id) { return document.getElementById(id); };
+  const $ = function (id) { return host.querySelector("#" + id); };
   const el = {
     notice: $("notice"), drawPanel: $("draw-panel"), drawOff: $("draw-off"), tools: $("draw-tools"),
     send: $("btn-send"), undo: $("btn-undo"), clear: $("btn-clear"), pen: $("tool-pen"), eraser: $("tool-eraser"),
@@ -33,7 +39,7 @@
     sendStatus: $("send-status"),
   };
   function keep(arr, v) { arr.push(v); if (arr.length > KEEP_STATS) arr.shift(); }
-  const css = SP.cssVar;
+  const css = function (name, fallback) { return SP.cssVar($("root"), name, fallback); };
 
   const pad = new DR.Pad($("draw"), function (what) {
     if (what === "stroke") { stats.strokeEvents += 1; S.inkDirty = true; onInput(); }
@@ -52,55 +58,56 @@
              drawOn: S.drawOn, loaded: !!S.net };
   };
   window.latentCanvasInk = function () { return Array.from(pad.readInk()); };
+  window.latentCanvasRoot = host; // tests reach the canvases through it (a shadow root)
 
-  function haveList() { return Array.from(models.keys()).concat(Array.from(pointSets.keys())); }
-
-  function sendValue(event) {
+  function sendValue(event, need) {
     S.seq += 1;
-    const value = { z: S.z.slice(), base: S.zToken, have: haveList(), seq: S.seq, event: event,
+    const value = { z: S.z.slice(), base: S.zToken, seq: S.seq, event: event, need: need || [],
                     drawing: S.sent ? S.sent.image : null, drawing_seq: S.sentSeq,
                     drawing_mean: S.sent ? S.sent.mean : null, drawing_logvar: S.sent ? S.sent.logvar : null };
     stats.valuesSent += 1;
     stats.lastValue = value;
-    SP.setComponentValue(value);
+    if (api) api.setStateValue("value", value);
   }
 
   // ---- render from Python --------------------------------------------------------------
-  function loadModel(args) {
-    const id = args.model_id;
+  // [what is cached (or null), the id to ask Python for (or null)]
+  function loadModel(data) {
+    const id = data.args.model_id;
     if (models.has(id)) { const m = models.get(id); SP.remember(models, id, m, MAX_CACHED); return [m, null]; }
-    const bytes = SP.asBytes(args.weights);
-    if (!bytes) return [null, askFor(id) === true ? "need" : null];
+    const bytes = SP.asBytes(data.weights);
+    if (!bytes) return [null, askFor(id) === true ? id : null];
     stats.weightBytesReceived += bytes.byteLength;
-    const m = LD.readModel(args.model, bytes);
+    const m = LD.readModel(data.args.model, bytes);
     SP.remember(models, id, m, MAX_CACHED);
     stats.modelsLoaded += 1;
-    return [m, "loaded"];
+    return [m, null];
   }
 
-  function loadPoints(args) {
-    const tok = args.points_token;
+  function loadPoints(data) {
+    const tok = data.args.points_token;
     if (!tok) return [null, null];
     if (pointSets.has(tok)) return [pointSets.get(tok), null];
-    const xyBytes = SP.asBytes(args.points);
-    if (!xyBytes) return [null, askFor(tok) === true ? "need" : null];
-    const lb = SP.asBytes(args.point_labels);
+    const xyBytes = SP.asBytes(data.points);
+    if (!xyBytes) return [null, askFor(tok) === true ? tok : null];
+    const lb = SP.asBytes(data.point_labels);
     const set = { xy: new Float32Array(xyBytes.slice().buffer), labels: lb ? new Int32Array(lb.slice().buffer) : null };
     SP.remember(pointSets, tok, set, MAX_CACHED);
-    return [set, "loaded"];
+    return [set, null];
   }
 
-  function onRender(args, theme) {
+  function onRender(data) {
+    const args = data.args;
     stats.renders += 1;
     S.args = args;
-    SP.applyTheme(theme);
     SP.setPalette(args.model.palette);
-    let asked = null, pts = null;
+    const need = [];
+    let pts = null;
     try {
-      const r = loadModel(args);
-      S.net = r[0]; asked = r[1];
-      const p = loadPoints(args);
-      pts = p[0]; asked = asked || p[1];
+      const r = loadModel(data);
+      S.net = r[0]; if (r[1]) need.push(r[1]);
+      const p = loadPoints(data);
+      pts = p[0]; if (p[1]) need.push(p[1]);
     } catch (err) {
       showNotice("Could not read the model's weights: " + err.message, true);
     }
@@ -114,8 +121,7 @@
     // marker would jump back from where the user left it to the drawing's code).
     if (S.net && S.net !== S.encodedWith && S.drawOn && !pad.isEmpty()) S.inkDirty = true;
     requestFrame();
-    if (asked) sendValue(asked);
-    SP.fitHeight(args.height);
+    if (need.length) sendValue("need", need);
   }
 
   function showNotice(text, isError) {
@@ -139,8 +145,8 @@
     pad.resize(240);
     const drawingShown = args.show_drawing !== false;
     el.drawPanel.hidden = !drawingShown;
-    document.getElementById("map-title").textContent = (drawingShown ? "2 \u00b7 " : "") + "Drag on the map";
-    document.getElementById("image-title").textContent = (drawingShown ? "3 \u00b7 " : "") + "Decoded";
+    $("map-title").textContent = (drawingShown ? "2 \u00b7 " : "") + "Drag on the map";
+    $("image-title").textContent = (drawingShown ? "3 \u00b7 " : "") + "Decoded";
     S.drawOn = drawingShown && !args.draw_note && !!args.model.encoder;
     pad.enabled = S.drawOn;
     el.drawPanel.classList.toggle("off", !S.drawOn);
@@ -202,7 +208,7 @@
     el.sendStatus.textContent = "Sent: see \u201cYour own image\u201d below.";
     sendValue("send");
   });
-  document.addEventListener("keydown", function (ev) {
+  host.addEventListener("keydown", function (ev) { // inside the component only: the page keeps its own Ctrl+Z
     if ((ev.ctrlKey || ev.metaKey) && ev.key === "z") { el.undo.click(); ev.preventDefault(); }
   });
 
@@ -274,6 +280,11 @@
     el.readout.textContent = text;
   }
 
-  window.addEventListener("resize", function () { if (S.args && !S.args.height) SP.fitHeight(); });
-  SP.start(onRender);
-})();
+  return { render: function (data, setStateValue) { api = { setStateValue: setStateValue }; onRender(data); } };
+}
+
+export default function (component) {
+  let ui = instances.get(component.parentElement);
+  if (!ui) { ui = mount(component.parentElement); instances.set(component.parentElement, ui); }
+  ui.render(component.data, component.setStateValue);
+}

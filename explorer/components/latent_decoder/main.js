@@ -1,30 +1,28 @@
-// Latent decoder component: the Streamlit side of the wire (components v1 iframe protocol,
-// written by hand: no npm, no build step) and the UI (sliders or a 2-D pad, an image canvas).
+// Latent decoder component (Streamlit Custom Components v2, explorer/ui/latent_decoder.py): the UI
+// (sliders or a 2-D pad, an image canvas) around the browser model (decoder.js).
 //
-// Protocol (see explorer/ui/latent_decoder.py):
-//   render args  model_id, model (the browser model's export, explorer/logic/browser_model.py:
-//                model.decoder is null for a decoder run on the server), weights (bytes, only
-//                until we report having them), z, z_token, mode, dims, value_range, dim_names,
-//                points (bytes) + points_token, point_labels (bytes), server_image (bytes),
-//                start_label, height
-//   our value    {z, base: z_token it started from, have: [cached ids], seq, event}
-//                sent on release, on a button, and once when new weights/points arrive
-//                ("loaded") or are missing ("need"), so Python stops or starts sending them.
+// Data from Python on every render (data.args; binary payloads as Arrow tables):
+//   args      model_id, model (the browser model's export, explorer/logic/browser_model.py:
+//             model.decoder is null for a decoder run on the server), z, z_token, mode, dims,
+//             value_range, dim_names, points_token, start_label, image_px, server_notice
+//   weights   the export's float32 weights, points (x, y float32 pairs), point_labels (int32),
+//             server_image (uint8): each only when this session's browser lacks it
+//   our value (state "value") {z, base: z_token it started from, seq, event, need: [ids]}
+//             sent on release, on a button, and when a render lacks weights or points the
+//             browser does not hold ("need": a reload of the module's cache), so Python sends them.
 "use strict";
 
-(function () {
-  const LD = window.LatentDecoder;
-  const MAX_CACHED_MODELS = 4, MAX_CACHED_POINTS = 4, KEEP_STATS = 4000;
+const LD = window.LatentDecoder, SP = window.StreamlitProtocol;
+const MAX_CACHED_MODELS = 4, MAX_CACHED_POINTS = 4, KEEP_STATS = 4000;
+const asBytes = SP.asBytes, remember = SP.remember;
+// The browser's caches live as long as the page: Python sends each payload once per session.
+const models = new Map();   // model_id -> {decoder}    (insertion order = LRU)
+const pointSets = new Map(); // points_token -> {xy, labels}
+const asker = SP.makeAsker();
+const instances = new WeakMap(); // the component's element -> its UI
 
-  // ---- Streamlit component protocol (apiVersion 1): protocol.js, shared with latent_canvas
-  const SP = window.StreamlitProtocol;
-  const setComponentValue = SP.setComponentValue, asBytes = SP.asBytes, applyTheme = SP.applyTheme;
-  const remember = SP.remember, cssVar = SP.cssVar;
-
-  // ---- state ---------------------------------------------------------------------------
-  const models = new Map();   // model_id -> {decoder, shape}    (insertion order = LRU)
-  const pointSets = new Map(); // points_token -> {xy, labels}
-  const asker = SP.makeAsker();
+function mount(host) {
+  let api = null; // the latest render's {setStateValue}
   const S = {
     args: null, structure: "", mode: "sliders", D: 0, dims: [0, 1], range: 3,
     z: [], zToken: null, shape: [1, 1, 1], decoder: null, browser: true,
@@ -37,41 +35,34 @@
     serverImagesDrawn: 0, firstFrameAt: null, // ms since the epoch: the first decoded image
   };
   window.latentDecoderGetZ = function () { return S.z.slice(); };
+  window.latentDecoderRoot = host; // tests read the canvas through it (a shadow root)
   const keep = function (arr, v) { arr.push(v); if (arr.length > KEEP_STATS) arr.shift(); };
 
+  const $ = function (id) { return host.querySelector("#" + id); };
   const el = {
-    root: document.getElementById("root"),
-    notice: document.getElementById("notice"),
-    image: document.getElementById("image"),
-    imageStatus: document.getElementById("image-status"),
-    sliders: document.getElementById("sliders"),
-    padBox: document.getElementById("pad-box"),
-    pad: document.getElementById("pad"),
-    readout: document.getElementById("readout"),
-    reset: document.getElementById("btn-reset"),
-    prior: document.getElementById("btn-prior"),
-    start: document.getElementById("btn-start"),
+    root: $("root"), notice: $("notice"), image: $("image"), imageStatus: $("image-status"),
+    sliders: $("sliders"), padBox: $("pad-box"), pad: $("pad"), readout: $("readout"),
+    reset: $("btn-reset"), prior: $("btn-prior"), start: $("btn-start"),
   };
+  const cssVar = function (name, fallback) { return SP.cssVar(el.root, name, fallback); };
   const imageCtx = el.image.getContext("2d");
   let imageData = null;
 
-  function haveList() { return Array.from(models.keys()).concat(Array.from(pointSets.keys())); }
-
-  function sendValue(event) {
+  function sendValue(event, need) {
     S.seq += 1;
-    const value = { z: S.z.slice(), base: S.zToken, have: haveList(), seq: S.seq, event: event };
+    const value = { z: S.z.slice(), base: S.zToken, seq: S.seq, event: event, need: need || [] };
     stats.valuesSent += 1;
     stats.lastValue = value;
-    setComponentValue(value);
+    if (api) api.setStateValue("value", value);
   }
 
   // ---- render from Python --------------------------------------------------------------
-  function onRender(args, theme) {
+  function onRender(data) {
+    const args = data.args;
     stats.renders += 1;
     S.args = args;
-    applyTheme(theme);
     SP.setPalette(args.model.palette);
-    let asked = null; // "loaded" or "need"
+    const need = []; // ids this render lacks
 
     S.shape = args.model.image_shape;
     S.browser = args.model.decoder != null;
@@ -82,20 +73,19 @@
         const m = models.get(id);
         remember(models, id, m, MAX_CACHED_MODELS);
         S.decoder = m.decoder;
-      } else if (asBytes(args.weights)) {
-        const bytes = asBytes(args.weights);
+      } else if (asBytes(data.weights)) {
+        const bytes = asBytes(data.weights);
         stats.weightBytesReceived += bytes.byteLength;
         try {
           const decoder = LD.readModel(args.model, bytes).decoder;
           remember(models, id, { decoder: decoder }, MAX_CACHED_MODELS);
           stats.modelsLoaded += 1;
           S.decoder = decoder;
-          asked = "loaded";
         } catch (err) {
           showNotice("Could not read the decoder weights: " + err.message, true);
         }
-      } else {
-        asked = askFor(id) ? "need" : asked;
+      } else if (askFor(id)) {
+        need.push(id);
       }
     }
 
@@ -104,15 +94,14 @@
       const tok = args.points_token;
       if (pointSets.has(tok)) {
         S.points = pointSets.get(tok);
-      } else if (asBytes(args.points)) {
-        const xy = new Float32Array(asBytes(args.points).slice().buffer);
-        const lb = asBytes(args.point_labels);
+      } else if (asBytes(data.points)) {
+        const xy = new Float32Array(asBytes(data.points).slice().buffer);
+        const lb = asBytes(data.point_labels);
         const labels = lb ? new Int32Array(lb.slice().buffer) : null;
         S.points = { xy: xy, labels: labels };
         remember(pointSets, tok, S.points, MAX_CACHED_POINTS);
-        asked = asked || "loaded";
       } else if (askFor(tok)) {
-        asked = "need";
+        need.push(tok);
       }
     }
 
@@ -141,11 +130,10 @@
     if (S.browser) {
       el.imageStatus.textContent = "";
     } else {
-      drawServerImage(asBytes(args.server_image));
+      drawServerImage(asBytes(data.server_image));
     }
     requestFrame();
-    if (asked) sendValue(asked);
-    fitHeight();
+    if (need.length) sendValue("need", need);
   }
 
   // Ask Python for an id we lack (at most once per 3 s, three times: SP.makeAsker).
@@ -348,8 +336,11 @@
     el.imageStatus.textContent = "";
   }
 
-  function fitHeight() { SP.fitHeight(S.args && S.args.height); }
+  return { render: function (data, setStateValue) { api = { setStateValue: setStateValue }; onRender(data); } };
+}
 
-  window.addEventListener("resize", function () { if (!(S.args && S.args.height)) fitHeight(); });
-  SP.start(onRender);
-})();
+export default function (component) {
+  let ui = instances.get(component.parentElement);
+  if (!ui) { ui = mount(component.parentElement); instances.set(component.parentElement, ui); }
+  ui.render(component.data, component.setStateValue);
+}

@@ -1,57 +1,31 @@
-// Streamlit's components-v1 iframe protocol, written by hand (no npm, no build step), shared by
-// the latent_decoder and latent_canvas components (both load this file).
-//
-// The iframe posts "componentReady" once; Streamlit answers with a "render" message (args,
-// theme) after every script run that draws the component. Binary args (bytes) arrive as
-// Uint8Array views, often at odd offsets inside a larger protobuf buffer.
+// What both components (latent_decoder, latent_canvas) share on top of Streamlit's Custom
+// Components v2 (st.components.v2.component: the component lives in the page, in a shadow root;
+// Python's data arrive on every render, the value goes back with setStateValue): binary data
+// (Arrow tables of one column) as bytes, the theme's colours, the app's palette, a small LRU
+// cache, and the limiter for asking Python again for data the browser lacks.
 "use strict";
 
 (function (root) {
-  function post(type, data) {
-    window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type: type }, data), "*");
-  }
-
-  function setComponentValue(value) {
-    post("streamlit:setComponentValue", { value: value, dataType: "json" });
-  }
-
-  // Only post a height that changed: each post makes Streamlit re-layout the iframe.
-  let lastHeight = -1;
-  function setFrameHeight(h) {
-    h = Math.ceil(h);
-    if (h !== lastHeight) { lastHeight = h; post("streamlit:setFrameHeight", { height: h }); }
-  }
-
-  // Fit the iframe to the document once the layout is done (next animation frame).
-  function fitHeight(fixed) {
-    if (fixed) { setFrameHeight(fixed); return; }
-    requestAnimationFrame(function () {
-      setFrameHeight(document.documentElement.getBoundingClientRect().height + 4);
-    });
-  }
-
-  // A bytes argument as a Uint8Array (or null when absent).
+  // A binary payload as a Uint8Array (or null when absent): an Arrow table of one column (how
+  // Python sends float32 / int32 arrays), or bytes.
   function asBytes(v) {
     if (v == null) return null;
+    if (typeof v.getChildAt === "function") {
+      const column = v.getChildAt(0);
+      if (!column) return null;
+      const a = column.toArray();
+      return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    }
     if (v instanceof Uint8Array) return v;
     if (v instanceof ArrayBuffer) return new Uint8Array(v);
     if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
     return null;
   }
 
-  // Streamlit's theme -> CSS variables the components' style sheets read.
-  function applyTheme(theme) {
-    if (!theme) return;
-    const st = document.documentElement.style;
-    if (theme.primaryColor) st.setProperty("--primary", theme.primaryColor);
-    if (theme.backgroundColor) st.setProperty("--bg", theme.backgroundColor);
-    if (theme.secondaryBackgroundColor) st.setProperty("--bg2", theme.secondaryBackgroundColor);
-    if (theme.textColor) st.setProperty("--text", theme.textColor);
-    if (theme.font) st.setProperty("--font", theme.font);
-  }
-
-  function cssVar(name, fallback) {
-    const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  // A CSS variable as the element sees it: the style sheets map Streamlit's theme (--st-*) onto
+  // the components' own names (--primary, --bg2, --text, --font).
+  function cssVar(element, name, fallback) {
+    const v = getComputedStyle(element).getPropertyValue(name).trim();
     return v || fallback;
   }
 
@@ -76,16 +50,7 @@
     };
   }
 
-  // Start listening; onRender(args, theme) runs for every render message.
-  function start(onRender) {
-    window.addEventListener("message", function (ev) {
-      const d = ev.data;
-      if (d && d.type === "streamlit:render") onRender(d.args, d.theme);
-    });
-    post("streamlit:componentReady", { apiVersion: 1 });
-  }
-
-  // The app's colours arrive from Python in the "palette" argument (explorer/logic/palette.py, the one
+  // The app's colours arrive in the browser model's export (explorer/logic/palette.py, the one
   // definition the Plotly maps read too): {classes: [css colours], class_names, your_image: {fill, line}}.
   let palette = { classes: [], class_names: null, your_image: {} };
   function setPalette(p) { if (p && Array.isArray(p.classes) && p.classes.length) palette = p; }
@@ -98,8 +63,6 @@
 
   root.StreamlitProtocol = {
     setPalette: setPalette, classColor: classColor, palette: getPalette,
-    post: post, setComponentValue: setComponentValue, setFrameHeight: setFrameHeight, fitHeight: fitHeight,
-    asBytes: asBytes, applyTheme: applyTheme, cssVar: cssVar, remember: remember, makeAsker: makeAsker,
-    start: start,
+    asBytes: asBytes, cssVar: cssVar, remember: remember, makeAsker: makeAsker,
   };
 })(window);
