@@ -2,7 +2,7 @@
 
 - the JavaScript pieces alone: the encoder forward pass (decoder.js) against torch's encode()
   for PCA, the linear AE, the AE and the VAE (mean and logvar), and fitLikeMnist (draw.js)
-  against the Python reference explorer.drawing.fit_like_mnist;
+  against the Python reference explorer.logic.drawing.fit_like_mnist;
 - the component on `streamlit run devtools/apps/draw_demo.py`: strokes move the encoded point,
   dragging on the map decodes at 30 or more frames a second with 2,000 points, undo / clear /
   eraser, the send button delivers the image to Python, a face model offers no drawing, DPR 2;

@@ -3,7 +3,7 @@
 One component, three panels: a drawing pad (a canvas with ``data-role="draw"``; pen, eraser,
 undo, clear), a latent map drawn in its own canvas (the encoded test points, a marker to drag,
 the drawing's point and, for a VAE, its +-1 and 2 sigma ellipse) and the image decoded at the
-marker. Strokes are fitted like MNIST (draw.js: fitLikeMnist; explorer.drawing.fit_like_mnist is
+marker. Strokes are fitted like MNIST (draw.js: fitLikeMnist; explorer.logic.drawing.fit_like_mnist is
 its Python twin) and encoded on every animation frame; dragging decodes on every frame. No
 server round trip until a release on the map or the "Use my drawing on the page" button.
 
@@ -29,7 +29,7 @@ extent          (xmin, xmax, ymin, ymax) of the map; default: fitted to the poin
 dim_names       labels of the latent dims (default z0, z1, ...).
 variational     the encoder gives mean and logvar (draws the ellipse).
 draw_note       when drawing makes no sense for this model, the sentence shown instead of the
-                pad (see explorer.drawing.drawing_support).
+                pad (see explorer.logic.drawing.drawing_support).
 show_drawing    False hides the drawing panel (data nobody draws: faces, clothes); the map stays.
 class_names     the names of the classes ``point_labels`` index: the map's legend (colours from
                 explorer/logic/palette.py, as on the Plotly maps).
@@ -38,7 +38,7 @@ key             the widget key (required).
 
 Returns a ``CanvasResult``; without a browser (AppTest) ``CanvasResult(z, None, 0, None, None)``.
 Invalid arguments raise ValueError naming the parameter. The weights travel once per session,
-as for explorer.latent_decoder (explorer/ui/browser_component.py).
+as for explorer.ui.latent_decoder (explorer/ui/browser_component.py).
 Stats for tests and bench/bench_draw_drag.py: ``window.latentCanvasStats``.
 """
 
@@ -171,7 +171,7 @@ def latent_canvas(
     d = int(z_arr.size)
     if decoder_layers is None:
         raise ValueError("decoder_layers=None: this component decodes in the browser and needs a dense decoder "
-                         "(use explorer.latent_decoder, which falls back to the server, for a convolutional one)")
+                         "(use explorer.ui.latent_decoder, which falls back to the server, for a convolutional one)")
     model = browser_model(decoder_layers, shape, d, encoder_layers=encoder_layers, variational=variational,
                           class_names=class_names)
     if dim_names is not None and len(dim_names) != d:
