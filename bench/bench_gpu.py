@@ -65,6 +65,7 @@ def streamed(out_dir: Path, n_files: int, epochs: int, workers: int, device: str
     from PIL import Image
 
     from core.__main__ import main
+    from core.checkpoints import read_card
 
     folder = Path("/tmp/bench_gpu_faces")
     folder.mkdir(exist_ok=True)
@@ -79,7 +80,7 @@ def streamed(out_dir: Path, n_files: int, epochs: int, workers: int, device: str
                  "--architecture", "conv", "--hidden", "256", "--latent-dim", "32", "--epochs", str(epochs),
                  "--batch-size", "256", "--device", device, "--amp", "auto", "--iwae-k", "10", "--out", str(out)])
     wall = time.perf_counter() - t0
-    card = json.loads(out.with_suffix(".json").read_text())
+    card = read_card(out)
     secs = [h["seconds"] for h in card["history"]]
     n = card["dataset"]["n_train"]
     return {"exit_code": code, "files": n_files, "write_png_s": round(write_s, 1), "n_train": n,

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from core import distributed
-from core.card import Card, beta_suffix
+from core.card import beta_suffix
 from core.data import DATASET_NAMES
 from core.models import ModelConfig, default_conv_stages
 from core.report import format_metrics_table
@@ -239,7 +239,7 @@ def _configs(parser, args, dataset, beta: float) -> tuple[ModelConfig, TrainConf
 
 
 def _train_one(parser, args, dataset, beta: float, out: str) -> int:
-    from core.checkpoints import CheckpointError
+    from core.checkpoints import CheckpointError, read_card
     from core.pipeline import train_and_save
 
     model_config, train_config = _configs(parser, args, dataset, beta)
@@ -273,7 +273,7 @@ def _train_one(parser, args, dataset, beta: float, out: str) -> int:
     if not main_rank:
         return 0
     print(f"saved {out}.safetensors and {out}.json")
-    print(format_metrics_table([trained.card]))
+    print(format_metrics_table([read_card(out)]))
     if trained.card.get("collapse"):
         print(f"warning: {trained.card['collapse']}", file=sys.stderr)
     return 0
@@ -282,14 +282,13 @@ def _train_one(parser, args, dataset, beta: float, out: str) -> int:
 def _evaluate(parser, args) -> int:
     import torch
 
-    from core.checkpoints import CheckpointError, checkpoint_paths, load_checkpoint
+    from core.checkpoints import CheckpointError, load_checkpoint
     from core.evaluate import evaluate
 
     try:
         model, card = load_checkpoint(args.checkpoint)
     except CheckpointError as err:
         parser.error(f"argument checkpoint: {err}")
-    card = Card.from_dict(card, path=str(checkpoint_paths(args.checkpoint)[1].with_suffix("")))
     args.image_size = card.image_size
     args.rgb = model.image_shape[0] == 3
     dataset = _load_data(parser, args, card.dataset_key or "mnist")
@@ -307,7 +306,7 @@ def _evaluate(parser, args) -> int:
     if args.json:
         print(json.dumps(result, indent=1))
     else:
-        print(format_metrics_table([{**card.to_dict(), "metrics": metrics.to_dict()}]))
+        print(format_metrics_table([card.updated(metrics=metrics.to_dict())]))
         print(f"units: nats per image, {metrics.likelihood} likelihood; MSE per pixel; test images: {metrics.n_test}")
         if metrics.nll_quadrature is not None:
             print(f"-log p(x) by quadrature: {metrics.nll_quadrature:.2f} (doubling a grid changed it by at most "
@@ -361,11 +360,11 @@ def _run_command(parser, args) -> int:
 
         cards = list_checkpoints(args.folder, check=True)
         if args.json:  # a card that cannot be read is an entry with its "error"
-            print(json.dumps(cards, indent=1))
+            print(json.dumps([dict(c) for c in cards], indent=1))
             return 0
-        for bad in (c for c in cards if "error" in c):  # named once, on stderr; the table goes on
-            print(f"warning: skipped {bad['name']}: {bad['error']}".replace("\n", "\\n"), file=sys.stderr)
-        good = [c for c in cards if "error" not in c]
+        for bad in (c for c in cards if c.error):  # named once, on stderr; the table goes on
+            print(f"warning: skipped {bad.name}: {bad.error}".replace("\n", "\\n"), file=sys.stderr)
+        good = [c for c in cards if not c.error]
         print(format_metrics_table(good) if good else f"no {'readable ' * bool(cards)}checkpoints in {args.folder}")
         return 0
     if args.command == "pretrain":

@@ -1,13 +1,17 @@
 """The checkpoint card, typed: one home for reading what a NAME.json says.
 
-A card on disk is a JSON object (see core.checkpoints); ``Card.from_dict`` parses it and
-``Card.to_dict`` gives it back unchanged (plus ``path`` / ``origin`` when the app added
-them). Every question the app, the CLI and the scripts ask of a card has one answer here:
+A card on disk is a JSON object; ``core.checkpoints.read_card`` reads it (as untrusted input)
+into a Card, and every listing and load returns Cards. ``Card.to_dict`` gives the stored fields
+back unchanged; ``path`` / ``origin`` (where the app found it) read like fields too. Every question the app, the
+CLI and the scripts ask of a card has one answer here:
 
     card.beta            the KL weight it trained with; None for models without one (not a VAE)
     card.is_kl_only      trained on the KL term alone (reconstruction weight 0)
     card.collapse        why its posterior collapsed and the fixes, or None
-    card.is_plain        the textbook model of its kind: for a VAE, beta 1 with reconstruction
+    card.is_denoiser     trained with noise on its inputs (a denoising AE)
+    card.is_plain        the textbook model of its kind: clean inputs, a reconstruction term, beta 1
+    card.plain_rank      sorts candidates for the plain model of a kind (canonical models, partners)
+    card.sweep           the beta sweep it belongs to, or None
     card.dataset_name    the registry name (or "custom:<file>") of its training data
     card.latent_dim      D
     card.likelihood_label   "Bernoulli" or "Gaussian, c = 0.01"
@@ -35,6 +39,7 @@ KIND_LABELS = {"pca": "PCA", "linear-ae": "Linear AE", "ae": "AE", "vae": "VAE"}
 MAX_CARD_BYTES = 1_000_000  # a card is read whole; 1,000 epochs of history take 300 KB
 MAX_TEXT = 20_000  # characters of one text field (a description, a command)
 MAX_HIDDEN_LAYERS = 16
+READ_FIELDS = ("path", "origin", "error")  # added to a card when it is read or listed, never stored
 
 
 def beta_suffix(beta: float) -> str:
@@ -80,13 +85,13 @@ class Card(Mapping):
             raw=raw,
         )
 
-    @classmethod
-    def of(cls, card: "Card | Mapping[str, Any]") -> "Card":
-        """``card`` itself when it is a Card, else parsed."""
-        return card if isinstance(card, Card) else cls.from_dict(card)
+    def updated(self, **fields: Any) -> "Card":
+        """This card with ``fields`` set: ``path`` / ``origin`` where the app found it, fresh metrics."""
+        return Card.from_dict(self.raw, **fields)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.raw)
+        """The fields as stored (without ``path``, ``origin`` and ``error``, which are added when read)."""
+        return {k: v for k, v in self.raw.items() if k not in READ_FIELDS}
 
     # ------------------------------------------------------------------ dict-like reading
 
@@ -119,9 +124,33 @@ class Card(Mapping):
         return self.train_config.get("reconstruction_weight", 1.0) == 0
 
     @property
+    def input_noise(self) -> float:
+        """The std of the Gaussian noise its inputs got while training (0: none)."""
+        return float(self.model_config.get("input_noise") or 0.0)
+
+    @property
+    def is_denoiser(self) -> bool:
+        """Trained to undo noise on its inputs (a denoising AE or VAE)."""
+        return self.input_noise > 0
+
+    @property
     def is_plain(self) -> bool:
-        """The textbook model of its kind: a VAE with beta 1 and a reconstruction term; any other kind."""
-        return not self.is_kl_only and (self.beta is None or self.beta == 1)
+        """The textbook model of its kind: trained on clean inputs, with a reconstruction term
+        and, for a VAE, beta 1."""
+        return not self.is_kl_only and not self.is_denoiser and (self.beta is None or self.beta == 1)
+
+    @property
+    def plain_rank(self) -> tuple:
+        """Sorts the candidates for "the plain model of a kind" (smallest first): the textbook
+        model (``is_plain``; else the beta nearest 1, a reconstruction term, clean inputs), shipped
+        before trained or published, then the shortest name (mnist-vae-2 before mnist-vae-2-beta1)."""
+        return (not self.is_plain, self.is_kl_only, self.is_denoiser, abs((1.0 if self.beta is None else self.beta) - 1.0),
+                self.origin != "shipped", len(self.name), self.name)
+
+    @property
+    def error(self) -> str | None:
+        """Why the checkpoint cannot be used, for a card listed although unreadable; else None."""
+        return self.raw.get("error")
 
     @property
     def collapse(self) -> str | None:

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
 from core.atomicfile import temp_file_beside
-from core.card import MAX_CARD_BYTES, architecture_of, card_problem, relative_paths, within_card_size
+from core.card import MAX_CARD_BYTES, Card, architecture_of, card_problem, relative_paths, within_card_size
 from core.safefile import (
     MAX_SAFETENSORS_HEADER,
     UntrustedFileError,
@@ -73,7 +73,7 @@ class CheckpointError(ValueError):
 
 class Checkpoint(NamedTuple):
     model: LatentModel
-    card: dict[str, Any]
+    card: Card
 
 
 def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
@@ -242,10 +242,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in a checkpoint card")
 
 
-def read_card(path: str | Path) -> dict[str, Any]:
+def read_card(path: str | Path) -> Card:
     """The card of checkpoint ``path``, read as untrusted input: a regular file (never a FIFO, a
     device or a symbolic link) under MAX_CARD_BYTES, JSON of bounded depth, fields of the right
-    types and a model_config within the size caps (``core.card.card_problem``); else CheckpointError."""
+    types and a model_config within the size caps (``core.card.card_problem``); else CheckpointError.
+    The one place a NAME.json is parsed; the Card knows its ``path`` (dir/NAME)."""
     _, card_path = checkpoint_paths(path)
     try:
         card = load_json(read_regular(card_path, MAX_CARD_BYTES, f"checkpoint card {card_path}"),
@@ -256,7 +257,7 @@ def read_card(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(str(err)) from None
     if problem := card_problem(card):
         raise CheckpointError(f"checkpoint card {card_path} {problem}")
-    return card
+    return Card.from_dict(card, path=str(card_path.with_suffix("")))
 
 
 def load_checkpoint(path: str | Path, verify_hash: bool = True) -> Checkpoint:
@@ -282,12 +283,12 @@ def load_checkpoint(path: str | Path, verify_hash: bool = True) -> Checkpoint:
     return Checkpoint(_build(data, card, card_path, weights_path, verify_hash), card)
 
 
-def weights_limit(card: dict) -> int:
+def weights_limit(card: Card) -> int:
     """The most bytes a checked card's weights may take: its model's values in float32, plus the header."""
     return FLOAT_BYTES * parameter_count(architecture_of(card["model_config"])) + 8 + MAX_SAFETENSORS_HEADER
 
 
-def read_weights(weights_path: Path, card: dict) -> bytes:
+def read_weights(weights_path: Path, card: Card) -> bytes:
     """The bytes of a checkpoint's weights file, read as untrusted input (``core.safefile.read_safetensors``):
     a regular file, exactly as long as its header announces, and no larger than the card's model needs."""
     try:
@@ -296,7 +297,7 @@ def read_weights(weights_path: Path, card: dict) -> bytes:
         raise CheckpointError(str(err)) from None
 
 
-def _matching_weights(weights_path: Path, card_path: Path, card: dict, verify_hash: bool) -> bytes | None:
+def _matching_weights(weights_path: Path, card_path: Path, card: Card, verify_hash: bool) -> bytes | None:
     """The bytes of the weights the card names (NAME.safetensors, or .NAME.prev during a save);
     None when neither matches its hash."""
     prev = _previous_weights(weights_path)
@@ -317,7 +318,7 @@ def _matching_weights(weights_path: Path, card_path: Path, card: dict, verify_ha
     return None
 
 
-def _check_covered(data: bytes, card: dict, card_path: Path, weights_path: Path) -> None:
+def _check_covered(data: bytes, card: Card, card_path: Path, weights_path: Path) -> None:
     """The card's model_config and train_config must equal those stored with the weights
     (format 2; version 1 weights store none)."""
     try:
@@ -348,7 +349,7 @@ def _diff(card_value: Any, stored: Any) -> str:
     return f"{card_value!r} in the card, {stored!r} with the weights"
 
 
-def _build(data: bytes, card: dict, card_path: Path, weights_path: Path, verify: bool) -> LatentModel:
+def _build(data: bytes, card: Card, card_path: Path, weights_path: Path, verify: bool) -> LatentModel:
     from safetensors import SafetensorError
     from safetensors.torch import load as load_bytes
 
@@ -384,7 +385,7 @@ def _build(data: bytes, card: dict, card_path: Path, weights_path: Path, verify:
     return model
 
 
-def check_weights(path: str | Path, card: dict[str, Any]) -> None:
+def check_weights(path: str | Path, card: Card) -> None:
     """CheckpointError unless the weights of checkpoint ``path`` are what its (checked) card names:
     a regular file of the size its header announces, with the card's hash and configs. Reads the
     file once; builds nothing and imports no torch."""
@@ -395,13 +396,13 @@ def check_weights(path: str | Path, card: dict[str, Any]) -> None:
     _check_covered(data, card, card_path, weights_path)
 
 
-def list_checkpoints(folder: str | Path, check: bool = False) -> list[dict[str, Any]]:
-    """The cards of every checkpoint in ``folder``, sorted by name, each with its 'path'.
+def list_checkpoints(folder: str | Path, check: bool = False) -> list[Card]:
+    """The cards of every checkpoint in ``folder``, sorted by name, each with its ``path``.
 
     A card that cannot be read (missing, not a regular file, too large, too deep, of the wrong
-    types) is listed with an 'error' field saying why, instead of hiding it or stopping the list;
-    ``check`` also reads the weights (``check_weights``) and lists them with an 'error' when they
-    do not fit the card.
+    types) is listed as a Card of its name with ``error`` saying why, instead of hiding it or
+    stopping the list; ``check`` also reads the weights (``check_weights``) and lists them with
+    an ``error`` when they do not fit the card.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -414,7 +415,6 @@ def list_checkpoints(folder: str | Path, check: bool = False) -> list[dict[str, 
             if check:
                 check_weights(stem, card)
         except CheckpointError as err:
-            card = {"name": stem.name, "error": str(err)}
-        card["path"] = str(stem)
+            card = Card.from_dict({"name": stem.name, "error": str(err)}, path=str(stem))
         cards.append(card)
     return cards

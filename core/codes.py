@@ -161,13 +161,11 @@ def load_codes_for(checkpoint: str | Path, dataset: Dataset | None = None) -> St
     return stored
 
 
-def dataset_for(card: dict, data_root: str | Path | None = None) -> Dataset:
+def dataset_for(card: Card, data_root: str | Path | None = None) -> Dataset:
     """The dataset a checkpoint card was trained on, at the model's image size (the same
     choice as explorer/ui/loaders.data_for, without Streamlit's caches); raises DatasetError."""
-    from core.card import Card
     from core.data import DatasetError, load_dataset
 
-    card = Card.of(card)
     shape, size = card.image_shape, card.image_size
     dataset = load_dataset(card.dataset_key, data_root, image_size=size, grayscale=shape[0] == 1)
     if dataset.image_shape != shape and not size:

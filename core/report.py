@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from core.card import Card
 
 
@@ -16,7 +13,7 @@ def likelihood_nats(value: float | None, likelihood: str, spec: str = ".1f") -> 
     return format(value, spec) + (" G" if likelihood == "gaussian" else " B")
 
 
-def format_metrics_table(cards: list[Mapping[str, Any]]) -> str:
+def format_metrics_table(cards: list[Card]) -> str:
     """A plain-text table of the cards' test metrics (nats per image).
 
     MSE and "BCE@mean" (-log Bernoulli(x | decode(mean))) compare every model; recon, -ELBO and
@@ -26,11 +23,10 @@ def format_metrics_table(cards: list[Mapping[str, Any]]) -> str:
             "kNN 1%"]
     rows = [head]
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
-    for raw in cards:
-        if "error" in raw:
-            rows.append([raw.get("name", "?"), "error: " + raw["error"]] + [""] * (len(head) - 2))
+    for card in cards:
+        if card.error:
+            rows.append([card.name, "error: " + card.error] + [""] * (len(head) - 2))
             continue
-        card = Card.of(raw)
         m = card.metrics
         own = card.likelihood
         rows.append([

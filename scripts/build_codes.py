@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from core.checkpoints import list_checkpoints
 
-    cards = [c for c in list_checkpoints(args.dir) if "error" not in c and (not args.only or c["name"] in args.only)]
+    cards = [c for c in list_checkpoints(args.dir) if not c.error and (not args.only or c["name"] in args.only)]
     datasets: dict[tuple, object] = {}
     total, failed = 0, 0
     for card in cards:

@@ -60,11 +60,10 @@ MODELS = {
 def fitted_here(dataset, kind: str, dim: int):
     """An unshipped linear model of dimension ``dim``: PCA in closed form, the linear AE with the CLI's defaults."""
     run = RunSpec.for_kind(kind, dim, seed=0, device="cpu")
-    trained = train_and_save(dataset, run.model_config(dataset.image_shape), run.train_config(), None, iwae_k=0)
-    return trained.model, {"name": f"{dataset.name}-{kind}-{dim} (fitted by this script)", "shipped": False}
+    return train_and_save(dataset, run.model_config(dataset.image_shape), run.train_config(), None, iwae_k=0).model
 
 
-def measure_model(model, card: dict, role: str, dataset, scorer, pairs: np.ndarray, settings: dict) -> dict:
+def measure_model(model, card: Card | None, role: str, dataset, scorer, pairs: np.ndarray, settings: dict) -> dict:
     """Every measure of one model (see the module docstring)."""
     variational = role == "vae"  # the beta = 0 VAE is sampled like an AE: it has no prior to speak of
     test_codes = realism.encode(model, dataset.test_images)
@@ -76,7 +75,7 @@ def measure_model(model, card: dict, role: str, dataset, scorer, pairs: np.ndarr
                              for method in realism.PATHS}}
     stats = (spaces.prior_stats(model.latent_dim, settings["span"]) if model.variational
              else spaces.stats_from_codes(test_codes))
-    dims = analysis.map_dims(card) if "model_config" in card else (0, 1)
+    dims = (0, 1) if card is None else analysis.map_dims(card)
     out["manifold"] = {**realism.grid_cells(model, spaces.grid_over(stats, dims, n, "linear").z.numpy(), scorer),
                        "dims": list(dims), "n": n}
     if model.latent_dim == 2:
@@ -87,7 +86,7 @@ def measure_model(model, card: dict, role: str, dataset, scorer, pairs: np.ndarr
 def sweep_priors(dataset, scorer, settings: dict, log) -> dict:
     """Each shipped beta-sweep member of this dataset, decoded from N(0, I) as the Beta page draws it
     whatever the beta (so beta = 0 is judged on the prior it was never pulled towards)."""
-    cards = [c for c in map(Card.of, list_checkpoints(REPO / "checkpoints")) if c.dataset_name == dataset.name]
+    cards = [c for c in list_checkpoints(REPO / "checkpoints") if c.dataset_name == dataset.name]
     out = {}
     for group in analysis.sweep_groups(cards).values():
         for card in group.models:
@@ -120,14 +119,11 @@ def measure_dataset(name: str, settings: dict, log) -> tuple[dict, dict]:
     for label, checkpoint, role, dim in MODELS[name]:
         started = time.perf_counter()
         if checkpoint is None:
-            model, card = fitted_here(dataset, role, dim)
-            key = f"{name}-{role}-{dim}"
+            model, card, key = fitted_here(dataset, role, dim), None, f"{name}-{role}-{dim}"
         else:
-            model, card = load_checkpoint(REPO / "checkpoints" / checkpoint)
-            card = {**card, "shipped": True}
-            key = checkpoint
-        entry = {"label": label, "kind": role, "latent_dim": dim, "dataset": name, "shipped": card["shipped"],
-                 "weights_sha256": card.get("weights_sha256")}
+            (model, card), key = load_checkpoint(REPO / "checkpoints" / checkpoint), checkpoint
+        entry = {"label": label, "kind": role, "latent_dim": dim, "dataset": name, "shipped": card is not None,
+                 "weights_sha256": None if card is None else card.get("weights_sha256")}
         models[key] = {**entry, **measure_model(model, card, role, dataset, scorer, pairs, settings)}
         log(f"{key}: {time.perf_counter() - started:.0f} s")
     return scorer_reference(dataset, scorer), models, sweep_priors(dataset, scorer, settings, log)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from core.atomicfile import write_atomically
+from core.checkpoints import read_card
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDED_KEYS = ("n_test", "likelihood", "nll_quadrature", "quadrature_change", "iwae_nll", "iwae_k", "neg_elbo",
@@ -42,7 +43,7 @@ def record(name: str, folder: Path, first: int | None, iwae_k: int, data_dir: st
         raise SystemExit(f"evaluate {name} failed with status {status}")
     metrics = json.loads(out.getvalue())["metrics"]
     card_path = folder / f"{name}.json"
-    card = json.loads(card_path.read_text())
+    card = read_card(card_path).to_dict()
     n = metrics["n_test"]
     card["quadrature"] = {
         "images": f"the first {n} test images" if first else f"the full test set ({n} images)",

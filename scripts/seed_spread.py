@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from core.atomicfile import write_atomically
+from core.checkpoints import read_card
 from core.pipeline import train_and_save
 from core.pretrain.run import PRETRAIN_THREADS, load_data, seed_record
 from core.pretrain.specs import select_specs
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(PRETRAIN_THREADS)
     for spec in select_specs(args.only):
         card_path = Path(args.dir) / f"{spec.name}.json"
-        card = json.loads(card_path.read_text())
+        card = read_card(card_path).to_dict()
         if card["train_config"]["seed"] != 0 or (card.get("seeds") or {}).get("shipped_seed", 0) != 0:
             print(f"{spec.name}: the shipped weights are not seed 0; rebuild it with `python -m core pretrain`",
                   file=sys.stderr)

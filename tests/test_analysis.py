@@ -10,13 +10,13 @@ from explorer.logic import analysis
 
 
 def card(name, kind="vae", dataset="mnist", dim=2, beta=1.0, sweep=None, kl_only=False, origin="shipped",
-         metrics=None, seeds=None):
-    return {
-        "name": name, "kind": kind, "dataset": {"name": dataset}, "beta": beta, "origin": origin,
-        "model_config": {"latent_dim": dim, "likelihood": "bernoulli", "gaussian_variance": 0.01},
-        "train_config": {"reconstruction_weight": 0.0 if kl_only else 1.0},
+         metrics=None, seeds=None, likelihood="bernoulli", noise=0.0):
+    return Card.from_dict({
+        "name": name, "kind": kind, "dataset": {"name": dataset}, "origin": origin,
+        "model_config": {"latent_dim": dim, "likelihood": likelihood, "gaussian_variance": 0.01, "input_noise": noise},
+        "train_config": {"beta": beta, "reconstruction_weight": 0.0 if kl_only else 1.0},
         **({"sweep": sweep} if sweep else {}), "metrics": metrics or {}, **({"seeds": seeds} if seeds else {}),
-    }
+    })
 
 
 CARDS = [
@@ -83,8 +83,7 @@ def test_a_fall_in_reconstruction_is_called_noise_only_within_the_measured_sprea
 def test_your_models_join_the_sweep_of_their_data_dimension_and_likelihood():
     groups = analysis.sweep_groups(CARDS)
     mine = [card("mine", beta=3.0, origin="trained", metrics={"kl": 2.0, "reconstruction": 150.0}),
-            card("mine-3d", dim=3, origin="trained"), card("mine-gauss", origin="trained")]
-    mine[2]["model_config"]["likelihood"] = "gaussian"
+            card("mine-3d", dim=3, origin="trained"), card("mine-gauss", origin="trained", likelihood="gaussian")]
     joined, refused = analysis.your_models(CARDS + mine, groups["mnist-vae-2"])
     assert [c.name for c in joined] == ["mine"]
     assert any("mine-3d" in r and "3-D" in r for r in refused)
@@ -101,6 +100,23 @@ def test_rate_distortion_reads_the_seed_spread_and_picks_the_measured_sweep():
     assert analysis.default_sweep(groups, "mnist") == "mnist-vae-16"  # the 2-D sweep has no seeds
     assert analysis.default_sweep(groups, "frey") is None
     assert analysis.kl_only_point(groups["mnist-vae-2"]) is None or len(analysis.kl_only_point(groups["mnist-vae-2"])) == 2
+
+
+def test_the_plain_model_of_a_kind_is_one_choice_on_every_page(monkeypatch):
+    """A denoising AE is never the plain AE: the Compare page's models (canonical_models) and the
+    partner the Manifold page and the lessons compare with (explore.partner_card) agree."""
+    from explorer.ui import explore, loaders
+
+    shipped_dae = card("mnist-ae-2-dae", "ae", noise=0.3)
+    trained_ae = card("my-ae", "ae", origin="trained")
+    vae = card("mnist-vae-2")
+    cards = [shipped_dae, trained_ae, vae]
+    monkeypatch.setattr(loaders, "all_cards", lambda: cards)
+    assert analysis.canonical_models(cards, "mnist", 2)["ae"].name == "my-ae"
+    assert explore.partner_card(vae, "ae").name == "my-ae"
+    assert shipped_dae.is_denoiser and not shipped_dae.is_plain and trained_ae.is_plain
+    assert explore.partner_card(vae, "vae") is None  # not itself
+    assert analysis.canonical_models([shipped_dae, vae], "mnist", 2).keys() == {"vae"}
 
 
 def test_sweep_groups_fall_back_to_shared_settings_without_sweep_fields():
@@ -161,8 +177,8 @@ def test_principal_angles_zero_for_a_mix_of_the_pca_axes_and_large_otherwise():
 
 def test_labels_and_rows():
     vae = card("v", beta=4.0, metrics={"mse": 0.01, "kl": 2.0})
-    assert Card.of(vae).training_label == "Bernoulli likelihood, β = 4"
-    assert Card.of(card("k", kl_only=True)).training_label.endswith("KL only")
+    assert vae.training_label == "Bernoulli likelihood, β = 4"
+    assert card("k", kl_only=True).training_label.endswith("KL only")
     row = analysis.metrics_rows([vae])[0]
     assert row["mse"] == 0.01 and row["neg_elbo · Bernoulli"] is None and row["likelihood"] == "Bernoulli"
     assert "reconstruction" not in row  # nats of different likelihoods never share a column

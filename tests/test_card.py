@@ -1,18 +1,19 @@
 """core.card.Card: the shipped cards parse unchanged, and each question has one answer."""
 
+import json
 from pathlib import Path
 
 import pytest
 
 from core.card import Card, beta_suffix, beta_text
-from core.checkpoints import list_checkpoints
+from core.checkpoints import list_checkpoints, load_checkpoint, read_card
 from core.data import DATASET_NAMES, DATASETS
 from core.__main__ import build_parser
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
-def shipped_cards() -> list[dict]:
+def shipped_cards() -> list[Card]:
     cards = list_checkpoints(SHIPPED)
     if not cards:
         pytest.skip("no shipped checkpoints")
@@ -20,23 +21,40 @@ def shipped_cards() -> list[dict]:
 
 
 def test_every_shipped_card_parses_and_round_trips():
-    for raw in shipped_cards():
-        card = Card.from_dict(raw)
-        assert card.to_dict() == raw and dict(card) == raw
+    for card_path in sorted(SHIPPED.glob("*.json")):
+        raw = json.loads(card_path.read_text())
+        card = read_card(card_path)
+        assert card.to_dict() == raw and dict(card) == {**raw, "path": str(card_path.with_suffix(""))}
         assert card.name == raw["name"] and card.dataset_name == raw["dataset"]["name"]
         assert card.latent_dim == raw["model_config"]["latent_dim"]
         if card.kind == "vae":
-            assert card.beta == raw["beta"] == raw["train_config"]["beta"]
+            assert card.beta == raw["train_config"]["beta"]
         else:
             assert card.beta is None and card.beta_text == "–"
 
 
+def test_listings_and_loads_give_cards_that_know_their_path(tmp_path):
+    """list_checkpoints and load_checkpoint return Card (a broken card too, with its error)."""
+    listed = list_checkpoints(SHIPPED)
+    assert listed and all(isinstance(c, Card) and not c.error for c in listed)
+    first = listed[0]
+    assert first.path == str(SHIPPED / first.name)
+    loaded = load_checkpoint(first.path).card
+    assert isinstance(loaded, Card) and loaded.path == first.path and loaded.to_dict() == first.to_dict()
+    (tmp_path / "broken.json").write_text("{")
+    (broken,) = list_checkpoints(tmp_path)
+    assert isinstance(broken, Card) and broken.name == "broken" and "not valid JSON" in broken.error
+    assert broken.path == str(tmp_path / "broken") and "error" not in broken.to_dict()
+
+
 def test_the_kl_only_and_plain_rules():
-    cards = {c["name"]: Card.from_dict(c) for c in shipped_cards()}
+    cards = {c.name: c for c in shipped_cards()}
     assert cards["mnist-vae-2-klonly"].is_kl_only and not cards["mnist-vae-2-klonly"].is_plain
     assert cards["mnist-vae-2-klonly"].beta_text == "1 (KL only)"
     assert cards["mnist-vae-2"].is_plain and not cards["mnist-vae-2-beta4"].is_plain
     assert cards["mnist-ae-2"].is_plain
+    assert cards["mnist-dae-2"].is_denoiser and not cards["mnist-dae-2"].is_plain
+    assert not any(c.is_denoiser for name, c in cards.items() if name != "mnist-dae-2")
 
 
 def test_labels():
@@ -45,7 +63,7 @@ def test_labels():
     assert card.display_name == "m · VAE, 2-D, beta 4 (trained here)"
     assert card.likelihood_label == "Gaussian, c = 0.03"
     assert card.training_label == "Gaussian, c = 0.03 likelihood, β = 4"
-    assert Card.of(card) is card and Card.from_dict(card, path="p").path == "p"
+    assert card.updated(path="p").path == "p" and card.path is None
     assert beta_suffix(0.25) == "-beta0.25" and beta_text(None) == "–" and beta_text(2.0, True) == "2 (KL only)"
 
 

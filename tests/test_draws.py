@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from core.card import Card
 from explorer.logic import draws
 
 
@@ -26,9 +27,10 @@ def _draws(models: dict) -> dict:
 
 def test_an_entry_is_used_only_while_the_weights_are_the_ones_measured():
     found = _draws({"m": _entry("vae", 2, 4.6, 0.3, sha="abc")})
-    card = {"name": "m", "dataset": {"name": "mnist"}, "weights_sha256": "abc", "model_config": {"latent_dim": 2}}
+    card = Card.from_dict({"name": "m", "dataset": {"name": "mnist"}, "weights_sha256": "abc",
+                           "model_config": {"latent_dim": 2}})
     assert draws.entry_for(found, card) is not None
-    assert draws.entry_for(found, {**card, "weights_sha256": "retrained"}) is None
+    assert draws.entry_for(found, card.updated(weights_sha256="retrained")) is None
     assert draws.entry_for(None, card) is None
 
 
@@ -104,9 +106,9 @@ def test_the_shipped_numbers_belong_to_the_shipped_weights_and_are_many_draws():
             assert draws.entry_for(found, card) is not None
 
 
-def _sweep_member(name: str, beta: float, sha: str = "abc") -> dict:
-    return {"name": name, "kind": "vae", "beta": beta, "dataset": {"name": "mnist"}, "weights_sha256": sha,
-            "model_config": {"latent_dim": 16}}
+def _sweep_member(name: str, beta: float, sha: str = "abc") -> Card:
+    return Card.from_dict({"name": name, "kind": "vae", "train_config": {"beta": beta}, "dataset": {"name": "mnist"},
+                           "weights_sha256": sha, "model_config": {"latent_dim": 16}})
 
 
 @pytest.mark.parametrize("low_end, verdict", [(0.0, "β = 0 clearly fewer"), (0.35, "β = 0 as many within the spread")])

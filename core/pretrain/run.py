@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.checkpoints import save_checkpoint
+from core.checkpoints import read_card, save_checkpoint
 from core.data import Dataset, DatasetError, load_dataset
 from core.evaluate import evaluate
 from core.pipeline import TrainedModel, tensors_of, train_and_save
@@ -189,7 +189,7 @@ def run_pretrain(out: str | Path = "checkpoints", data_dir: str | Path | None = 
 
     total = time.perf_counter() - started
     if cards:
-        print(format_metrics_table(cards))
+        print(format_metrics_table([read_card(Path(out) / card["name"]) for card in cards]))
     print(f"built {len(cards)} checkpoint(s) into {out} in {total / 60:.1f} min"
           + (f"; skipped {len(skipped)}: {', '.join(skipped)}" if skipped else ""))
     return 0

@@ -31,46 +31,40 @@ def _beta(card: Card) -> float:
     return card.beta if card.beta is not None else 0.0
 
 
-def canonical_models(cards: list[Card | dict], dataset: str, dim: int) -> dict[str, Card]:
-    """One card per kind (in KIND_ORDER) for ``dataset`` at latent ``dim``.
-
-    Several candidates of a kind (a beta sweep): the VAE with beta 1 and a reconstruction
-    term wins, then shipped before trained-here, then the shortest name (mnist-vae-2
-    before mnist-vae-2-beta1). A denoising AE (trained with input noise) is never the plain AE.
-    """
-    def rank(card: Card) -> tuple:
-        denoiser = float(card.model_config.get("input_noise") or 0.0) > 0
-        return (card.is_kl_only, denoiser, abs(_beta(card) - 1.0), card.origin == "trained", len(card.name),
-                card.name)
-
-    out: dict[str, Card] = {}
-    for kind in KIND_ORDER:
-        found = models_of(cards, dataset, dim, kind)
-        if found:
-            out[kind] = min(found, key=rank)
-    return out
+def canonical_models(cards: list[Card], dataset: str, dim: int) -> dict[str, Card]:
+    """The plain model of each kind (in KIND_ORDER) for ``dataset`` at latent ``dim``
+    (``plain_model``)."""
+    out = {kind: plain_model(cards, dataset, dim, kind) for kind in KIND_ORDER}
+    return {kind: card for kind, card in out.items() if card is not None}
 
 
-def models_of(cards: list[Card | dict], dataset: str, dim: int, kind: str) -> list[Card]:
+def plain_model(cards: list[Card], dataset: str, dim: int, kind: str, besides: str | None = None) -> Card | None:
+    """The plain model of ``kind`` for ``dataset`` at latent ``dim`` (other than the one named
+    ``besides``): the first by ``Card.plain_rank`` (for a beta sweep, the VAE with beta 1 and a
+    reconstruction term); never a denoising one (``models_of``)."""
+    found = [c for c in models_of(cards, dataset, dim, kind) if c.name != besides]
+    return min(found, key=lambda c: c.plain_rank, default=None)
+
+
+def models_of(cards: list[Card], dataset: str, dim: int, kind: str) -> list[Card]:
     """The cards of one kind of model for ``dataset`` at latent ``dim``; not the denoising ones
     (trained with input noise: the Compare page's denoising section shows them)."""
-    return [c for c in map(Card.of, cards) if c.kind == kind and c.dataset_name == dataset and c.latent_dim == dim
-            and not float(c.model_config.get("input_noise") or 0.0) > 0]
+    return [c for c in cards if c.kind == kind and c.dataset_name == dataset and c.latent_dim == dim
+            and not c.is_denoiser]
 
 
-def larger_model(cards: list[Card | dict], card: Card | dict) -> Card | None:
+def larger_model(cards: list[Card], card: Card) -> Card | None:
     """The model of the same data with more latent dims to switch to: the same kind first, then a
     textbook one (a beta-1 VAE), a shipped one, the fewest dims above ``card``'s."""
-    card = Card.of(card)
-    larger = [c for c in map(Card.of, cards) if c.dataset_name == card.dataset_name and c.latent_dim > card.latent_dim]
+    larger = [c for c in cards if c.dataset_name == card.dataset_name and c.latent_dim > card.latent_dim]
     return min(larger, key=lambda c: (c.kind != card.kind, not c.is_plain, c.origin != "shipped", c.latent_dim, c.name),
                default=None)
 
 
-def most_expressive_vae(cards: list[Card | dict], max_dims: int | None = None) -> Card | None:
+def most_expressive_vae(cards: list[Card], max_dims: int | None = None) -> Card | None:
     """A dataset's plain VAE (beta 1, with reconstruction) with the most latent dims (up to
     ``max_dims``), shipped before trained: the model a page opens a dataset on (frey-vae-8)."""
-    vaes = [c for c in map(Card.of, cards) if c.variational and c.is_plain
+    vaes = [c for c in cards if c.variational and c.is_plain
             and (max_dims is None or c.latent_dim <= max_dims)]
     return max(vaes, key=lambda c: (c.latent_dim, c.origin == "shipped"), default=None)
 
@@ -84,10 +78,10 @@ def opening_model(preferred: str):
     return choose
 
 
-def latent_dims_with(cards: list[Card | dict], dataset: str, min_kinds: int = 2) -> list[int]:
+def latent_dims_with(cards: list[Card], dataset: str, min_kinds: int = 2) -> list[int]:
     """Latent dims of ``dataset`` at which at least ``min_kinds`` kinds of model exist, ascending."""
     kinds: dict[int, set[str]] = {}
-    for c in map(Card.of, cards):
+    for c in cards:
         if c.dataset_name == dataset:
             kinds.setdefault(c.latent_dim, set()).add(c.kind)
     return sorted(d for d, k in kinds.items() if len(k) >= min_kinds)
@@ -115,17 +109,17 @@ class SweepGroup:
         return next((c for c in self.models if np.isclose(_beta(c), beta)), None)
 
 
-def sweep_groups(cards: list[Card | dict]) -> dict[str, SweepGroup]:
+def sweep_groups(cards: list[Card]) -> dict[str, SweepGroup]:
     """VAE cards grouped by their ``sweep`` field (models sharing everything but beta).
 
     When no card names a sweep (e.g. only models trained here), VAEs sharing dataset,
     latent dim and likelihood with at least two distinct betas form a group instead.
     """
-    vaes = [c for c in map(Card.of, cards) if c.variational]
+    vaes = [c for c in cards if c.variational]
     raw: dict[str, list[Card]] = {}
     for c in vaes:
         if c.sweep:
-            raw.setdefault(str(c.sweep), []).append(c)
+            raw.setdefault(c.sweep, []).append(c)
     if not raw:
         for c in vaes:
             raw.setdefault(f"{c.dataset_name}-vae-{c.latent_dim} ({c.likelihood})", []).append(c)
@@ -190,10 +184,10 @@ class RateDistortion:
                 f"± {noise:.1f} nats for that difference (measured over retrained seeds): {verdict}.")
 
 
-def rate_distortion(cards: list[Card | dict]) -> RateDistortion:
+def rate_distortion(cards: list[Card]) -> RateDistortion:
     """The cards' (beta, test KL, test reconstruction), beta-sorted, with seed spreads where recorded."""
     points = []
-    for c in map(Card.of, cards):
+    for c in cards:
         m = c.metrics
         if m.get("kl") is None or m.get("reconstruction") is None:
             continue
@@ -245,11 +239,11 @@ def tradeoff_caption(points: RateDistortion) -> str:
             + " ".join(points.fall_note(i) for i in falls) + " " + span)
 
 
-def your_models(cards: list[Card | dict], group: SweepGroup) -> tuple[list[Card], list[str]]:
+def your_models(cards: list[Card], group: SweepGroup) -> tuple[list[Card], list[str]]:
     """The VAEs trained in the app that sit beside ``group`` on its curve (same data, latent dim and
     likelihood: their nats are on one scale), and why each other VAE trained here does not."""
     joined, refused = [], []
-    for c in map(Card.of, cards):
+    for c in cards:
         if c.origin != "trained" or not c.variational:
             continue
         if c.dataset_name != group.dataset or c.latent_dim != group.latent_dim:
@@ -265,9 +259,8 @@ def your_models(cards: list[Card | dict], group: SweepGroup) -> tuple[list[Card]
     return joined, refused
 
 
-def map_dims(card: Card | dict) -> tuple[int, int]:
+def map_dims(card: Card) -> tuple[int, int]:
     """The two latent dims to draw a map over: the two with the most KL for a VAE, else 0 and 1."""
-    card = Card.of(card)
     kl = card.metrics.get("kl_per_dim")
     if card.variational and kl and len(kl) > 2:
         top = np.argsort(-np.asarray(kl), kind="stable")[:2]
@@ -284,7 +277,7 @@ def neg_elbo_column(likelihood_label: str) -> str:
     return f"neg_elbo · {likelihood_label}"
 
 
-def metrics_table(cards: list[Card | dict]):
+def metrics_table(cards: list[Card]):
     """metrics_rows as a DataFrame with numeric metric columns, so undefined values show blank."""
     import pandas as pd
 
@@ -295,13 +288,12 @@ def metrics_table(cards: list[Card | dict]):
     return table
 
 
-def metrics_rows(cards: list[Card | dict]) -> list[dict]:
+def metrics_rows(cards: list[Card]) -> list[dict]:
     """One row per card for the Compare table (test split; None where not defined).
 
     MSE and the Bernoulli NLL of decode(mean) compare all models; the -ELBO is in each model's own
     likelihood, so it gets one column per likelihood present (a Gaussian's nats depend on its c).
     """
-    cards = [Card.of(c) for c in cards]
     elbo_columns = sorted({neg_elbo_column(c.likelihood_label) for c in cards if c.variational})
     rows = []
     for c in cards:

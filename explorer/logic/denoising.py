@@ -20,25 +20,16 @@ NOISE_KINDS = {
 }
 
 
-def input_noise(card: Card | dict) -> float:
-    """The std of the Gaussian noise a model's inputs got while training (0: a plain model)."""
-    return float(Card.of(card).model_config.get("input_noise") or 0.0)
-
-
-def is_denoiser(card: Card | dict) -> bool:
-    return input_noise(card) > 0
-
-
-def find_denoiser(cards: Iterable[Card | dict], dataset: str, dim: int) -> Card | None:
+def find_denoiser(cards: Iterable[Card], dataset: str, dim: int) -> Card | None:
     """The denoising AE for ``dataset`` at latent ``dim``: the shipped one by name (mnist-dae-2),
     else any AE trained with input noise (shipped first, then the most noise)."""
-    aes = [c for c in map(Card.of, cards) if c.kind == "ae" and c.dataset_name == dataset and c.latent_dim == dim]
+    aes = [c for c in cards if c.kind == "ae" and c.dataset_name == dataset and c.latent_dim == dim]
     names = {pattern.format(dataset=dataset, dim=dim) for pattern in DENOISER_NAMES}
     by_name = [c for c in aes if c.name in names]
     if by_name:
         return by_name[0]
-    noisy = [c for c in aes if is_denoiser(c)]
-    return min(noisy, key=lambda c: (c.origin != "shipped", -input_noise(c), c.name)) if noisy else None
+    noisy = [c for c in aes if c.is_denoiser]
+    return min(noisy, key=lambda c: (c.origin != "shipped", -c.input_noise, c.name)) if noisy else None
 
 
 def shipped_denoisers() -> list[str]:
@@ -152,6 +143,6 @@ def noise_label(kind: str, amount: float) -> str:
     return "no noise"
 
 
-__all__ = ["DENOISER_NAMES", "NOISE_KINDS", "input_noise", "is_denoiser", "find_denoiser", "corrupt",
+__all__ = ["DENOISER_NAMES", "NOISE_KINDS", "find_denoiser", "corrupt",
            "mse_per_pixel", "mse_per_image", "Difference", "paired_difference", "comparison_sentence",
            "shipped_denoisers", "NOISE_LEVELS", "errors_by_level", "level_rows", "noise_label"]

@@ -30,9 +30,8 @@ def read_draws(path: str | Path = DRAWS_PATH) -> dict | None:
     return draws if isinstance(draws, dict) and isinstance(draws.get("datasets"), dict) else None
 
 
-def entry_for(draws: dict | None, card: Card | dict) -> dict | None:
+def entry_for(draws: dict | None, card: Card) -> dict | None:
     """A model's measured numbers, or None: not measured, or its weights changed since."""
-    card = Card.of(card)
     block = ((draws or {}).get("datasets") or {}).get(card.dataset_name) or {}
     entry = (block.get("models") or {}).get(card.name)
     if not entry or entry.get("weights_sha256") != card.get("weights_sha256"):
@@ -199,7 +198,7 @@ def lesson_framing(dims: dict[int, dict[str, tuple[str, dict]]], scorer: str = "
     return "So the lesson (a VAE's prior samples look more like the data than an AE's): " + "; ".join(sentences) + ". "
 
 
-def prior_sentence(draws: dict | None, card: Card | dict) -> str | None:
+def prior_sentence(draws: dict | None, card: Card) -> str | None:
     """One model's prior samples, measured: share recognised and distance, with spread."""
     entry = entry_for(draws, card)
     if entry is None:
@@ -209,18 +208,18 @@ def prior_sentence(draws: dict | None, card: Card | dict) -> str | None:
             f"distance to the nearest test image {value(p['nearest_l2_median'])} (mean ± std over the batches).")
 
 
-def model_line(draws: dict | None, card: Card | dict, method: str = "linear") -> str | None:
+def model_line(draws: dict | None, card: Card, method: str = "linear") -> str | None:
     """One model's prior samples and interpolation paths, measured, in one line."""
     entry = entry_for(draws, card)
     if entry is None:
         return None
     p, path = entry["prior"], path_summary(entry, method)
-    return (f"**{Card.of(card).kind_label}** ({Card.of(card).name}): prior samples {share(p['recognised'])} "
+    return (f"**{card.kind_label}** ({card.name}): prior samples {share(p['recognised'])} "
             f"recognised, median distance {value(p['nearest_l2_median'])}; path intermediates "
             f"{share(path['recognised'])} recognised, largest step {value(path['unevenness'])} × the mean")
 
 
-def manifold_sentence(draws: dict | None, card: Card | dict) -> str | None:
+def manifold_sentence(draws: dict | None, card: Card) -> str | None:
     """What the measured default grid (and, in 2-D, the holes around the codes) show for one model."""
     entry = entry_for(draws, card)
     if entry is None:
@@ -246,7 +245,7 @@ def sweep_prior_caption(draws: dict | None, dataset: str, members: list[Card]) -
     where along the sweep they are recognised most. Only members whose weights were measured count."""
     block = (((draws or {}).get("datasets") or {}).get(dataset) or {}).get("sweep_priors") or {}
     rows = []
-    for card in map(Card.of, members):
+    for card in members:
         entry = block.get(card.name)
         if entry and entry.get("weights_sha256") == card.get("weights_sha256"):
             rows.append((card.beta, entry["prior"]["recognised"]))

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from core import atomicfile
+from core.card import Card
 from core.data import Dataset
 from core.models import ModelConfig
 from core.sizes import FLOAT_BYTES, parameter_count
@@ -79,10 +80,10 @@ class JobSpec:
     def owned_files(self) -> tuple[Path, ...]:
         return () if self.upload_path is None else (self.upload_path,)
 
-    def card_fields(self) -> dict:
-        """The card fields known before training (kind, model_config, beta, train_config)."""
-        return {"kind": self.model_config.kind, "model_config": self.model_config.to_dict(),
-                "beta": self.train_config.beta, "train_config": self.train_config.to_dict()}
+    def card(self) -> Card:
+        """The card as far as it is known before training (kind, model_config, train_config)."""
+        return Card.from_dict({"name": self.name, "kind": self.model_config.kind, "model_config": self.model_config.to_dict(),
+                               "beta": self.train_config.beta, "train_config": self.train_config.to_dict()})
 
     def estimated_bytes(self) -> tuple[int, int]:
         """(bytes the upload takes, bytes the checkpoint will take at most): for the disk quota."""
@@ -122,7 +123,7 @@ class JobView:
     history: list[dict]  # EpochStats dicts, one per finished epoch
     snapshot: Snapshot | None
     message: str | None  # what went wrong (diverged / failed), or a note
-    card: dict | None  # the saved card when phase == "done"
+    card: Card | None  # the saved card when phase == "done"
     seconds: float  # since the job's process started (0 while queued)
     cancel_requested: bool
     position: int | None = None  # place in the queue while queued (1: next)

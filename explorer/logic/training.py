@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.card import Card
 from core.checkpoints import checkpoint_paths
 from core.data import Dataset, DatasetError, load_dataset
 from core.models import ModelConfig
@@ -159,7 +160,7 @@ class TrainingJob:
         self._history: list[dict] = []
         self._snapshot: Snapshot | None = None
         self._message: str | None = None
-        self._card: dict | None = None
+        self._card: Card | None = None
         self._pid: int | None = None
         self._started: float | None = None
         self._ended: float | None = None
@@ -329,7 +330,7 @@ class TrainingJob:
         elif kind == "evaluating":
             self._phase = "evaluating"
         elif kind == "done":
-            self._card = {**event["card"], "path": str(self.spec.out), "origin": "trained"}
+            self._card = Card.from_dict(event["card"], path=str(self.spec.out), origin="trained")
             self._finish("done")
         elif kind == "cancelled":
             self._finish(*self._cancelled(event.get("epochs", self._epoch)))

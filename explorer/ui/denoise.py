@@ -44,7 +44,7 @@ def contenders(cards: list[Card], panels: list[Selection], dataset: str, dim: in
     """The AE and VAE compared above, and the denoising AE; plus a note when that one is missing."""
     by_kind = {p.card.kind: p for p in panels}
     found = []
-    if "ae" in by_kind and not denoising.is_denoiser(by_kind["ae"].card):
+    if "ae" in by_kind and not by_kind["ae"].card.is_denoiser:
         found.append(Contender("AE", by_kind["ae"]))
     dae = denoising.find_denoiser(cards, dataset, dim)
     note = None
@@ -55,7 +55,7 @@ def contenders(cards: list[Card], panels: list[Selection], dataset: str, dim: in
                 f"`python -m core train --model ae --dataset {dataset} --latent-dim {dim} --input-noise 0.3`. "
                 "Showing the other models.")
     else:
-        found.append(Contender(f"Denoising AE (trained with noise σ = {denoising.input_noise(dae):g})",
+        found.append(Contender(f"Denoising AE (trained with noise σ = {dae.input_noise:g})",
                                selection_for(dae)))
     if "vae" in by_kind:
         found.append(Contender("VAE", by_kind["vae"]))

@@ -51,15 +51,9 @@ def require_model(hint: str | None = None, **kwargs) -> sidebar.Selection:
 
 
 def partner_card(card: Card, kind: str) -> Card | None:
-    """The checkpoint of ``kind`` made to be compared with ``card``: same dataset, same latent
-    dim; for a VAE the plain one (beta 1, with reconstruction) if there is one."""
-    candidates = [c for c in loaders.all_cards() if c.kind == kind and c.dataset_name == card.dataset_name
-                  and c.latent_dim == card.latent_dim and c.name != card.name]
-
-    def preference(c: Card) -> tuple:
-        return (not c.is_plain, c.origin != "shipped", c.name)
-
-    return min(candidates, key=preference) if candidates else None
+    """The checkpoint of ``kind`` made to be compared with ``card``: the plain model of that kind
+    for the same dataset and latent dim (analysis.plain_model)."""
+    return analysis.plain_model(loaders.all_cards(), card.dataset_name, card.latent_dim, kind, besides=card.name)
 
 
 def dim_names(latent_dim: int) -> list[str]:

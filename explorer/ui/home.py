@@ -156,7 +156,7 @@ def models_table(cards: list[Card]) -> pd.DataFrame:
     import pandas as pd
 
     rows = []
-    for card in map(Card.of, cards):
+    for card in cards:
         metrics = card.metrics
         about = card.title
         if card.origin == "trained":

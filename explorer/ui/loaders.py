@@ -159,21 +159,20 @@ def _folder_signature(folders: list[tuple[str, Path]]) -> tuple:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _cards(folders: tuple[tuple[str, str], ...], signature: tuple) -> list[dict]:
-    """The cards of the folders; a card that cannot be read keeps its 'error', logged once per change.
+def _cards(folders: tuple[tuple[str, str], ...], signature: tuple) -> list[Card]:
+    """The cards of the folders; a card that cannot be read keeps its ``error``, logged once per change.
     Cards from outside the repository (published, a session's own) have their weights checked too."""
     cards = []
     for origin, folder in folders:
         for card in list_checkpoints(folder, check=origin != "shipped"):
-            card["origin"] = origin
-            if "error" in card:
-                card["error"] = card["error"].replace(str(Path(folder)) + os.sep, "")  # no server paths for visitors
-                logging.getLogger(__name__).warning("checkpoint %s skipped: %s", card["path"], card["error"])
-            cards.append(card)
+            if card.error:  # no server paths for visitors
+                card = card.updated(error=card.error.replace(str(Path(folder)) + os.sep, ""))
+                logging.getLogger(__name__).warning("checkpoint %s skipped: %s", card.path, card.error)
+            cards.append(card.updated(origin=origin))
     return cards
 
 
-def _listing() -> list[dict]:
+def _listing() -> list[Card]:
     job_queue()  # the first page view of a server starts the queue, which sweeps expired workspaces
     folders = model_folders()
     keys = tuple((origin, str(folder)) for origin, folder in folders)
@@ -182,21 +181,19 @@ def _listing() -> list[dict]:
 
 def all_cards() -> list[Card]:
     """Every readable checkpoint card this session may see (shipped first), each with its path."""
-    return [Card.from_dict(c) for c in _listing() if "error" not in c]
+    return [c for c in _listing() if not c.error]
 
 
 def skipped_cards() -> list[tuple[str, str]]:
     """(name, why) of each card in this session's folders that cannot be read: listings skip them."""
-    return [(str(c.get("name", "?")), str(c["error"])) for c in _listing() if "error" in c]
+    return [(c.name, c.error) for c in _listing() if c.error]
 
 
 @st.cache_resource(show_spinner="Loading model...", max_entries=64)
 def load_model(path: str) -> Checkpoint:
     """The checkpoint at ``path``; its card knows that path, as listed cards do, so a data path
     relative to the checkpoint's folder (a model trained on an upload) resolves (``data_for``)."""
-    checkpoint = load_checkpoint(path)
-    checkpoint.card.setdefault("path", str(path))
-    return checkpoint
+    return load_checkpoint(path)
 
 
 @st.cache_resource(show_spinner=False)
@@ -282,13 +279,12 @@ def allowed_data_key(card: Card) -> str | None:
     return None
 
 
-def data_for(card: Card | dict) -> Dataset | str:
+def data_for(card: Card) -> Dataset | str:
     """The dataset a checkpoint was trained on, or the error message saying how to get it.
 
     The card's ``dataset.image_size`` (set when the images were resized for training) picks
     the size; without it the native size is tried first, then the model's (H, W).
     """
-    card = Card.of(card)
     shape, size = card.image_shape, card.image_size
     key = allowed_data_key(card)
     if key is None:
@@ -308,7 +304,7 @@ def data_notes(path: str) -> list[str]:
     measured on (other images, a "test" split that overlaps training); empty when they match."""
     card = load_model(path).card
     loaded = data_for(card)
-    return [] if isinstance(loaded, str) else differences_from_card(loaded, Card.of(card).dataset)
+    return [] if isinstance(loaded, str) else differences_from_card(loaded, card.dataset)
 
 
 @st.cache_resource(show_spinner="Encoding...", max_entries=64)
@@ -318,7 +314,7 @@ def encoded(path: str, split: str = "test") -> tuple[np.ndarray, np.ndarray | No
     The test split's codes come from NAME.codes.safetensors when it is there and matches the
     checkpoint (core/codes.py: built with the shipped checkpoints), else they are encoded here."""
     if split == "test":
-        data = data_for(Card.from_dict(read_card(path), path=str(path)))
+        data = data_for(read_card(path))
         if isinstance(data, str):
             raise DatasetError(data)
         stored = load_codes_for(path, data)  # None when missing, or stale (other weights or test images)

@@ -169,7 +169,7 @@ def selection_for(card: Card) -> Selection:
                    if isinstance(err, CheckpointError) else out_of_memory_message(f"Loading {card.name}"))
     else:
         data = loaders.data_for(card)
-        return Selection(Card.from_dict(checkpoint.card, path=card.path, origin=card.origin), checkpoint.model,
+        return Selection(checkpoint.card.updated(origin=card.origin), checkpoint.model,
                          None if isinstance(data, str) else data, data if isinstance(data, str) else None)
     st.error(_plain(message))  # the exception and what it held are gone here
     st.stop()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.card import KIND_LABELS, Card
+from core.card import Card
 from core.checkpoints import checkpoint_paths, list_checkpoints
 from core.data import Dataset
 from core.models import ModelConfig
@@ -81,7 +81,7 @@ def show_job(job: training.TrainingJob, live: bool = False) -> None:
     view, key = job.view(), job.spec.job_id
     verb = {"queued": "Waiting to train", "done": "Trained"}.get(view.phase, "Stopped" if view.finished else "Training")
     st.subheader(f"{verb} {view.name}")
-    st.caption(f"Losses in nats per image; {Card.of(job.spec.card_fields()).training_label}.")
+    st.caption(f"Losses in nats per image; {job.spec.card().training_label}.")
     text = {"starting": "Starting the training process...", "evaluating": "Evaluating on the test split...",
             "training": f"Epoch {view.epoch} of {view.epochs}", "queued": "In the queue"}.get(
         view.phase, view.phase.capitalize())
@@ -96,9 +96,9 @@ def show_job(job: training.TrainingJob, live: bool = False) -> None:
     elif view.phase == "done":
         m = view.card.get("metrics") or {}
         st.success(f"Saved **{view.name}** in {view.seconds:.0f} s: test reconstruction "
-                   f"{analysis.fmt(m.get('reconstruction'))} nats per image ({Card.of(view.card).training_label}). "
+                   f"{analysis.fmt(m.get('reconstruction'))} nats per image ({view.card.training_label}). "
                    "Pick it in the sidebar of any page.")
-        collapse = Card.of(view.card).collapse
+        collapse = view.card.collapse
         if collapse:
             st.warning(collapse[0].upper() + collapse[1:], icon="⚠️")
         download_checkpoint(job.spec.out, view.name, key=f"train_download_{key}")
@@ -133,7 +133,7 @@ def own_models(busy: set[str]) -> None:
     if current.publish_trained:
         st.caption("Models trained here are published: every visitor of this server sees them.")
         return
-    cards = [c for c in list_checkpoints(ws.models) if "error" not in c and c.get("name") not in busy]
+    cards = [c for c in list_checkpoints(ws.models) if not c.error and c.name not in busy]
     used = client_usage(current.workspaces, loaders.client())
     with st.expander(f"Your models: {len(cards)}; all your tabs use {megabytes(used)} of "
                      f"{megabytes(current.client_quota_bytes)}"):
@@ -141,14 +141,13 @@ def own_models(busy: set[str]) -> None:
                    f"{current.expiry_hours:g} hours after the session was last used.")
         for card in cards:
             left, middle, right = st.columns([4, 2, 1])
-            left.markdown(f"`{card['name']}` · {KIND_LABELS.get(card.get('kind'), card.get('kind'))}, "
-                          f"{Card.of(card).latent_dim}-D on {Card.of(card).dataset_name}")
+            left.markdown(f"`{card.name}` · {card.kind_label}, {card.latent_dim}-D on {card.dataset_name}")
             with middle:
-                download_checkpoint(ws.models / card["name"], card["name"], key=f"train_zip_{card['name']}")
-            if right.button("Delete", key=f"train_delete_{card['name']}"):
+                download_checkpoint(ws.models / card.name, card.name, key=f"train_zip_{card.name}")
+            if right.button("Delete", key=f"train_delete_{card.name}"):
                 delete_own_model(ws.models, card)
                 # models are cached by path: the name stays taken for this session
-                st.session_state.setdefault("train_deleted_names", set()).add(card["name"])
+                st.session_state.setdefault("train_deleted_names", set()).add(card.name)
                 st.rerun()
 
 
@@ -167,11 +166,12 @@ def download_checkpoint(stem: Path | str, name: str, key: str) -> None:
     )
 
 
-def delete_own_model(folder: Path, card: dict) -> None:
+def delete_own_model(folder: Path, card: Card) -> None:
     """Delete one of the session's checkpoints and the upload it was trained on (only inside the workspace)."""
-    for path in checkpoint_paths(folder / Path(card["path"]).name):
+    card = card.updated(path=str(folder / Path(card.path).name))
+    for path in checkpoint_paths(card.path):
         path.unlink(missing_ok=True)
-    if (card.get("dataset") or {}).get("path"):  # stored relative to the checkpoint's folder
-        upload = Card.from_dict(card, path=str(folder / Path(card["path"]).name)).dataset_key
+    if card.dataset.get("path"):  # stored relative to the checkpoint's folder
+        upload = card.dataset_key
         if serverdata.inside(upload, folder / "data"):
             Path(upload).unlink(missing_ok=True)
