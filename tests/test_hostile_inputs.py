@@ -437,7 +437,7 @@ def test_a_format_2_card_with_version_1_weights_is_refused(tmp_path):
     save_checkpoint(small(2), tmp_path / "m")
     save_file(load_file(str(tmp_path / "m.safetensors")), str(tmp_path / "m.safetensors"),
               metadata={"format": "latent-explorer"})
-    card = read_card(tmp_path / "m")
+    card = read_card(tmp_path / "m").to_dict()
     card["weights_sha256"] = hashlib.sha256((tmp_path / "m.safetensors").read_bytes()).hexdigest()
     (tmp_path / "m.json").write_text(json.dumps(card))
     with pytest.raises(CheckpointError, match="stores no model_config although its card .* is format 2"):
@@ -515,7 +515,7 @@ def test_save_checkpoint_normalises_absolute_paths_in_card_fields(tmp_path):
         "command": f"python -m core train --dataset {tmp_path}/data/faces.npy --out {tmp_path}/ck/m",
         "note": "see https://example.org/a/b and <data dir>/frey",
     })
-    stored = read_card(tmp_path / "ck" / "m")
+    stored = read_card(tmp_path / "ck" / "m").to_dict()
     assert stored == card
     assert stored["dataset"]["path"] == "../data/faces.npy"
     assert stored["dataset"]["source"] == "60 images 1x8x8 from faces.npy, random split"
