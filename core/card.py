@@ -112,10 +112,11 @@ class Card(Mapping):
 
     @property
     def beta(self) -> float | None:
-        """The KL weight it trained with (TrainConfig.beta); None when the model has no KL term."""
+        """The KL weight it trained with (train_config.beta, stored once; TrainConfig's default 1
+        when absent); None when the model has no KL term."""
         if not self.variational:
             return None
-        value = self.train_config.get("beta", self.raw.get("beta", 1.0))
+        value = self.train_config.get("beta")
         return float(1.0 if value is None else value)
 
     @property
@@ -322,7 +323,7 @@ _CARD_FIELDS = {
     "name": _is_text, "kind": lambda v: v in KIND_LABELS, "title": _optional(_is_text), "description": _optional(_is_text),
     "sweep": _optional(_is_text), "command": _optional(_is_text), "created": _optional(_is_text),
     "weights_sha256": _optional(_is_text), "precision": _optional(_is_text), "format_version": _is_count,
-    "beta": _optional(_is_number), "epochs": _optional(_is_number), "best_epoch": _optional(_is_number),
+    "epochs": _optional(_is_number), "best_epoch": _optional(_is_number),
     "dataset": _mapping_of(lambda v: _is_scalar(v) or isinstance(v, (list, dict))),
     "train_config": _mapping_of(_is_scalar),
     "metrics": _mapping_of(_is_measure),

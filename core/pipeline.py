@@ -80,7 +80,6 @@ def train_and_save(
     card = {
         "dataset": dataset.describe(),
         "train_config": train_config.to_dict(),
-        "beta": train_config.beta,
         "epochs": len(result.history),
         "best_epoch": result.best_epoch,
         "validation_images": result.n_validation,

@@ -250,8 +250,8 @@ def faces_without_data(tmp_path, monkeypatch):
         metrics = {"mse": 0.02, "reconstruction": 900.0 + 10 * beta, "kl": 6.0 / beta if vae else None,
                    "kl_per_dim": [3.0 / beta, 3.0 / beta] if vae else None, "neg_elbo": 906.0 if vae else None,
                    "active_units": 2 if vae else None, "knn_accuracy": None, "likelihood": "gaussian"}
-        card = {"dataset": {"name": "frey"}, "beta": beta, "metrics": metrics, "sweep": "frey-vae-2" if vae else None,
-                "train_config": {"reconstruction_weight": 1.0}, "title": name,
+        card = {"dataset": {"name": "frey"}, "metrics": metrics, "sweep": "frey-vae-2" if vae else None,
+                "train_config": {"beta": beta, "reconstruction_weight": 1.0}, "title": name,
                 "history": [{"epoch": 1, "train_reconstruction": 950.0, "test_reconstruction": 940.0,
                              "train_kl": 5.0 if vae else 0.0, "test_kl": 5.0 if vae else None}]}
         save_checkpoint(model, folder / name, card)
@@ -306,7 +306,7 @@ def test_a_vae_trained_here_joins_the_sweep_of_its_data_and_dimension_or_the_pag
         model = build_model(ModelConfig(kind="vae", image_shape=(1, 28, 28), latent_dim=dim, hidden=(8,)))
         save_checkpoint(model, published / name, {
             "dataset": {"name": "mnist", "n_test": 10000, "image_shape": [1, 28, 28]},
-            "train_config": {"beta": 3.0, "reconstruction_weight": 1.0}, "beta": 3.0,
+            "train_config": {"beta": 3.0, "reconstruction_weight": 1.0},
             "metrics": {"kl": kl, "reconstruction": recon, "kl_per_dim": [kl / dim] * dim}})
     at = page("5_Beta_and_tradeoff.py")
     at.selectbox(key="beta_sweep_mnist").set_value("mnist-vae-2").run()

@@ -400,7 +400,7 @@ def conv_model(tmp_path, monkeypatch) -> str:
 
     torch.manual_seed(0)
     model = build_model(ModelConfig("vae", (1, 28, 28), 2, hidden=(32,), architecture="conv"))
-    save_checkpoint(model, tmp_path / "mnist-conv-vae-2", {"dataset": {"name": "mnist"}, "beta": 1.0})
+    save_checkpoint(model, tmp_path / "mnist-conv-vae-2", {"dataset": {"name": "mnist"}})
     monkeypatch.setenv("LATENT_EXPLORER_TRAINED", str(tmp_path))
     return "mnist-conv-vae-2"
 
@@ -432,7 +432,7 @@ def one_dim_model(tmp_path, monkeypatch) -> str:
 
     torch.manual_seed(0)
     model = build_model(ModelConfig("vae", (1, 8, 8), 1, hidden=(16,)))
-    save_checkpoint(model, tmp_path / "tiny-vae-1", {"dataset": {"name": "digits"}, "beta": 1.0})
+    save_checkpoint(model, tmp_path / "tiny-vae-1", {"dataset": {"name": "digits"}})
     monkeypatch.setenv("LATENT_EXPLORER_TRAINED", str(tmp_path))
     return "tiny-vae-1"
 

@@ -176,7 +176,7 @@ def custom_model(server) -> tuple[str, str]:
     torch.manual_seed(0)
     model = build_model(ModelConfig("vae", (1, 8, 8), 2, hidden=(16,)))
     save_checkpoint(model, published / "odd-vae-2", {"dataset": {"name": "custom:odd.npz", "path": "data/odd.npz"},
-                                                     "beta": 1.0})
+                                                     "train_config": {"beta": 1.0}})
     return "custom:odd.npz", "odd-vae-2"
 
 

@@ -27,6 +27,7 @@ def test_every_shipped_card_parses_and_round_trips():
         assert card.to_dict() == raw and dict(card) == {**raw, "path": str(card_path.with_suffix(""))}
         assert card.name == raw["name"] and card.dataset_name == raw["dataset"]["name"]
         assert card.latent_dim == raw["model_config"]["latent_dim"]
+        assert "beta" not in raw  # stored once, in train_config (which the weights file covers)
         if card.kind == "vae":
             assert card.beta == raw["train_config"]["beta"]
         else:
@@ -58,7 +59,7 @@ def test_the_kl_only_and_plain_rules():
 
 
 def test_labels():
-    card = Card.from_dict({"name": "m", "kind": "vae", "beta": 4.0, "origin": "trained",
+    card = Card.from_dict({"name": "m", "kind": "vae", "train_config": {"beta": 4.0}, "origin": "trained",
                            "model_config": {"latent_dim": 2, "likelihood": "gaussian", "gaussian_variance": 0.03}})
     assert card.display_name == "m · VAE, 2-D, beta 4 (trained here)"
     assert card.likelihood_label == "Gaussian, c = 0.03"

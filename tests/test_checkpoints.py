@@ -58,7 +58,7 @@ def data_bytes(path) -> int:
 @pytest.mark.parametrize("kind", MODEL_KINDS)
 def test_save_load_is_exact_in_float32(tmp_path, digits_x, kind):
     model = make_model(kind, x=digits_x)
-    card = save_checkpoint(model, tmp_path / "m", {"dataset": {"name": "digits"}, "beta": 1.0})
+    card = save_checkpoint(model, tmp_path / "m", {"dataset": {"name": "digits"}})
     loaded, loaded_card = load_checkpoint(tmp_path / "m")
     assert type(loaded) is type(model)
     assert loaded.config == model.config
@@ -267,14 +267,14 @@ def test_numpy_values_and_paths_in_the_card_are_stored(tmp_path):
 
 
 def test_list_checkpoints_sorted_with_an_error_entry_for_a_broken_one(tmp_path):
-    save_checkpoint(make_model("vae"), tmp_path / "zeta", {"beta": 4.0})
+    save_checkpoint(make_model("vae"), tmp_path / "zeta", {"train_config": {"beta": 4.0}})
     save_checkpoint(make_model("pca"), tmp_path / "alpha")
     (tmp_path / "middle.json").write_text("{not json")
     (tmp_path / "notes.txt").write_text("not a checkpoint")
     cards = list_checkpoints(tmp_path)
     assert [c["name"] for c in cards] == ["alpha", "middle", "zeta"]
     assert [c["path"] for c in cards] == [str(tmp_path / n) for n in ("alpha", "middle", "zeta")]
-    assert "error" not in cards[0] and "error" not in cards[2]
-    assert cards[0]["kind"] == "pca" and cards[2]["beta"] == 4.0
-    assert "not valid JSON" in cards[1]["error"]
+    assert cards[0].error is None and cards[2].error is None
+    assert cards[0].kind == "pca" and cards[2].beta == 4.0
+    assert "not valid JSON" in cards[1].error
     assert list_checkpoints(tmp_path / "nowhere") == []

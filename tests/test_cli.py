@@ -126,7 +126,7 @@ def test_sweep_writes_one_checkpoint_per_beta(tmp_path, capsys):
     assert names == sorted(f"vae2-beta{b}.{ext}" for b in ("0", "0.5", "4") for ext in ("json", "safetensors"))
     for beta in (0.0, 0.5, 4.0):
         _, card = load_checkpoint(f"{prefix}-beta{beta:g}")
-        assert card["beta"] == beta == card["train_config"]["beta"]
+        assert card.beta == beta == card["train_config"]["beta"] and "beta" not in card  # stored once
     assert capsys.readouterr().out.count("saved ") == 3
 
 

@@ -83,7 +83,7 @@ class JobSpec:
     def card(self) -> Card:
         """The card as far as it is known before training (kind, model_config, train_config)."""
         return Card.from_dict({"name": self.name, "kind": self.model_config.kind, "model_config": self.model_config.to_dict(),
-                               "beta": self.train_config.beta, "train_config": self.train_config.to_dict()})
+                               "train_config": self.train_config.to_dict()})
 
     def estimated_bytes(self) -> tuple[int, int]:
         """(bytes the upload takes, bytes the checkpoint will take at most): for the disk quota."""
