@@ -41,7 +41,7 @@ def metrics_of(name: str) -> dict:
 
 def test_every_expected_checkpoint_is_shipped_as_a_pair():
     cards = list_checkpoints(SHIPPED)
-    assert [c.get("error") for c in cards if "error" in c] == []
+    assert [c.error for c in cards if c.error] == []
     assert set(EXPECTED) <= {c["name"] for c in cards}
     assert set(EXPECTED) == set(SPECS), "pretrain builds exactly the names the app relies on"
     files = sorted(p.name for p in SHIPPED.iterdir() if p.is_file() and not p.name.startswith("."))
