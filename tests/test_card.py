@@ -48,6 +48,22 @@ def test_listings_and_loads_give_cards_that_know_their_path(tmp_path):
     assert broken.path == str(tmp_path / "broken") and "error" not in broken.to_dict()
 
 
+def test_a_card_written_before_beta_was_stored_once_still_loads(tmp_path):
+    """Older cards carry a top-level copy of train_config.beta: they load, and beta is read from
+    train_config (which the weights file covers), whatever the copy says."""
+    import shutil
+
+    name = "mnist-vae-16-beta4"
+    if not (SHIPPED / f"{name}.json").exists():
+        pytest.skip("no shipped checkpoints")
+    raw = json.loads((SHIPPED / f"{name}.json").read_text())
+    shutil.copy(SHIPPED / f"{name}.safetensors", tmp_path / f"{name}.safetensors")
+    (tmp_path / f"{name}.json").write_text(json.dumps({**raw, "beta": 2.0}, indent=1))
+    card = load_checkpoint(tmp_path / name).card
+    assert card.beta == raw["train_config"]["beta"] == 4.0 and card["beta"] == 2.0
+    assert [c.beta for c in list_checkpoints(tmp_path, check=True)] == [4.0]
+
+
 def test_the_kl_only_and_plain_rules():
     cards = {c.name: c for c in shipped_cards()}
     assert cards["mnist-vae-2-klonly"].is_kl_only and not cards["mnist-vae-2-klonly"].is_plain

@@ -13,6 +13,7 @@ from safetensors import safe_open
 
 from core.pretrain import float16, run
 from core.pretrain import specs as specs_module
+from core.card import Card
 from core.checkpoints import list_checkpoints, load_checkpoint, read_card
 from core.pretrain import pretrain_specs, run_pretrain
 
@@ -174,17 +175,17 @@ def test_mnist_vae_2_quality():
     assert m["mse"] < metrics_of("mnist-pca-2")["mse"]
 
 
-def sweep_cards(sweep: str) -> list[dict]:
+def sweep_cards(sweep: str) -> list[Card]:
     """The members of a shipped beta sweep trained with reconstruction, by increasing beta."""
-    return sorted((c for c in list_checkpoints(SHIPPED) if c.get("sweep") == sweep
-                   and c["train_config"]["reconstruction_weight"] > 0), key=lambda c: c["beta"])
+    return sorted((c for c in list_checkpoints(SHIPPED) if c.sweep == sweep and not c.is_kl_only),
+                  key=lambda c: c.beta)
 
 
 def test_16d_rate_distortion_curve_follows_the_theory():
     """As beta grows the rate (KL) falls strictly and the distortion (reconstruction) never falls:
     the ordering the Beta page's curve and captions teach, on the shipped cards' test metrics."""
     group = sweep_cards("mnist-vae-16")
-    betas = [c["beta"] for c in group]
+    betas = [c.beta for c in group]
     assert betas[0] == 0 and len([b for b in betas if b > 0]) >= 8 and max(betas) >= 16
     kls = [c["metrics"]["kl"] for c in group]
     recons = [c["metrics"]["reconstruction"] for c in group]
@@ -213,7 +214,7 @@ def test_2d_beta_sweep_trades_kl_for_reconstruction():
     beta <= 4 differ by less than the seed-to-seed spread (1.5-2.7 nats in 2-D), which is why
     the rate-distortion curve is the 16-D sweep's, but beta = 8 is clearly the blurriest."""
     group = sweep_cards("mnist-vae-2")
-    assert [c["beta"] for c in group] == [0, 0.25, 0.5, 1, 2, 4, 8]
+    assert [c.beta for c in group] == [0, 0.25, 0.5, 1, 2, 4, 8]
     kls = [c["metrics"]["kl"] for c in group]
     recons = [c["metrics"]["reconstruction"] for c in group]
     assert all(a > b for a, b in zip(kls, kls[1:])), kls
@@ -227,7 +228,7 @@ def test_kl_only_model_collapses_onto_the_prior():
 
 
 def test_larger_beta_switches_off_latent_dimensions():
-    units = [c["metrics"]["active_units"] for c in sweep_cards("mnist-vae-16") if c["beta"] >= 1]
+    units = [c["metrics"]["active_units"] for c in sweep_cards("mnist-vae-16") if c.beta >= 1]
     assert units == sorted(units, reverse=True) and units[0] > units[-1]
 
 
