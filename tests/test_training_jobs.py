@@ -66,6 +66,7 @@ def test_two_jobs_train_in_their_own_processes_and_keep_their_own_history(tmp_pa
     assert names["job-a"]["history"] == va.history and names["job-b"]["history"] == vb.history
     assert names["job-a"]["train_config"]["seed"] == 0 and names["job-a"]["trained_in_app"] is True
     assert va.card["path"] == str(tmp_path / "job-a") and va.progress == 1.0
+    assert va.card.origin == "trained" and va.card.to_dict() == names["job-a"].to_dict()  # the card as saved
     snap = va.snapshot
     assert snap.epoch == 3 and snap.xy.shape == (len(digits.test_images), 2) and snap.dims == (0, 1)
     assert np.array_equal(np.sort(np.unique(snap.labels)), np.arange(10))

@@ -10,7 +10,7 @@ through ``JOB_FOLDER/progress.jsonl``, one JSON object per line, flushed as writ
     {"event": "snapshot", "epoch": E, "xy": [[x, y], ...], "labels": [...] | null, "dims": [i, j]}
     {"event": "epoch", "stats": {...EpochStats...}}
     {"event": "evaluating"}
-    {"event": "done", "card": {...}} | {"event": "cancelled", "epochs": E}
+    {"event": "done"} | {"event": "cancelled", "epochs": E}      done: the checkpoint (and its card) is saved
     {"event": "diverged", "message": "..."} | {"event": "failed", "message": "..."}
 
 It stops after the current epoch, saving nothing, when ``JOB_FOLDER/cancel`` appears or the
@@ -152,7 +152,7 @@ def run(folder: Path) -> int:
         if trained.card is None:
             progress.write(event="cancelled", epochs=len(trained.result.history))
         else:
-            progress.write(event="done", card=trained.card)
+            progress.write(event="done")
     except TrainingDiverged as err:
         progress.write(event="diverged", message=str(err))
     except Exception as err:  # noqa: BLE001 - reported to the page; the traceback goes to the job's log

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from core.card import Card
-from core.checkpoints import checkpoint_paths
+from core.checkpoints import CheckpointError, checkpoint_paths, read_card
 from core.data import Dataset, DatasetError, load_dataset
 from core.models import ModelConfig
 from core.train import TrainConfig
@@ -329,9 +329,13 @@ class TrainingJob:
             self._history.append(event["stats"])
         elif kind == "evaluating":
             self._phase = "evaluating"
-        elif kind == "done":
-            self._card = Card.from_dict(event["card"], path=str(self.spec.out), origin="trained")
-            self._finish("done")
+        elif kind == "done":  # the card as saved, read back as every listing reads it
+            try:
+                self._card = read_card(self.spec.out).updated(origin="trained")
+            except CheckpointError as err:  # no server path in what the visitor sees
+                self._finish("failed", str(err).replace(str(Path(self.spec.out).parent) + os.sep, ""))
+            else:
+                self._finish("done")
         elif kind == "cancelled":
             self._finish(*self._cancelled(event.get("epochs", self._epoch)))
         elif kind in ("diverged", "failed"):
