@@ -26,11 +26,6 @@ def fmt(value: float | int | None, spec: str = ".1f", unit: str = "") -> str:
     return "–" if value is None else f"{value:{spec}}{unit}"
 
 
-def _beta(card: Card) -> float:
-    """Beta as a number to sort and compare by (0 for models without one)."""
-    return card.beta if card.beta is not None else 0.0
-
-
 def canonical_models(cards: list[Card], dataset: str, dim: int) -> dict[str, Card]:
     """The plain model of each kind (in KIND_ORDER) for ``dataset`` at latent ``dim``
     (``plain_model``)."""
@@ -95,7 +90,7 @@ class SweepGroup:
 
     @property
     def betas(self) -> list[float]:
-        return [_beta(c) for c in self.models]
+        return [c.beta for c in self.models]
 
     @property
     def dataset(self) -> str:
@@ -106,7 +101,7 @@ class SweepGroup:
         return self.models[0].latent_dim
 
     def at_beta(self, beta: float) -> Card | None:
-        return next((c for c in self.models if np.isclose(_beta(c), beta)), None)
+        return next((c for c in self.models if np.isclose(c.beta, beta)), None)
 
 
 def sweep_groups(cards: list[Card]) -> dict[str, SweepGroup]:
@@ -125,10 +120,10 @@ def sweep_groups(cards: list[Card]) -> dict[str, SweepGroup]:
             raw.setdefault(f"{c.dataset_name}-vae-{c.latent_dim} ({c.likelihood})", []).append(c)
     groups = {}
     for name, members in raw.items():
-        models = sorted((c for c in members if not c.is_kl_only), key=lambda c: (_beta(c), len(c.name)))
-        unique = list({_beta(c): c for c in reversed(models)}.values())[::-1]  # one card per beta
+        models = sorted((c for c in members if not c.is_kl_only), key=lambda c: (c.beta, len(c.name)))
+        unique = list({c.beta: c for c in reversed(models)}.values())[::-1]  # one card per beta
         if len(unique) >= 2:
-            groups[name] = SweepGroup(name, sorted(unique, key=_beta),
+            groups[name] = SweepGroup(name, sorted(unique, key=lambda c: c.beta),
                                       next((c for c in members if c.is_kl_only), None))
     return dict(sorted(groups.items(), key=lambda kv: (kv[1].latent_dim, kv[0])))
 
@@ -185,14 +180,14 @@ class RateDistortion:
 
 
 def rate_distortion(cards: list[Card]) -> RateDistortion:
-    """The cards' (beta, test KL, test reconstruction), beta-sorted, with seed spreads where recorded."""
+    """The VAE cards' (beta, test KL, test reconstruction), beta-sorted, with seed spreads where recorded."""
     points = []
     for c in cards:
         m = c.metrics
         if m.get("kl") is None or m.get("reconstruction") is None:
             continue
         std = (c.get("seeds") or {}).get("std") or {}
-        points.append((_beta(c), float(m["kl"]), float(m["reconstruction"]),
+        points.append((c.beta, float(m["kl"]), float(m["reconstruction"]),
                        float(std.get("kl", np.nan)), float(std.get("reconstruction", np.nan))))
     points.sort(key=lambda p: p[0])
     columns = [list(col) for col in zip(*points)] if points else [[], [], [], [], []]
