@@ -70,7 +70,7 @@ def wait_runs(page, after: int, timeout: float = 20.0) -> float:
 
 
 def wait_idle(page, quiet_ms: int = 400, timeout: float = 20.0) -> None:
-    """Wait until no rerun finished for quiet_ms (a pending "loaded" or release rerun is over)."""
+    """Wait until no rerun finished for quiet_ms (a pending release rerun is over)."""
     t0, last, since = time.monotonic(), runs(page), time.monotonic()
     while time.monotonic() - since < quiet_ms / 1000 and time.monotonic() - t0 < timeout:
         page.wait_for_timeout(50)

@@ -45,7 +45,7 @@ def runs(page) -> int:
 
 
 def wait_idle(page, quiet_ms: int = 400, timeout: float = 20.0) -> None:
-    """Until the demo's run counter stood still for quiet_ms (a "loaded" rerun is over)."""
+    """Until the demo's run counter stood still for quiet_ms (a pending rerun is over)."""
     t0, last, since = time.monotonic(), runs(page), time.monotonic()
     while time.monotonic() - since < quiet_ms / 1000 and time.monotonic() - t0 < timeout:
         page.wait_for_timeout(50)

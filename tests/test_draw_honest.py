@@ -76,7 +76,7 @@ def test_plotly_map_and_canvas_get_the_same_colours_and_star():
 
 
 def test_the_components_read_their_colours_from_python():
-    for path in ("latent_decoder/plane.js", "latent_canvas/main.js", "latent_decoder/main.js", "latent_decoder/protocol.js"):
+    for path in ("latent_decoder/plane.js", "latent_canvas/main.js", "latent_decoder/main.js", "latent_decoder/common.js"):
         source = (ROOT / "explorer" / "components" / path).read_text()
         assert "PALETTE" not in source and "#ffd700" not in source, path
     for path in ("latent_canvas/main.js", "latent_decoder/main.js"):  # from the browser model's export
@@ -111,7 +111,8 @@ def test_digits_get_the_pad_and_the_count_of_the_digits_test_set():
 def sent_drawing(model: str) -> dict:
     one = np.zeros((28, 28), np.float32)
     one[4:24, 13:16] = 1.0  # a vertical bar: a 1
-    return {f"map_draw_{model}": {"z": [0.0, 0.0], "base": "-", "drawing": one.ravel().tolist(), "drawing_seq": 1}}
+    value = {"z": [0.0, 0.0], "base": "-", "drawing": one.ravel().tolist(), "drawing_seq": 1}
+    return {f"map_draw_{model}": {"value": value}}  # the component's state, as the browser sends it
 
 
 def test_a_drawing_shows_its_nearest_labels_the_2d_mixing_and_switches_to_16d():

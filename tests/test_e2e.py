@@ -138,7 +138,7 @@ def test_dragging_a_browser_slider_redraws_the_image_then_updates_the_page(page,
     frame = component_frame(page, timeout=60)
     frame.wait_for_function("() => latentDecoderStats.draws > 0 || latentDecoderStats.serverImagesDrawn > 0",
                             timeout=60_000)
-    wait_idle(page, settle_ms=300)  # the component's one "weights loaded" rerun
+    wait_idle(page, settle_ms=300)
     first_image = frame.evaluate(CANVAS_HASH)
     traversals = images_src(page)
     slider = frame.locator("#sliders input").first

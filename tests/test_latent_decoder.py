@@ -272,7 +272,7 @@ def _open(page, server, query):
 
 
 def _wait_idle(page, quiet_ms=400, timeout=20.0):
-    """Until no script run finished for quiet_ms (the "loaded" rerun, if any, is over)."""
+    """Until no script run finished for quiet_ms."""
     t0, last, since = time.monotonic(), _runs(page), time.monotonic()
     while time.monotonic() - since < quiet_ms / 1000 and time.monotonic() - t0 < timeout:
         page.wait_for_timeout(50)

@@ -106,7 +106,7 @@ def test_a_deep_link_first_thing_on_a_fresh_server_restores_model_and_code(page,
     need("mnist-vae-16")
     z = ",".join(f"{v:g}" for v in Z16)
     open_app(page, server, f"Latent_sliders?model=mnist-vae-16&z={z}")
-    wait_idle(page, settle_ms=800)  # the browser decoder's one "loaded" rerun
+    wait_idle(page, settle_ms=800)
     labels = menu(page)
     assert labels[0] == "Home" and "streamlit app" not in " ".join(labels).lower(), labels
     assert labels[1:] == [p.label for p in home.PAGES], labels

@@ -57,7 +57,7 @@ from explorer.ui.browser_component import COMPONENTS_DIR, arrow, declare, mount,
 
 COMPONENT_DIR = COMPONENTS_DIR / "latent_canvas"
 # The browser model, the latent plane and the helpers are latent_decoder's files: one copy each.
-_component = declare("latent_canvas", "latent_canvas", ("latent_decoder/protocol.js", "latent_decoder/decoder.js",
+_component = declare("latent_canvas", "latent_canvas", ("latent_decoder/common.js", "latent_decoder/decoder.js",
                                                        "latent_decoder/plane.js", "latent_canvas/draw.js",
                                                        "latent_canvas/main.js"))
 

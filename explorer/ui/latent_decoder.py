@@ -74,7 +74,7 @@ SERVER_NOTICE = (
     "the server when you release the pointer."
 )
 
-_component = declare("latent_decoder", "latent_decoder", ("latent_decoder/protocol.js", "latent_decoder/decoder.js",
+_component = declare("latent_decoder", "latent_decoder", ("latent_decoder/common.js", "latent_decoder/decoder.js",
                                                          "latent_decoder/plane.js", "latent_decoder/main.js"))
 
 ServerImage = np.ndarray | Callable[[np.ndarray], np.ndarray]

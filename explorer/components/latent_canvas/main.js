@@ -13,7 +13,7 @@
 //             sent, or null), drawing_seq, drawing_mean, drawing_logvar}
 "use strict";
 
-const SP = window.StreamlitProtocol, LD = window.LatentDecoder, DR = window.LatentDraw;
+const SP = window.LatentCommon, LD = window.LatentDecoder, DR = window.LatentDraw;
 const MAX_CACHED = 4, KEEP_STATS = 4000;
 // The browser's caches live as long as the page: Python sends each payload once per session.
 const models = new Map(), pointSets = new Map(), askFor = SP.makeAsker();

@@ -5,14 +5,15 @@
 //   args      model_id, model (the browser model's export, explorer/logic/browser_model.py:
 //             model.decoder is null for a decoder run on the server), z, z_token, mode, dims,
 //             value_range, dim_names, points_token, start_label, image_px, server_notice
-//   weights   the export's float32 weights, points (x, y float32 pairs), point_labels (int32),
-//             server_image (uint8): each only when this session's browser lacks it
+//   weights   the export's float32 weights, points (x, y float32 pairs), point_labels (int32):
+//             each only when this session's browser lacks it; server_image (uint8, C*H*W) with
+//             every render that decodes on the server
 //   our value (state "value") {z, base: z_token it started from, seq, event, need: [ids]}
 //             sent on release, on a button, and when a render lacks weights or points the
-//             browser does not hold ("need": a reload of the module's cache), so Python sends them.
+//             browser does not hold (its small cache dropped them): "need" makes Python send them.
 "use strict";
 
-const LD = window.LatentDecoder, SP = window.StreamlitProtocol;
+const LD = window.LatentDecoder, SP = window.LatentCommon;
 const MAX_CACHED_MODELS = 4, MAX_CACHED_POINTS = 4, KEEP_STATS = 4000;
 const asBytes = SP.asBytes, remember = SP.remember;
 // The browser's caches live as long as the page: Python sends each payload once per session.

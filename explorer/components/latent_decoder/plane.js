@@ -8,7 +8,7 @@
 "use strict";
 
 (function (root) {
-  const SP = window.StreamlitProtocol; // protocol.js: the app's colours, as Python sent them
+  const SP = window.LatentCommon; // common.js: the app's colours, as Python sent them
 
   function niceStep(span) {
     const raw = span / 6, p = Math.pow(10, Math.floor(Math.log10(raw)));

@@ -61,7 +61,7 @@
   }
   function getPalette() { return palette; }
 
-  root.StreamlitProtocol = {
+  root.LatentCommon = {
     setPalette: setPalette, classColor: classColor, palette: getPalette,
     asBytes: asBytes, cssVar: cssVar, remember: remember, makeAsker: makeAsker,
   };
