@@ -11,12 +11,15 @@ as shipped, gives the shipped weights bit for bit (then the retrain is the shipp
 
     nice -n 10 python -m bench.bench_float16                      # the sharpest decoders first
     python -m bench.bench_float16 --only mnist-vae-16 frey-vae-8
+    nice -n 10 python -m bench.bench_float16 --resume            # the ones OUT.json does not have yet
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -93,10 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="+", default=list(DEFAULT_ORDER), help="shipped checkpoint names, in order")
     parser.add_argument("--out", default=str(RESULTS / "float16"))
+    parser.add_argument("--resume", action="store_true", help="keep OUT.json's rows and measure only the others")
     args = parser.parse_args(argv)
     torch.set_num_threads(PRETRAIN_THREADS)
-    rows: list[dict] = []
-    for name in args.only:
+    done = Path(args.out).with_suffix(".json")
+    rows: list[dict] = json.loads(done.read_text())["rows"] if args.resume and done.exists() else []
+    for name in [n for n in args.only if n not in {r["name"] for r in rows}]:
         rows.append(measure(name))
         print(rows[-1], flush=True)
         result = {"rows": rows, "plain_within_tolerance": all(r["plain_wide"] <= r["tolerance"] for r in rows)}
