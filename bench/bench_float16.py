@@ -87,9 +87,16 @@ def to_markdown(result: dict) -> str:
         f"Largest |decoded pixel| difference from the retrained float32 model (pixels in [0, 1]); tolerance "
         f"0.5/255 = {FLOAT16_TOLERANCE:.2e}. check: the card's 256 codes; wide: N(0, I) samples and every test "
         "image's code (2 x test images), split into its N(0, I) half (prior) and its test-code half (test). card_*: what the card recorded at build time on the original float32 "
-        "model. `nice -n 10 python -m bench.bench_float16 --only NAME ...` (one thread).", "",
+        "model. `nice -n 10 python -m bench.bench_float16` (one thread; `--resume` goes on from the results file).", "",
         *rows, "",
-        f"All within tolerance with plain rounding: {result['plain_within_tolerance']}.", ""])
+        f"Plain rounding within tolerance on every model measured: {result['plain_within_tolerance']}"
+        + "".join(f"; over it: {', '.join(over)}" for over in [[f"{r['name']} ({r['plain_wide']:.2e})" for r in
+                  result["rows"] if r["plain_wide"] > r["tolerance"]]] if over) + ".",
+        f"Error feedback within tolerance on every model measured: "
+        f"{all(r['feedback_wide'] <= r['tolerance'] for r in result['rows'])} "
+        f"(largest {max(r['feedback_wide'] for r in result['rows']):.2e}).",
+        f"Retraining gave the shipped weights bit for bit: "
+        f"{sum(r['retrain_gives_shipped_weights'] for r in result['rows'])} of {len(result['rows'])}.", ""])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,9 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in [n for n in args.only if n not in {r["name"] for r in rows}]:
         rows.append(measure(name))
         print(rows[-1], flush=True)
-        result = {"rows": rows, "plain_within_tolerance": all(r["plain_wide"] <= r["tolerance"] for r in rows)}
-        write_results(args.out, result, to_markdown)  # after every model: a long run keeps what it measured
+        write_results(args.out, summary(rows), to_markdown)  # after every model: a long run keeps what it measured
+    write_results(args.out, summary(rows), to_markdown)
     return 0
+
+
+def summary(rows: list[dict]) -> dict:
+    return {"rows": rows, "plain_within_tolerance": all(r["plain_wide"] <= r["tolerance"] for r in rows)}
 
 
 if __name__ == "__main__":
