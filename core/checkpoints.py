@@ -411,9 +411,10 @@ def list_checkpoints(folder: str | Path, check: bool = False) -> list[Card]:
     for card_path in sorted(folder.glob("*.json")):
         stem = card_path.with_suffix("")
         try:
-            card = read_card(stem)
-            if check:
-                check_weights(stem, card)
+            with _folder_lock(folder, shared=True):  # a card and its weights from the same save
+                card = read_card(stem)
+                if check:
+                    check_weights(stem, card)
         except CheckpointError as err:
             card = Card.from_dict({"name": stem.name, "error": str(err)}, path=str(stem))
         cards.append(card)
