@@ -17,7 +17,6 @@ const SP = window.LatentCommon, LD = window.LatentDecoder, DR = window.LatentDra
 const MAX_CACHED = 4, KEEP_STATS = 4000;
 // The browser's caches live as long as the page: Python sends each payload once per session.
 const models = new Map(), pointSets = new Map(), askFor = SP.makeAsker();
-const instances = new WeakMap(); // the component's element -> its UI
 
 function mount(host) {
   let api = null; // the latest render's {setStateValue}
@@ -283,8 +282,4 @@ function mount(host) {
   return { render: function (data, setStateValue) { api = { setStateValue: setStateValue }; onRender(data); } };
 }
 
-export default function (component) {
-  let ui = instances.get(component.parentElement);
-  if (!ui) { ui = mount(component.parentElement); instances.set(component.parentElement, ui); }
-  ui.render(component.data, component.setStateValue);
-}
+export default SP.component(mount);

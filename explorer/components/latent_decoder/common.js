@@ -61,8 +61,19 @@
   }
   function getPalette() { return palette; }
 
+  // The component's default export: mount(host) builds the UI once per element (the host is the
+  // component's shadow root, kept across reruns) and returns {render(data, setStateValue)}.
+  function component(mount) {
+    const instances = new WeakMap();
+    return function (args) {
+      let ui = instances.get(args.parentElement);
+      if (!ui) { ui = mount(args.parentElement); instances.set(args.parentElement, ui); }
+      ui.render(args.data, args.setStateValue);
+    };
+  }
+
   root.LatentCommon = {
-    setPalette: setPalette, classColor: classColor, palette: getPalette,
+    component: component, setPalette: setPalette, classColor: classColor, palette: getPalette,
     asBytes: asBytes, cssVar: cssVar, remember: remember, makeAsker: makeAsker,
   };
 })(window);

@@ -20,7 +20,6 @@ const asBytes = SP.asBytes, remember = SP.remember;
 const models = new Map();   // model_id -> {decoder}    (insertion order = LRU)
 const pointSets = new Map(); // points_token -> {xy, labels}
 const asker = SP.makeAsker();
-const instances = new WeakMap(); // the component's element -> its UI
 
 function mount(host) {
   let api = null; // the latest render's {setStateValue}
@@ -340,8 +339,4 @@ function mount(host) {
   return { render: function (data, setStateValue) { api = { setStateValue: setStateValue }; onRender(data); } };
 }
 
-export default function (component) {
-  let ui = instances.get(component.parentElement);
-  if (!ui) { ui = mount(component.parentElement); instances.set(component.parentElement, ui); }
-  ui.render(component.data, component.setStateValue);
-}
+export default SP.component(mount);
