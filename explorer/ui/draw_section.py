@@ -13,8 +13,6 @@ rerun that puts the drawing on the map (a star) and in "Your own image".
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import streamlit as st
 
@@ -28,20 +26,13 @@ MAP_POINTS = 2000  # the component's map: a fixed sample of the encoded test set
 DRAWING_NAME = "your drawing"
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _layers(path: str):
-    model = loaders.load_model(path).model
-    return model.decoder_layers(), model.encoder_layers()
-
-
 def component_key(selection: Selection) -> str:
     return f"map_draw_{selection.name}"
 
 
 def model_id(selection: Selection) -> str:
     """Names the weights for the browser's cache (the encoder and decoder travel together)."""
-    digest = selection.card.get("weights_sha256") or hashlib.sha1(selection.path.encode()).hexdigest()
-    return f"canvas-{selection.name}-{digest[:12]}"
+    return loaders.browser_model_id(selection.card, "canvas")
 
 
 def drawing_upload(selection: Selection, image: np.ndarray) -> mapview.Upload:
@@ -78,7 +69,7 @@ def show(selection: Selection, codes: explore.Codes | None, dims: tuple[int, int
     if model.latent_dim < 2:
         st.info("This model has one latent dimension: there is no plane to drag on.")
         return
-    decoder, encoder = _layers(selection.path)
+    decoder, encoder = loaders.dense_layers(selection.path)
     if decoder is None:
         st.info("This model's decoder is convolutional, which the browser cannot run: use the pad below "
                 "(\"Explore by dragging\"), which decodes on the server when you release.")

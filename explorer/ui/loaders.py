@@ -14,6 +14,7 @@ picture (numpy_decoder) and the card list must not wait seconds for it on a cold
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 import os
@@ -231,6 +232,21 @@ def many_draws() -> dict | None:
     from explorer.logic import draws
 
     return draws.read_draws()
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def dense_layers(path: str) -> tuple[list | None, list | None]:
+    """The checkpoint's dense decoder and encoder layers for the browser components (None where a
+    part is convolutional, which the browser cannot run)."""
+    model = load_model(path).model
+    return model.decoder_layers(), model.encoder_layers()
+
+
+def browser_model_id(card: Card, part: str) -> str:
+    """Names a checkpoint's weights in the browser's cache: its name, ``part`` (what the component
+    is sent) and the start of the weights' hash, so new weights under an old name are sent again."""
+    digest = card.get("weights_sha256") or hashlib.sha1(str(card.path).encode()).hexdigest()
+    return f"{part}-{card.name}-{digest[:12]}"
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

@@ -95,15 +95,9 @@ def browser_decoder_available() -> bool:
     return True
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _decoder_layers(path: str):
-    return loaders.load_model(path).model.decoder_layers()
-
-
 def model_id(selection: Selection) -> str:
     """Names the decoder's weights for the browser's cache."""
-    digest = selection.card.get("weights_sha256") or hashlib.sha1(selection.path.encode()).hexdigest()
-    return f"{selection.name}-{digest[:12]}"
+    return loaders.browser_model_id(selection.card, "decoder")
 
 
 def decode_one(selection: Selection, z: np.ndarray) -> np.ndarray:
@@ -117,7 +111,7 @@ def browser_sliders(selection: Selection, z0: np.ndarray, key: str, mode: str = 
     """The browser-side decoder (explorer.ui.latent_decoder); returns the code after a release."""
     from explorer.ui.latent_decoder import latent_decoder
 
-    layers = _decoder_layers(selection.path)
+    layers, _ = loaders.dense_layers(selection.path)
     low, high = _ranges(selection, z0)
     value_range = float(max(np.abs(low).max(), np.abs(high).max()))
     z = latent_decoder(
