@@ -72,7 +72,7 @@ def _layers(latent_dim=2, pixels=4, activation="sigmoid"):
     [
         (dict(z=[0.0, 0.0, 0.0]), r"layers\[0\].weight has shape \(3, 2\): it reads 2 values but gets 3"),
         (dict(image_shape=(1, 3, 3)), r"layers ends with 4 values; it must give 9"),
-        (dict(image_shape=(2, 2, 1)), r"C=2 channels"),
+        (dict(image_shape=(2, 2, 1)), r"\(2, 2, 1\) must be \(C, H, W\) with C = 1 or 3"),
         (dict(image_shape=(1, 2)), r"image_shape=\(1, 2\) must be \(C, H, W\)"),
         (dict(mode="grid"), r"mode='grid' is not one of \('sliders', 'pad'\)"),
         (dict(mode="pad", dims=(0, 2)), r"dims=\(0, 2\) is out of range: each must be in \[0, 1\]"),

@@ -11,6 +11,7 @@ cache dropped it) names it in its value's ``need`` and gets it on that rerun.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -78,4 +79,26 @@ def arrow(data: bytes | np.ndarray, dtype: str):
     return pa.table({"v": values})
 
 
-__all__ = ["COMPONENTS_DIR", "declare", "previous_value", "tokens_to_send", "mount", "arrow"]
+__all__ = ["COMPONENTS_DIR", "declare", "previous_value", "tokens_to_send", "mount", "arrow", "payload_token",
+           "checked_image_shape"]
+
+
+def payload_token(*parts: bytes) -> str:
+    """A short hash naming a payload (weights, points, a code) by its bytes; the parts' lengths go
+    in too, so two splits of the same bytes name different payloads."""
+    h = hashlib.sha1()
+    for p in parts:
+        h.update(len(p).to_bytes(8, "little"))
+        h.update(p)
+    return h.hexdigest()[:16]
+
+
+def checked_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
+    """``image_shape`` as (C, H, W) integers, or ValueError: the components draw grey or RGB images."""
+    try:
+        shape = tuple(int(s) for s in image_shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"image_shape={image_shape!r} must be (C, H, W) integers") from None
+    if len(shape) != 3 or min(shape) < 1 or shape[0] not in (1, 3):
+        raise ValueError(f"image_shape={shape} must be (C, H, W) with C = 1 or 3 (grey or RGB) and positive sizes")
+    return shape  # type: ignore[return-value]

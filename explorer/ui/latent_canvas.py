@@ -44,7 +44,6 @@ Stats for tests and bench/bench_draw_drag.py: ``window.latentCanvasStats``.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -53,7 +52,8 @@ import numpy as np
 from core.dense import DenseLayer
 from explorer.logic.browser_model import browser_model
 from explorer.logic.drawing import points_on_dims
-from explorer.ui.browser_component import COMPONENTS_DIR, arrow, declare, mount, previous_value, tokens_to_send
+from explorer.ui.browser_component import (COMPONENTS_DIR, arrow, checked_image_shape, declare, mount, payload_token,
+                                           previous_value, tokens_to_send)
 
 COMPONENT_DIR = COMPONENTS_DIR / "latent_canvas"
 # The browser model, the latent plane and the helpers are latent_decoder's files: one copy each.
@@ -68,14 +68,6 @@ class CanvasResult(NamedTuple):
     drawing_seq: int  # how many drawings were sent (tells a new one from the same one)
     drawing_mean: np.ndarray | None  # (D,) its code as the browser encoded it
     drawing_logvar: np.ndarray | None  # (D,) for a VAE
-
-
-def _token(*parts: bytes) -> str:
-    h = hashlib.sha1()
-    for p in parts:
-        h.update(len(p).to_bytes(8, "little"))
-        h.update(p)
-    return h.hexdigest()[:16]
 
 
 def fit_extent(points: np.ndarray | None, z: np.ndarray, margin: float = 0.08) -> tuple[float, float, float, float]:
@@ -93,12 +85,7 @@ def _check_basics(model_id, key, image_shape, z, dims, map_px, extent):
         raise ValueError(f"model_id={model_id!r} must be a non-empty string")
     if not isinstance(key, str) or not key:
         raise ValueError(f"key={key!r} must be a non-empty string")
-    try:
-        shape = tuple(int(s) for s in image_shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"image_shape={image_shape!r} must be (C, H, W) integers") from None
-    if len(shape) != 3 or min(shape) < 1 or shape[0] not in (1, 3):
-        raise ValueError(f"image_shape={shape} must be (C, H, W) with C = 1 or 3 and positive sizes")
+    shape = checked_image_shape(image_shape)
     z_arr = np.asarray(z, dtype=np.float64)
     if z_arr.ndim != 1 or z_arr.size < 2:
         raise ValueError(f"z must hold at least 2 latent values (the map is a plane); got shape {z_arr.shape}")
@@ -183,7 +170,7 @@ def latent_canvas(
     window = tuple(float(v) for v in extent) if extent is not None else fit_extent(pts, z_plane)
 
     previous = previous_value(key)
-    z_token = _token(model_id.encode(), z_arr.tobytes(), str(dims_t).encode())
+    z_token = payload_token(model_id.encode(), z_arr.tobytes(), str(dims_t).encode())
     args: dict = dict(
         model_id=model_id, model=model.meta,
         z=[float(v) for v in z_arr], z_token=z_token, dims=list(dims_t), extent=list(window),
@@ -197,7 +184,7 @@ def latent_canvas(
     if pts is not None:
         xy_bytes = np.ascontiguousarray(pts, dtype="<f4").tobytes()
         label_bytes = b"" if labels is None else np.ascontiguousarray(labels, dtype="<i4").tobytes()
-        args["points_token"] = "pts-" + _token(xy_bytes, label_bytes)
+        args["points_token"] = "pts-" + payload_token(xy_bytes, label_bytes)
     send = tokens_to_send("latent_canvas", key, previous, [t for t in (model_id, args["points_token"]) if t])
     if model_id in send:
         data["weights"] = arrow(model.weights, "<f4")

@@ -64,7 +64,8 @@ import numpy as np
 from core.dense import DenseLayer
 from explorer.logic.browser_model import browser_model
 from explorer.logic.drawing import points_on_dims
-from explorer.ui.browser_component import COMPONENTS_DIR, arrow, declare, mount, previous_value, tokens_to_send
+from explorer.ui.browser_component import (COMPONENTS_DIR, arrow, checked_image_shape, declare, mount, payload_token,
+                                           previous_value, tokens_to_send)
 
 MODES = ("sliders", "pad")
 MAX_SLIDER_DIMS = 16
@@ -90,26 +91,6 @@ def layers_fingerprint(layers: Sequence[DenseLayer]) -> str:
     return h.hexdigest()[:16]
 
 
-def _token(*parts: bytes) -> str:
-    h = hashlib.sha1()
-    for p in parts:
-        h.update(len(p).to_bytes(8, "little"))
-        h.update(p)
-    return h.hexdigest()[:16]
-
-
-def _check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
-    try:
-        shape = tuple(int(s) for s in image_shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"image_shape={image_shape!r} must be (C, H, W) integers") from None
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"image_shape={shape} must be (C, H, W) with positive sizes")
-    if shape[0] not in (1, 3):
-        raise ValueError(f"image_shape={shape} has C={shape[0]} channels; the component draws C=1 (grey) or 3 (RGB)")
-    return shape  # type: ignore[return-value]
-
-
 def _image_to_bytes(image: np.ndarray, shape: tuple[int, int, int]) -> bytes:
     arr = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image, dtype=np.float32)
     if arr.ndim == 4 and arr.shape[0] == 1:
@@ -131,7 +112,7 @@ def _checked_args(model_id: str, key: str, mode: str, image_shape: tuple[int, in
         raise ValueError(f"key={key!r} must be a non-empty string")
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not one of {MODES}")
-    shape = _check_image_shape(image_shape)
+    shape = checked_image_shape(image_shape)
     z_arr = np.asarray(z, dtype=np.float64)
     if z_arr.ndim != 1 or z_arr.size == 0:
         raise ValueError(f"z must be a 1-D sequence of latent values; got shape {z_arr.shape}")
@@ -174,14 +155,14 @@ def _points_payload(points: np.ndarray | None, point_labels: np.ndarray | None, 
         xy_bytes = np.ascontiguousarray(pts, dtype="<f4").tobytes()
         if labels is not None:
             label_bytes = np.ascontiguousarray(labels, dtype="<i4").tobytes()
-        points_token = "pts-" + _token(xy_bytes, label_bytes or b"")
+        points_token = "pts-" + payload_token(xy_bytes, label_bytes or b"")
     return xy_bytes, label_bytes, points_token
 
 
 def _code_on_screen(model_id: str, previous: dict | None, z_arr: np.ndarray) -> tuple[str, list[float]]:
     """(token of the code the page sent, the code on screen): the user's code when the page sent
     the same code as last time, else the page's."""
-    z_token = _token(model_id.encode(), z_arr.tobytes())
+    z_token = payload_token(model_id.encode(), z_arr.tobytes())
     z_out = [float(v) for v in z_arr]
     if previous and previous.get("base") == z_token:
         user_z = previous.get("z")
