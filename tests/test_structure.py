@@ -7,6 +7,7 @@ project module, at module level or inside a function, is an edge of the graph.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,29 @@ def test_functions_stay_short():
 def test_pages_define_no_cached_loaders():
     for page in (REPO / "pages").glob("*.py"):
         assert "st.cache_" not in page.read_text(), f"{page.name}: cached loaders live in explorer/ui"
+
+
+def named_in_the_architecture() -> set[str]:
+    """The files docs/architecture.md names: by their path from the repository's root anywhere, or
+    by their file name on the lines under a line that starts with their folder (``core/data/``).
+    Naming a folder names its ``__init__.py``."""
+    named, folder = set(), None
+    for line in (REPO / "docs" / "architecture.md").read_text().splitlines():
+        words = [w.rstrip(".,:;") for w in re.findall(r"[\w./-]+", line)]
+        if words and line.lstrip().startswith(words[0]) and words[0].endswith("/") and (REPO / words[0]).is_dir():
+            folder = words[0]
+        for word in words:
+            for path in (word, f"{folder}{word}" if folder else None):
+                if path and (REPO / path).is_file():
+                    named.add(path)
+                elif path and path.endswith("/") and (REPO / path / "__init__.py").is_file():
+                    named.add(f"{path}__init__.py")
+    return named
+
+
+def test_the_architecture_names_every_module():
+    files = [*(REPO / "core").rglob("*.py"), *(REPO / "explorer").rglob("*.py"),
+             *(p for p in (REPO / "explorer" / "components").rglob("*") if p.is_file())]
+    files = {p.relative_to(REPO).as_posix() for p in files if "__pycache__" not in p.parts}
+    missing = sorted(files - named_in_the_architecture())
+    assert not missing, f"docs/architecture.md does not name {missing}: one line each in its map"
