@@ -158,27 +158,35 @@ def test_pages_define_no_cached_loaders():
         assert "st.cache_" not in page.read_text(), f"{page.name}: cached loaders live in explorer/ui"
 
 
-def named_in_the_architecture() -> set[str]:
-    """The files docs/architecture.md names: by their path from the repository's root anywhere, or
-    by their file name on the lines under a line that starts with their folder (``core/data/``).
-    Naming a folder names its ``__init__.py``."""
-    named, folder = set(), None
+def read_the_architecture() -> tuple[set[str], set[str]]:
+    """(named, gone): the files docs/architecture.md names, by their path from the repository's
+    root anywhere or by their file name on the lines under a line that starts with their folder
+    (``core/data/``; naming a folder names its ``__init__.py``); and the file names in the map
+    under a folder of core/ or explorer/ that no such folder holds."""
+    named, gone, folder = set(), set(), None
     for line in (REPO / "docs" / "architecture.md").read_text().splitlines():
+        if line.startswith("```"):
+            folder = None
         words = [w.rstrip(".,:;") for w in re.findall(r"[\w./-]+", line)]
         if words and line.lstrip().startswith(words[0]) and words[0].endswith("/") and (REPO / words[0]).is_dir():
             folder = words[0]
         for word in words:
-            for path in (word, f"{folder}{word}" if folder else None):
-                if path and (REPO / path).is_file():
+            paths = [p for p in (word, f"{folder}{word}" if folder else None) if p]
+            for path in paths:
+                if (REPO / path).is_file():
                     named.add(path)
-                elif path and path.endswith("/") and (REPO / path / "__init__.py").is_file():
+                elif path.endswith("/") and (REPO / path / "__init__.py").is_file():
                     named.add(f"{path}__init__.py")
-    return named
+            if (folder or "").startswith(("core/", "explorer/")) and re.search(r"\.(py|js|css|html)$", word) \
+                    and not any((REPO / path).is_file() for path in paths):
+                gone.add(f"{folder}{word}")
+    return named, gone
 
 
-def test_the_architecture_names_every_module():
+def test_the_architecture_names_every_module_and_no_other():
     files = [*(REPO / "core").rglob("*.py"), *(REPO / "explorer").rglob("*.py"),
              *(p for p in (REPO / "explorer" / "components").rglob("*") if p.is_file())]
     files = {p.relative_to(REPO).as_posix() for p in files if "__pycache__" not in p.parts}
-    missing = sorted(files - named_in_the_architecture())
-    assert not missing, f"docs/architecture.md does not name {missing}: one line each in its map"
+    named, gone = read_the_architecture()
+    assert not sorted(files - named), f"docs/architecture.md does not name {sorted(files - named)}: one line each"
+    assert not gone, f"docs/architecture.md names files that do not exist: {sorted(gone)}"
