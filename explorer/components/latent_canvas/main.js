@@ -23,7 +23,7 @@ function mount(host) {
   const S = {
     args: null, structure: "", D: 0, dims: [0, 1], z: [], zToken: null, shape: [1, 28, 28],
     net: null, drawOn: false, inkDirty: false, mean: null, logvar: null, modelImage: null,
-    empty: true, pendingSince: null, frameQueued: false, seq: 0, sent: null, sentSeq: 0,
+    empty: true, seq: 0, sent: null, sentSeq: 0,
   };
   const stats = window.latentCanvasStats = {
     renders: 0, frames: 0, encodes: 0, decodes: 0, strokeEvents: 0, mapMoves: 0,
@@ -119,7 +119,7 @@ function mount(host) {
     // A new model re-encodes the drawing (another render, e.g. after a release, must not: the
     // marker would jump back from where the user left it to the drawing's code).
     if (S.net && S.net !== S.encodedWith && S.drawOn && !pad.isEmpty()) S.inkDirty = true;
-    requestFrame();
+    frames.request();
     if (need.length) sendValue("need", need);
   }
 
@@ -212,15 +212,8 @@ function mount(host) {
   });
 
   // ---- encode / decode / draw, at most once per animation frame ------------------------
-  function onInput() {
-    if (S.pendingSince === null) S.pendingSince = performance.now();
-    requestFrame();
-  }
-  function requestFrame() {
-    if (S.frameQueued) return;
-    S.frameQueued = true;
-    requestAnimationFrame(frame);
-  }
+  const frames = SP.perFrame(frame);
+  function onInput() { frames.input(); }
 
   function encodeDrawing() {
     S.inkDirty = false;
@@ -252,11 +245,8 @@ function mount(host) {
     canvas.getContext("2d").putImageData(data, 0, 0);
   }
 
-  function frame() {
-    S.frameQueued = false;
+  function frame(since) {
     if (!S.net) return;
-    const since = S.pendingSince;
-    S.pendingSince = null;
     if (S.inkDirty && S.drawOn) encodeDrawing();
     const t0 = performance.now();
     drawImage(el.decoded, S.net.decoder.decode(S.z));

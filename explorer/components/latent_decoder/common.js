@@ -50,6 +50,19 @@
     };
   }
 
+  // Work done at most once per animation frame however many inputs arrive. input() notes when
+  // the first input not yet drawn came (the benches time a frame from it) and asks for a frame;
+  // request() only asks; draw(since) gets that time, or null for a frame asked without an input.
+  function perFrame(draw) {
+    let queued = false, since = null;
+    function request() {
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(function () { queued = false; const s = since; since = null; draw(s); });
+    }
+    return { request: request, input: function () { if (since === null) since = performance.now(); request(); } };
+  }
+
   // The app's colours arrive in the browser model's export (explorer/logic/palette.py, the one
   // definition the Plotly maps read too): {classes: [css colours], class_names, your_image: {fill, line}}.
   let palette = { classes: [], class_names: null, your_image: {} };
@@ -74,6 +87,6 @@
 
   root.LatentCommon = {
     component: component, setPalette: setPalette, classColor: classColor, palette: getPalette,
-    asBytes: asBytes, cssVar: cssVar, remember: remember, makeAsker: makeAsker,
+    asBytes: asBytes, cssVar: cssVar, remember: remember, makeAsker: makeAsker, perFrame: perFrame,
   };
 })(window);

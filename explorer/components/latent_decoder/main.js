@@ -26,7 +26,7 @@ function mount(host) {
   const S = {
     args: null, structure: "", mode: "sliders", D: 0, dims: [0, 1], range: 3,
     z: [], zToken: null, shape: [1, 1, 1], decoder: null, browser: true,
-    points: null, dragging: false, hoverZ: null, pendingSince: null, frameQueued: false,
+    points: null, dragging: false, hoverZ: null,
     seq: 0,
   };
   const stats = window.latentDecoderStats = {
@@ -132,7 +132,7 @@ function mount(host) {
     } else {
       drawServerImage(asBytes(data.server_image));
     }
-    requestFrame();
+    frames.request();
     if (need.length) sendValue("need", need);
   }
 
@@ -272,22 +272,13 @@ function mount(host) {
   el.start.addEventListener("click", function () { if (S.args) jumpTo(S.args.z.slice()); });
 
   // ---- decode + draw, at most once per animation frame ---------------------------------
+  const frames = SP.perFrame(frame);
   function onInput() {
-    if (S.pendingSince === null) S.pendingSince = performance.now();
     updateReadout();
-    requestFrame();
+    frames.input();
   }
 
-  function requestFrame() {
-    if (S.frameQueued) return;
-    S.frameQueued = true;
-    requestAnimationFrame(frame);
-  }
-
-  function frame() {
-    S.frameQueued = false;
-    const since = S.pendingSince;
-    S.pendingSince = null;
+  function frame(since) {
     if (S.mode === "pad") drawPad();
     if (S.browser && S.decoder) {
       const t0 = performance.now();
