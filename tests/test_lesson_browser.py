@@ -86,6 +86,11 @@ def test_the_presenter_sees_a_students_click_and_the_student_follows(browser, pa
         assert step_of(student) == (4, 8)
         assert "Sent." in main_text(student)
         page.get_by_text("1 prediction from the class").wait_for(timeout=15_000)  # the presenter's view refreshes itself
+        # The count is text and comes first; the chart with the class's trace follows it.
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot')].some(
+                 gd => (gd._fullData || []).some(t => t.name === "the class's predictions"))""",
+            timeout=15_000)
         shown = next(t for t in plotly_traces(page) if t["name"] == "the class's predictions")
         assert (shown["x"][0], shown["y"][0]) == pytest.approx(point, abs=0.05)
         rerun(page, lambda: click_button(page, "Reveal"))
