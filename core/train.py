@@ -112,13 +112,6 @@ KIND_DEFAULTS: dict[str, dict] = {
 }
 
 
-def default_train_config(kind: str, **overrides) -> TrainConfig:
-    """The training defaults for ``kind`` (see KIND_DEFAULTS), with ``overrides`` applied."""
-    if kind not in KIND_DEFAULTS:
-        raise ValueError(f"kind={kind!r} is not one of {tuple(KIND_DEFAULTS)}")
-    return TrainConfig(**{**KIND_DEFAULTS[kind], **overrides})
-
-
 @dataclass
 class EpochStats:
     epoch: int  # 1-based

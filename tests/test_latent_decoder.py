@@ -22,7 +22,7 @@ import torch
 
 from core.models import DenseLayer, ModelConfig, build_model
 from explorer.logic.browser_model import pack_dense
-from explorer.ui.latent_decoder import COMPONENT_DIR, latent_decoder, layers_fingerprint
+from explorer.ui.latent_decoder import COMPONENT_DIR, latent_decoder
 from devtools.browser import REPO_ROOT, chromium_missing_reason, component_args, component_frame, streamlit_server
 
 DEMO = REPO_ROOT / "devtools" / "apps" / "decoder_demo.py"
@@ -131,11 +131,8 @@ def test_packed_layers_decode_like_torch_in_numpy(name):
     np.testing.assert_allclose(x, ref, atol=1e-5)
 
 
-def test_conv_decoder_has_no_layers_and_fingerprint_tracks_weights():
+def test_conv_decoder_has_no_layers():
     assert _model(ModelConfig("vae", (1, 28, 28), 2, architecture="conv", hidden=(32,))).decoder_layers() is None
-    a = _model(MODELS["vae-mlp-2d"], seed=0).decoder_layers()
-    b = _model(MODELS["vae-mlp-2d"], seed=1).decoder_layers()
-    assert layers_fingerprint(a) == layers_fingerprint(a) != layers_fingerprint(b)
 
 
 @pytest.mark.parametrize("query", [

@@ -11,7 +11,7 @@ Python hears back once, on release.
 Parameters (all after ``z`` are keyword-only)
 ---------------------------------------------
 model_id      names the weights; change it whenever they change (a checkpoint name plus its
-              modification time, or ``layers_fingerprint(layers)``). The browser caches
+              modification time, or its weights' hash). The browser caches
               decoders by this id.
 layers        ``model.decoder_layers()``: dense layers z -> flat image (C*H*W, channel-major)
               with activations "relu" / "sigmoid" / "clamp01"; None for a decoder the
@@ -56,7 +56,6 @@ The weights go as one binary float32 column (an Arrow table, no base64), once pe
 
 from __future__ import annotations
 
-import hashlib
 from typing import Callable, Sequence
 
 import numpy as np
@@ -79,16 +78,6 @@ _component = declare("latent_decoder", "latent_decoder", ("latent_decoder/common
                                                          "latent_decoder/plane.js", "latent_decoder/main.js"))
 
 ServerImage = np.ndarray | Callable[[np.ndarray], np.ndarray]
-
-
-def layers_fingerprint(layers: Sequence[DenseLayer]) -> str:
-    """A short hash of the weights, usable as model_id when nothing better names them."""
-    h = hashlib.sha1()
-    for layer in layers:
-        h.update(np.ascontiguousarray(layer.weight, dtype="<f4").tobytes())
-        h.update(np.ascontiguousarray(layer.bias, dtype="<f4").tobytes())
-        h.update(layer.activation.encode())
-    return h.hexdigest()[:16]
 
 
 def _image_to_bytes(image: np.ndarray, shape: tuple[int, int, int]) -> bytes:
@@ -232,4 +221,4 @@ def latent_decoder(
     return z_out
 
 
-__all__ = ["latent_decoder", "layers_fingerprint", "MODES", "MAX_SLIDER_DIMS"]
+__all__ = ["latent_decoder", "MODES", "MAX_SLIDER_DIMS"]
